@@ -1,0 +1,14 @@
+/**
+ * Runs every benchmark: `deno task bench` or `bun run bench/main.ts`.
+ * Flags: `--json` (one JSON array), `--quick` (fewer, shorter samples),
+ * `--filter TEXT` (only benchmarks whose name contains TEXT).
+ *
+ * @module
+ */
+
+import { Report } from "./_harness.ts";
+import { postcardBench } from "./postcard_bench.ts";
+
+const report = new Report();
+postcardBench(report);
+report.finish();

@@ -1,0 +1,81 @@
+/**
+ * Conduits turn encoded session messages into link payloads and back. The
+ * bare conduit is the identity: one message per payload (wire-spec §3.4).
+ *
+ * @module
+ */
+
+import type { Link } from "./link.ts";
+
+/**
+ * A message pipe under a session. `send` never blocks; memory stays
+ * bounded because every kind of traffic above it is bounded (concurrency
+ * limits for calls, credit for channel items).
+ */
+export interface Conduit {
+  /** Queues one encoded message for the peer. */
+  send(message: Uint8Array): void;
+  /** Resolves with the next message, or `undefined` at a graceful end of stream. */
+  recv(): Promise<Uint8Array | undefined>;
+  /** Flushes what was sent, then ends the stream gracefully. */
+  close(): Promise<void>;
+  /** Drops the link at once. */
+  abort(reason: unknown): void;
+  /** Called once when sending fails (the link broke). */
+  onSendError: ((error: unknown) => void) | undefined;
+}
+
+/** A conduit that sends each message as one link payload. */
+export class BareConduit implements Conduit {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #failed = false;
+  #closed = false;
+  /** Called once when sending fails (the link broke). */
+  onSendError: ((error: unknown) => void) | undefined = undefined;
+  readonly #fail = (e: unknown): void => {
+    if (this.#failed || this.#closed) return;
+    this.#failed = true;
+    this.onSendError?.(e);
+  };
+
+  /**
+   * Wraps a link.
+   *
+   * @param link The link; the conduit takes its reader and writer.
+   */
+  constructor(link: Link) {
+    this.#reader = link.readable.getReader();
+    this.#writer = link.writable.getWriter();
+    // Observe the writer's end so a broken link never becomes an unhandled rejection.
+    this.#writer.closed.catch(this.#fail);
+  }
+
+  send(message: Uint8Array): void {
+    if (this.#failed || this.#closed) return;
+    this.#writer.write(message).catch(this.#fail);
+  }
+
+  async recv(): Promise<Uint8Array | undefined> {
+    const { value, done } = await this.#reader.read();
+    return done ? undefined : value;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (!this.#failed) await this.#writer.close();
+    } catch {
+      // The link already failed; nothing left to flush.
+    }
+    this.#reader.cancel().catch(() => {});
+  }
+
+  abort(reason: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#writer.abort(reason).catch(() => {});
+    this.#reader.cancel(reason).catch(() => {});
+  }
+}

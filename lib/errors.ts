@@ -1,0 +1,184 @@
+/**
+ * Errors a caller can catch. Every failure of a call that is not the
+ * method's own user error is an {@linkcode RpcError} with a `code`; user
+ * errors of fallible methods are returned as values, never thrown.
+ *
+ * @module
+ */
+
+import { describeMetadata, EMPTY_METADATA } from "./metadata.ts";
+import type { Metadata } from "./wire/types.ts";
+
+/** Why a call or session failed. */
+export type RpcErrorCode =
+  /** The peer does not implement the method (`RoamError::UnknownMethod`). */
+  | "unknown-method"
+  /** The peer could not decode the arguments (`RoamError::InvalidPayload`). */
+  | "invalid-payload"
+  /** The call was cancelled or its handler failed (`RoamError::Cancelled`). */
+  | "cancelled"
+  /** The response could not be decoded with the method's schema. */
+  | "invalid-response"
+  /** The connection was closed before the call completed. */
+  | "connection-closed"
+  /** The session ended before the call completed. */
+  | "session-closed"
+  /** A protocol violation tore the session down. */
+  | "protocol-error"
+  /** The handshake failed or timed out. */
+  | "handshake-failed"
+  /** The peer rejected a virtual connection. */
+  | "connection-rejected"
+  /** The peer stopped answering keepalive pings. */
+  | "keepalive-timeout";
+
+/**
+ * The base class of every RPC failure.
+ *
+ * @example Telling errors apart
+ * ```ts
+ * import { RpcError } from "@roam/roam";
+ *
+ * function explain(e: unknown): string {
+ *   if (e instanceof RpcError) return `${e.code}: ${e.message}`;
+ *   return String(e);
+ * }
+ * ```
+ */
+export class RpcError extends Error {
+  /** The failure's code. */
+  readonly code: RpcErrorCode;
+
+  /**
+   * Creates an error.
+   *
+   * @param code The failure's code.
+   * @param message What happened.
+   * @param options The underlying cause, if any.
+   */
+  constructor(code: RpcErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RpcError";
+    this.code = code;
+  }
+}
+
+/** The peer has no handler for the method. */
+export class UnknownMethodError extends RpcError {
+  /**
+   * Creates the error.
+   *
+   * @param method The method, as `Service.method`.
+   */
+  constructor(method: string) {
+    super("unknown-method", `The peer does not implement ${method}`);
+    this.name = "UnknownMethodError";
+  }
+}
+
+/** The peer could not decode the call's arguments. */
+export class InvalidPayloadError extends RpcError {
+  /**
+   * Creates the error.
+   *
+   * @param method The method, as `Service.method`.
+   */
+  constructor(method: string) {
+    super("invalid-payload", `The peer could not decode the arguments of ${method}`);
+    this.name = "InvalidPayloadError";
+  }
+}
+
+/**
+ * The call was cancelled on the serving side, or its handler failed (roam
+ * v7 reports a failed handler as `Cancelled`).
+ */
+export class CancelledError extends RpcError {
+  /**
+   * Creates the error.
+   *
+   * @param method The method, as `Service.method`.
+   */
+  constructor(method: string) {
+    super("cancelled", `${method} was cancelled by the peer or its handler failed`);
+    this.name = "CancelledError";
+  }
+}
+
+/** A connection or session ended while something was pending on it. */
+export class ClosedError extends RpcError {
+  /**
+   * Creates the error.
+   *
+   * @param code `connection-closed`, `session-closed`, `protocol-error` or `keepalive-timeout`.
+   * @param message Why it closed.
+   * @param options The underlying cause, if any.
+   */
+  constructor(
+    code: "connection-closed" | "session-closed" | "protocol-error" | "keepalive-timeout",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = "ClosedError";
+  }
+}
+
+/** A protocol violation, by either side, that tore the session down. */
+export class ProtocolError extends ClosedError {
+  /** True when the peer reported the violation, false when this side found it. */
+  readonly remote: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param description What was violated.
+   * @param remote Whether the peer reported it.
+   */
+  constructor(description: string, remote: boolean) {
+    super(
+      "protocol-error",
+      remote
+        ? `The peer reported a protocol error: ${description}`
+        : `Protocol error: ${description}`,
+    );
+    this.name = "ProtocolError";
+    this.remote = remote;
+  }
+}
+
+/** The handshake failed: wrong version, wrong first message, or timeout. */
+export class HandshakeError extends RpcError {
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("handshake-failed", message, options);
+    this.name = "HandshakeError";
+  }
+}
+
+/** The peer rejected a virtual connection; `metadata` carries its reason. */
+export class ConnectionRejectedError extends RpcError {
+  readonly #metadata: Metadata;
+
+  /**
+   * Creates the error.
+   *
+   * @param metadata The peer's rejection metadata.
+   */
+  constructor(metadata: Metadata = EMPTY_METADATA) {
+    const reason = metadata.length > 0 ? ` (${describeMetadata(metadata)})` : "";
+    super("connection-rejected", `The peer rejected the connection${reason}`);
+    this.name = "ConnectionRejectedError";
+    this.#metadata = metadata;
+  }
+
+  /** The peer's rejection metadata (kept off enumerable properties so logs stay clean). */
+  get metadata(): Metadata {
+    return this.#metadata;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Links: the bottom layer. A link moves whole payloads between two peers,
+ * in order, with message boundaries, backpressure and graceful close, as a
+ * pair of Web Streams.
+ *
+ * @module
+ */
+
+/**
+ * A bidirectional, message-oriented connection to one peer.
+ *
+ * - `readable` yields each payload the peer sent, in order; it closes when
+ *   the peer closes its side, and errors when the link fails.
+ * - `writable` takes payloads to send. Closing it is a graceful end of
+ *   stream for the peer; aborting it is a failure. A payload written to a
+ *   link belongs to the link: the writer must not change it afterwards.
+ *
+ * Every transport (memory, TCP, Unix sockets, WebSocket, stdio,
+ * MessagePort) provides this shape.
+ */
+export interface Link {
+  /** Payloads from the peer. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Payloads to the peer. */
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+/** Options for {@linkcode memoryLink}. */
+export interface MemoryLinkOptions {
+  /**
+   * Payloads buffered in each direction before a writer waits (the
+   * backpressure threshold). Default 64.
+   */
+  readonly highWaterMark?: number;
+}
+
+/**
+ * Creates two connected in-memory links: what one writes, the other reads.
+ * Payloads are passed by reference, without copying or framing.
+ *
+ * @param options Buffering options.
+ * @returns The two ends.
+ * @throws {RangeError} When `highWaterMark` is not a positive integer.
+ *
+ * @example A pair of links
+ * ```ts
+ * import { memoryLink } from "@roam/roam";
+ *
+ * const [a, b] = memoryLink();
+ * const writer = a.writable.getWriter();
+ * await writer.write(new Uint8Array([1, 2, 3]));
+ * const reader = b.readable.getReader();
+ * const { value } = await reader.read(); // Uint8Array [1, 2, 3]
+ * await writer.close();
+ * ```
+ */
+export function memoryLink(options: MemoryLinkOptions = {}): [Link, Link] {
+  const hwm = options.highWaterMark ?? 64;
+  if (!Number.isInteger(hwm) || hwm < 1) {
+    throw new RangeError(
+      `Cannot create a memory link: highWaterMark must be a positive integer, got ${hwm}`,
+    );
+  }
+  const strategy = { highWaterMark: hwm };
+  const ab = new TransformStream<Uint8Array, Uint8Array>(undefined, strategy, { highWaterMark: 0 });
+  const ba = new TransformStream<Uint8Array, Uint8Array>(undefined, strategy, { highWaterMark: 0 });
+  return [
+    { readable: ba.readable, writable: ab.writable },
+    { readable: ab.readable, writable: ba.writable },
+  ];
+}

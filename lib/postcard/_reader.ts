@@ -1,0 +1,282 @@
+/**
+ * A bounds-checked cursor over postcard bytes. Every failure is a
+ * {@linkcode DecodeError}.
+ *
+ * @module
+ */
+
+import type { ChannelHooks } from "./_compile.ts";
+import { DecodeError } from "./errors.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** Deepest nesting of recursive (`t.lazy`) values a decoder follows. */
+export const MAX_DEPTH = 512;
+
+/** A read cursor over a byte range. */
+export class Reader {
+  /** The input bytes. */
+  readonly buf: Uint8Array;
+  /** Read position. */
+  pos: number;
+  /** End of the readable range (exclusive). */
+  readonly end: number;
+  /** Current nesting depth of recursive values. */
+  depth = 0;
+  /** Channel hooks for the value being decoded, if any. */
+  channels: ChannelHooks | undefined = undefined;
+  #view: DataView | undefined;
+
+  /**
+   * Creates a reader over `buf[start, end)`.
+   *
+   * @param buf The input.
+   * @param start First byte to read.
+   * @param end End of the input (exclusive).
+   */
+  constructor(buf: Uint8Array, start = 0, end: number = buf.length) {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** Bytes left to read. */
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  /** Throws a {@linkcode DecodeError} at the current position. */
+  fail(what: string, reason: string, offset: number = this.pos): never {
+    throw new DecodeError(what, reason, offset);
+  }
+
+  /** Reads one byte. */
+  u8(what: string): number {
+    if (this.pos >= this.end) this.fail(what, "unexpected end of input");
+    return this.buf[this.pos++]!;
+  }
+
+  /**
+   * Reads a varint of at most 32 bits as a number. Rejects overlong
+   * encodings and values above `max`.
+   */
+  varint32(what: string, max = 0xffff_ffff): number {
+    const buf = this.buf;
+    const start = this.pos;
+    let pos = start;
+    const end = this.end;
+    if (pos < end) {
+      const b = buf[pos]!;
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        if (b > max) this.fail(what, `value ${b} is out of range`, start);
+        return b;
+      }
+    }
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= end) this.fail(what, "unexpected end of input", pos);
+      const b = buf[pos++]!;
+      if (shift === 28) {
+        if (b > 0x0f) this.fail(what, "varint overflows 32 bits", start);
+        result += b * 0x1000_0000;
+      } else {
+        result |= (b & 0x7f) << shift;
+      }
+      if (b < 0x80) {
+        if (b === 0 && shift > 0) this.fail(what, "overlong varint", start);
+        result >>>= 0;
+        break;
+      }
+      shift += 7;
+    }
+    this.pos = pos;
+    if (result > max) this.fail(what, `value ${result} is out of range`, start);
+    return result;
+  }
+
+  /**
+   * Reads a u64 varint that must fit a safe integer (ids, flags), without
+   * going through bigint. Rejects overlong encodings and values above 2^53-1.
+   */
+  safe(what: string): number {
+    const buf = this.buf;
+    const end = this.end;
+    let pos = this.pos;
+    if (pos < end) {
+      const b = buf[pos]!;
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return b;
+      }
+    }
+    const start = pos;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0;; i++) {
+      if (pos >= end) this.fail(what, "unexpected end of input", pos);
+      const b = buf[pos++]!;
+      // The 8th byte carries bits 49..55: 2^53-1 allows at most 0x0f there, and no continuation.
+      if (i === 7 && b > 0x0f) this.fail(what, "value is above 2^53-1", start);
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (b === 0) this.fail(what, "overlong varint", start);
+        this.pos = pos;
+        return result;
+      }
+      mul *= 128;
+    }
+  }
+
+  /**
+   * Reads a varint of at most `bits` bits (64 or 128) as a bigint. Rejects
+   * overlong and overflowing encodings. For u64, bits 0..27 and 28..63 are
+   * gathered in two numbers, so a large value costs a few bigint operations
+   * rather than one per byte.
+   */
+  varintBig(what: string, bits: 64 | 128 = 64): bigint {
+    const buf = this.buf;
+    const end = this.end;
+    const start = this.pos;
+    let pos = start;
+    let lo = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (pos >= end) this.fail(what, "unexpected end of input", pos);
+      const b = buf[pos++]!;
+      lo |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        if (b === 0 && shift > 0) this.fail(what, "overlong varint", start);
+        this.pos = pos;
+        return BigInt(lo);
+      }
+    }
+    if (bits === 128) return this.#varint128(what, start);
+    let hi = 0;
+    let mul = 1;
+    for (let i = 4;; i++) {
+      if (pos >= end) this.fail(what, "unexpected end of input", pos);
+      const b = buf[pos++]!;
+      // The 10th byte carries bit 63 only.
+      if (i === 9 && b > 0x01) this.fail(what, "varint overflows 64 bits", start);
+      hi += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (b === 0) this.fail(what, "overlong varint", start);
+        break;
+      }
+      mul *= 128;
+    }
+    this.pos = pos;
+    // hi < 2^36; the whole value is exact as a number below 2^53.
+    if (hi < 0x200_0000) return BigInt(hi * 0x1000_0000 + lo);
+    scratch.setUint32(0, (lo | ((hi & 0x0f) << 28)) >>> 0, true);
+    scratch.setUint32(4, Math.floor(hi / 16), true);
+    return scratch.getBigUint64(0, true);
+  }
+
+  /** The u128 varint slow path, from the value's first byte. */
+  #varint128(what: string, start: number): bigint {
+    const buf = this.buf;
+    let pos = start;
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0;; i++) {
+      if (pos >= this.end) this.fail(what, "unexpected end of input", pos);
+      const b = buf[pos++]!;
+      // The 19th byte carries bits 126 and 127 only.
+      if (i === 18 && b > 0x03) this.fail(what, "varint overflows 128 bits", start);
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) {
+        if (b === 0 && i > 0) this.fail(what, "overlong varint", start);
+        break;
+      }
+      shift += 7n;
+    }
+    this.pos = pos;
+    return result;
+  }
+
+  /**
+   * Reads a length or count prefix and checks that at least
+   * `length * minItemSize` bytes remain (or, for zero-sized items, that the
+   * count is at most `zeroSizedLimit`), so a huge prefix cannot allocate.
+   */
+  length(what: string, minItemSize: number, zeroSizedLimit: number): number {
+    const start = this.pos;
+    const buf = this.buf;
+    let n: number;
+    if (start < this.end && buf[start]! < 0x80) {
+      n = buf[start]!;
+      this.pos = start + 1;
+    } else {
+      n = this.varint32(what);
+    }
+    if (minItemSize === 0) {
+      if (n > zeroSizedLimit) {
+        this.fail(what, `count ${n} exceeds the limit of ${zeroSizedLimit}`, start);
+      }
+    } else if (n * minItemSize > this.end - this.pos) {
+      this.fail(what, `length ${n} exceeds the ${this.end - this.pos} bytes left`, start);
+    }
+    return n;
+  }
+
+  /** Returns a view of the next `n` bytes. */
+  view(what: string, n: number): Uint8Array {
+    const start = this.pos;
+    if (n > this.end - start) this.fail(what, "unexpected end of input", this.end);
+    this.pos = start + n;
+    return this.buf.subarray(start, start + n);
+  }
+
+  /** Reads a length-prefixed UTF-8 string. */
+  string(what: string): string {
+    const n = this.length(what, 1, 0);
+    const start = this.pos;
+    const buf = this.buf;
+    const stop = start + n;
+    if (n <= 32) {
+      let s = "";
+      let i = start;
+      for (; i < stop; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === stop) {
+        this.pos = stop;
+        return s;
+      }
+    }
+    let s: string;
+    try {
+      s = utf8.decode(buf.subarray(start, stop));
+    } catch {
+      this.fail(what, "invalid UTF-8", start);
+    }
+    this.pos = stop;
+    return s;
+  }
+
+  /** Reads an f32, little-endian. */
+  f32(what: string): number {
+    if (this.end - this.pos < 4) this.fail(what, "unexpected end of input", this.end);
+    const v = this.#dv().getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  /** Reads an f64, little-endian. */
+  f64(what: string): number {
+    if (this.end - this.pos < 8) this.fail(what, "unexpected end of input", this.end);
+    const v = this.#dv().getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  #dv(): DataView {
+    return this.#view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+}

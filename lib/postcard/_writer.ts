@@ -1,0 +1,268 @@
+/**
+ * A growable byte buffer that postcard encoders write into.
+ *
+ * @module
+ */
+
+import type { ChannelHooks } from "./_compile.ts";
+
+const textEncoder = new TextEncoder();
+
+/** Largest buffer kept between uses; a larger one is dropped after `finish`. */
+const KEEP_LIMIT = 4 * 1024 * 1024;
+
+const TWO_32 = 0x1_0000_0000;
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** True when `s` has no lone surrogate. */
+export const isWellFormed: (s: string) => boolean = typeof "".isWellFormed === "function"
+  ? (s) => s.isWellFormed()
+  : (s) => !/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ""));
+
+/** Number of bytes of the unsigned LEB128 encoding of `n` (a safe integer). */
+export function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/**
+ * Deno's V8 allocates every ArrayBuffer outside the heap (about 1 µs each,
+ * against ~50 ns on Bun), so there small results share a slab.
+ */
+const SLOW_BUFFERS = "Deno" in globalThis;
+/** Results up to this size are carved out of a shared slab. */
+const POOLED_MAX = 1024;
+const SLAB_SIZE = 64 * 1024;
+let slab = new Uint8Array(0);
+let slabPos = 0;
+
+/**
+ * Copies `buf[0, n)` into a new byte array. Small results are views into a
+ * shared slab (allocating an ArrayBuffer per result is slow on some
+ * runtimes), so their `.buffer` is larger than they are: a caller that
+ * needs an exclusive buffer, e.g. to transfer it, copies with `slice()`.
+ */
+export function copyOut(buf: Uint8Array, n: number): Uint8Array {
+  if (!SLOW_BUFFERS) {
+    if (n > 64) return buf.slice(0, n);
+    const out = new Uint8Array(n); // cheaper than slice() for small copies
+    for (let i = 0; i < n; i++) out[i] = buf[i]!;
+    return out;
+  }
+  if (n > POOLED_MAX) return buf.slice(0, n);
+  if (slabPos + n > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const out = new Uint8Array(slab.buffer, slabPos, n);
+  for (let i = 0; i < n; i++) out[i] = buf[i]!;
+  slabPos = (slabPos + n + 7) & ~7;
+  return out;
+}
+
+/** A growable output buffer with postcard primitive writers. */
+export class Writer {
+  /** The backing storage; valid bytes are `[0, pos)`. */
+  buf: Uint8Array;
+  /** Write position. */
+  pos = 0;
+  /** Set while an encode is using this writer, to detect re-entrant use. */
+  busy = false;
+  /** Current nesting depth of recursive values being encoded. */
+  depth = 0;
+  /** Channel hooks for the value being encoded, if any. */
+  channels: ChannelHooks | undefined = undefined;
+  #view: DataView | undefined;
+  readonly #initial: number;
+
+  /**
+   * Creates a writer.
+   *
+   * @param initial Initial capacity in bytes.
+   */
+  constructor(initial = 256) {
+    this.#initial = initial;
+    this.buf = new Uint8Array(initial);
+  }
+
+  /** A DataView over the current buffer, made on demand. */
+  get view(): DataView {
+    return this.#view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.#grow(n);
+  }
+
+  #grow(n: number): void {
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.#view = undefined;
+  }
+
+  /** Writes one byte. */
+  u8(b: number): void {
+    if (this.pos >= this.buf.length) this.#grow(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Writes an unsigned LEB128 varint of a non-negative safe integer. */
+  varint(n: number): void {
+    if (this.pos + 10 > this.buf.length) this.#grow(10);
+    const buf = this.buf;
+    let pos = this.pos;
+    if (n < 0x80) {
+      buf[pos] = n;
+      this.pos = pos + 1;
+      return;
+    }
+    if (n >= TWO_32) {
+      while (n >= TWO_32) {
+        buf[pos++] = (n % 128) | 0x80;
+        n = Math.floor(n / 128);
+      }
+    }
+    while (n >= 0x80) {
+      buf[pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    buf[pos++] = n;
+    this.pos = pos;
+  }
+
+  /**
+   * Writes an unsigned LEB128 varint of a non-negative bigint (up to 128
+   * bits). A u64 from 2^53 up (most method ids) is split into two 32-bit
+   * halves, so its bytes come from number arithmetic rather than one bigint
+   * operation per 7 bits.
+   */
+  varintBig(v: bigint): void {
+    if (v < 0x20_0000_0000_0000n) {
+      this.varint(Number(v));
+      return;
+    }
+    if (v <= 0xffff_ffff_ffff_ffffn) {
+      scratch.setBigUint64(0, v, true);
+      const lo = scratch.getUint32(0, true);
+      let hi = scratch.getUint32(4, true);
+      this.ensure(10);
+      const buf = this.buf;
+      let pos = this.pos;
+      buf[pos++] = (lo & 0x7f) | 0x80;
+      buf[pos++] = ((lo >>> 7) & 0x7f) | 0x80;
+      buf[pos++] = ((lo >>> 14) & 0x7f) | 0x80;
+      buf[pos++] = ((lo >>> 21) & 0x7f) | 0x80;
+      // v >= 2^53, so bits 35 and up are not all zero: this byte continues.
+      buf[pos++] = (lo >>> 28) | ((hi & 0x07) << 4) | 0x80;
+      hi >>>= 3;
+      while (hi >= 0x80) {
+        buf[pos++] = (hi & 0x7f) | 0x80;
+        hi >>>= 7;
+      }
+      buf[pos++] = hi;
+      this.pos = pos;
+      return;
+    }
+    this.ensure(19);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v >= 0x80n) {
+      buf[pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    buf[pos++] = Number(v);
+    this.pos = pos;
+  }
+
+  /** Writes raw bytes, no length prefix. */
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (this.pos + n > this.buf.length) this.#grow(n);
+    if (n < 16) {
+      const buf = this.buf;
+      let pos = this.pos;
+      for (let i = 0; i < n; i++) buf[pos++] = bytes[i]!;
+      this.pos = pos;
+    } else {
+      this.buf.set(bytes, this.pos);
+      this.pos += n;
+    }
+  }
+
+  /**
+   * Writes a string as varint(UTF-8 length) + UTF-8 bytes. Returns false,
+   * writing nothing, when the string has a lone surrogate (it has no UTF-8
+   * form).
+   */
+  string(s: string): boolean {
+    const len = s.length;
+    if (len < 0x80) {
+      // ASCII fast path: one length byte, one byte per character.
+      if (this.pos + 1 + len > this.buf.length) this.#grow(1 + len);
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === len) {
+        buf[this.pos] = len;
+        this.pos = start + len;
+        return true;
+      }
+    }
+    if (!isWellFormed(s)) return false;
+    const max = len * 3;
+    const head = varintSize(max);
+    this.ensure(10 + max); // room for the final varint write too
+    const start = this.pos + head;
+    const written = textEncoder.encodeInto(s, this.buf.subarray(start, start + max)).written;
+    const actualHead = varintSize(written);
+    if (actualHead !== head) {
+      this.buf.copyWithin(this.pos + actualHead, start, start + written);
+    }
+    this.varint(written);
+    this.pos += written;
+    return true;
+  }
+
+  /** Writes an f32, little-endian. */
+  f32(n: number): void {
+    this.ensure(4);
+    this.view.setFloat32(this.pos, n, true);
+    this.pos += 4;
+  }
+
+  /** Writes an f64, little-endian. */
+  f64(n: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, n, true);
+    this.pos += 8;
+  }
+
+  /** Returns a copy of the written bytes and resets the writer for reuse. */
+  finish(): Uint8Array {
+    const out = copyOut(this.buf, this.pos);
+    this.reset();
+    return out;
+  }
+
+  /** Forgets the written bytes; drops an oversized buffer. */
+  reset(): void {
+    this.pos = 0;
+    if (this.buf.length > KEEP_LIMIT) {
+      this.buf = new Uint8Array(this.#initial);
+      this.#view = undefined;
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * roam for Deno and Bun: a TypeScript-native implementation of the roam v7
+ * RPC protocol. A service defined in TypeScript is the schema; on the wire
+ * it is byte-compatible with the Rust runtime.
+ *
+ * @example Defining a service and computing its method ids
+ * ```ts
+ * import { service, t } from "@roam/roam";
+ *
+ * const Testbed = service("Testbed", {
+ *   echo: { args: [t.string], returns: t.string },
+ * });
+ * console.log(Testbed.methods.echo.id === 0x9aabc4ba61fd5df3n); // true
+ * ```
+ *
+ * @module
+ */
+
+export { decode, encode } from "./lib/postcard/codec.ts";
+export { DecodeError } from "./lib/postcard/errors.ts";
+export { DEFAULT_CHANNEL_CREDIT, isSchema, t } from "./lib/postcard/schema.ts";
+export type {
+  ArraySchema,
+  ChannelEnd,
+  ChannelOptions,
+  ChannelSchema,
+  EnumSchema,
+  EnumValue,
+  Fields,
+  FieldSchema,
+  Infer,
+  LazySchema,
+  ListSchema,
+  MapSchema,
+  OptionalKeys,
+  OptionSchema,
+  ScalarKind,
+  ScalarSchema,
+  Schema,
+  SchemaBuilders,
+  SchemaKind,
+  SetSchema,
+  Simplify,
+  StructSchema,
+  StructValue,
+  TupleSchema,
+  TupleValue,
+  UnitSchema,
+  VariantSchema,
+  VariantSpec,
+  VariantValue,
+} from "./lib/postcard/schema.ts";
+export { blake3 } from "./lib/identity/blake3.ts";
+export { kebabCase } from "./lib/identity/kebab.ts";
+export { signatureOf } from "./lib/identity/signature.ts";
+export { methodId } from "./lib/identity/method_id.ts";
+export { service } from "./lib/service.ts";
+export type {
+  ArgsOf,
+  ErrorOf,
+  MethodDescriptor,
+  MethodSpec,
+  MethodSpecs,
+  ReturnOf,
+  ServiceDescriptor,
+} from "./lib/service.ts";
+export { decodeMessage, encodeMessage } from "./lib/wire/message.ts";
+export { NO_PROPAGATE, PROTOCOL_VERSION, SENSITIVE } from "./lib/wire/types.ts";
+export type {
+  ChannelBody,
+  ConnectionSettings,
+  Message,
+  MessagePayload,
+  Metadata,
+  MetadataEntry,
+  MetadataValue,
+  Parity,
+  RequestBody,
+} from "./lib/wire/types.ts";
+export { memoryLink } from "./lib/link.ts";
+export type { Link, MemoryLinkOptions } from "./lib/link.ts";
+export {
+  describeMetadata,
+  EMPTY_METADATA,
+  getMetadata,
+  metadataEntry,
+  propagatable,
+  toMetadata,
+} from "./lib/metadata.ts";
+export type { MetadataInit } from "./lib/metadata.ts";
+export {
+  CancelledError,
+  ClosedError,
+  ConnectionRejectedError,
+  HandshakeError,
+  InvalidPayloadError,
+  ProtocolError,
+  RpcError,
+  UnknownMethodError,
+} from "./lib/errors.ts";
+export type { RpcErrorCode } from "./lib/errors.ts";
