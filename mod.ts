@@ -99,3 +99,27 @@ export {
   UnknownMethodError,
 } from "./lib/errors.ts";
 export type { RpcErrorCode } from "./lib/errors.ts";
+export { accept, implement, initiate, Session } from "./lib/session.ts";
+export type {
+  ConnectionDecision,
+  ConnectionRequest,
+  InitiatorOptions,
+  OpenConnectionOptions,
+  ServiceImpl,
+  SessionLimits,
+  SessionOptions,
+} from "./lib/session.ts";
+export { Connection } from "./lib/connection.ts";
+export { err, ok } from "./lib/rpc.ts";
+export type {
+  CallContext,
+  CallOptions,
+  CallResult,
+  CallReturn,
+  Client,
+  Handler,
+  HandlerReturn,
+  Handlers,
+  Result,
+} from "./lib/rpc.ts";
+export { exposeMetadata } from "./lib/metadata.ts";

@@ -137,14 +137,16 @@ export class Report {
       value,
       unit,
       baseline,
-      ratio: value / baseline,
+      ratio: baseline === 0 ? 0 : value / baseline,
       baselineName,
     };
     this.results.push(r);
     if (!flags.json) {
       console.log(
         `${name.padEnd(44)} ${fmt(value).padStart(10)} ${unit.padEnd(8)} ` +
-          `${fmt(baseline).padStart(10)} ${r.ratio.toFixed(2).padStart(6)}x  vs ${baselineName}`,
+          `${fmt(baseline).padStart(10)} ${
+            (baseline === 0 ? "-" : `${r.ratio.toFixed(2)}x`).padStart(7)
+          }  vs ${baselineName}`,
       );
     }
   }

@@ -8,7 +8,9 @@
 
 import { Report } from "./_harness.ts";
 import { postcardBench } from "./postcard_bench.ts";
+import { sessionBench } from "./session_bench.ts";
 
 const report = new Report();
 postcardBench(report);
+await sessionBench(report);
 report.finish();

@@ -15,8 +15,8 @@ import type { Link } from "./link.ts";
 export interface Conduit {
   /** Queues one encoded message for the peer. */
   send(message: Uint8Array): void;
-  /** Resolves with the next message, or `undefined` at a graceful end of stream. */
-  recv(): Promise<Uint8Array | undefined>;
+  /** Resolves with the next message; `done` is true at a graceful end of stream. */
+  recv(): Promise<ReadableStreamReadResult<Uint8Array>>;
   /** Flushes what was sent, then ends the stream gracefully. */
   close(): Promise<void>;
   /** Drops the link at once. */
@@ -56,9 +56,8 @@ export class BareConduit implements Conduit {
     this.#writer.write(message).catch(this.#fail);
   }
 
-  async recv(): Promise<Uint8Array | undefined> {
-    const { value, done } = await this.#reader.read();
-    return done ? undefined : value;
+  recv(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    return this.#reader.read();
   }
 
   async close(): Promise<void> {

@@ -170,3 +170,31 @@ export function describeMetadata(metadata: Metadata): string {
     return `${e.key}=${shown}`;
   }).join(", ");
 }
+
+/**
+ * Returns `metadata` ready to hand to application code: entries flagged
+ * `SENSITIVE` are replaced by entries whose value is hidden from
+ * inspection (see {@linkcode metadataEntry}). Lists without sensitive
+ * entries are returned as they are.
+ *
+ * @param metadata A decoded list.
+ * @returns The same entries, sensitive values protected.
+ *
+ * @example Protecting a received list
+ * ```ts
+ * import { exposeMetadata, SENSITIVE } from "@roam/roam";
+ *
+ * const m = exposeMetadata([{ key: "token", value: "s3cret", flags: SENSITIVE }]);
+ * console.log(m); // [ { key: "token", value: "<redacted>", flags: 1 } ]
+ * ```
+ */
+export function exposeMetadata(metadata: Metadata): Metadata {
+  for (const e of metadata) {
+    if ((e.flags & SENSITIVE) !== 0) {
+      return metadata.map((x) =>
+        (x.flags & SENSITIVE) !== 0 ? metadataEntry(x.key, x.value, x.flags) : x
+      );
+    }
+  }
+  return metadata;
+}

@@ -1,0 +1,790 @@
+/**
+ * A connection: the calls in flight in both directions on one connection
+ * id, with cancellation, metadata and concurrency limits.
+ *
+ * @module
+ */
+
+import { methodIdBytes, RoamErrorIndex, writeCallHead, writeResponseHead } from "./_frames.ts";
+import { Queue } from "./_queue.ts";
+import {
+  CancelledError,
+  ClosedError,
+  InvalidPayloadError,
+  RpcError,
+  UnknownMethodError,
+} from "./errors.ts";
+import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
+import { decodeRange, encodeWith } from "./postcard/codec.ts";
+import { DecodeError } from "./postcard/errors.ts";
+import { Reader } from "./postcard/_reader.ts";
+import type { Writer } from "./postcard/_writer.ts";
+import type {
+  CallContext,
+  CallOptions,
+  CallResult,
+  CallReturn,
+  Client,
+  Handler,
+  Handlers,
+} from "./rpc.ts";
+import type {
+  ArgsOf,
+  MethodDescriptor,
+  MethodSpec,
+  MethodSpecs,
+  ServiceDescriptor,
+} from "./service.ts";
+import type { Schema } from "./postcard/schema.ts";
+import type { ConnectionSettings, Metadata, RequestBody } from "./wire/types.ts";
+
+/** What a connection needs from its session. */
+export interface SessionPort {
+  /** True once the session is closing or closed: no new calls. */
+  readonly closing: boolean;
+  /** A writer for one message; give it back with `release` after `send`. */
+  acquire(): Writer;
+  /** Returns a writer taken with `acquire`. */
+  release(w: Writer): void;
+  /** Sends the message written in `w[0, w.pos)`. */
+  sendFrom(w: Writer): void;
+  /** Tears the session down for a protocol violation. */
+  violation(description: string): void;
+  /** Reports an error that is not the caller's (a failing handler). */
+  reportError(error: unknown, where: string): void;
+}
+
+/** Limits of one connection. */
+export interface ConnectionLimits {
+  /** Incoming calls queued beyond `maxConcurrentRequests` before it is a violation. */
+  readonly maxQueuedRequests: number;
+}
+
+interface Pending {
+  readonly method: MethodDescriptor;
+  readonly full: boolean;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  cleanup: (() => void) | undefined;
+}
+
+interface Queued {
+  readonly method: MethodDescriptor;
+  readonly args: Uint8Array;
+  readonly metadata: Metadata;
+  readonly pending: Pending;
+  dead: boolean;
+}
+
+interface Incoming {
+  readonly id: number;
+  readonly entry: HandlerEntry;
+  readonly metadata: Metadata;
+  readonly args: Uint8Array;
+  controller: AbortController | undefined;
+  started: boolean;
+  responded: boolean;
+  responseMetadata: Metadata;
+}
+
+interface HandlerEntry {
+  readonly method: MethodDescriptor;
+  readonly fn: Handler<MethodSpec>;
+}
+
+const NOT_STARTED = Symbol("not started");
+
+class Context implements CallContext {
+  readonly #call: Incoming;
+  readonly connection: Connection;
+  #metadata: Metadata | undefined;
+
+  constructor(call: Incoming, connection: Connection) {
+    this.#call = call;
+    this.connection = connection;
+  }
+
+  get metadata(): Metadata {
+    return this.#metadata ??= exposeMetadata(this.#call.metadata);
+  }
+
+  get signal(): AbortSignal {
+    return (this.#call.controller ??= new AbortController()).signal;
+  }
+
+  get requestId(): number {
+    return this.#call.id;
+  }
+
+  get method(): string {
+    const m = this.#call.entry.method;
+    return `${m.service}.${m.name}`;
+  }
+
+  setResponseMetadata(metadata: MetadataInit): void {
+    this.#call.responseMetadata = toMetadata(metadata);
+  }
+}
+
+/** How many late responses to cancelled calls are remembered, at most. */
+const CANCELLED_MEMORY = 4096;
+
+/**
+ * One connection of a session: the root connection (id 0) or a virtual
+ * connection. Make typed clients with {@linkcode Connection.client} and
+ * serve services with {@linkcode Connection.serve}.
+ */
+export class Connection {
+  /** The connection id; 0 is the root connection. */
+  readonly id: number;
+  /** Metadata the peer sent when the connection was opened or accepted. */
+  readonly peerMetadata: Metadata;
+  readonly #port: SessionPort;
+  readonly #local: ConnectionSettings;
+  readonly #peer: ConnectionSettings;
+  readonly #limits: ConnectionLimits;
+  readonly #peerParityBit: number;
+  #nextRequestId: number;
+  readonly #pending = new Map<number, Pending>();
+  readonly #cancelled = new Map<number, true>();
+  #waiting: Queue<Queued> | undefined;
+  #handlers: Map<bigint, HandlerEntry> | undefined;
+  readonly #running = new Map<number, Incoming>();
+  #active = 0;
+  #backlog: Queue<Incoming> | undefined;
+  #closed: RpcError | undefined;
+  #closedPromise: Promise<RpcError | undefined> | undefined;
+  #resolveClosed: ((e: RpcError | undefined) => void) | undefined;
+  /** Called once when the connection closes (used by the session). */
+  onClose: (() => void) | undefined = undefined;
+  /** Closes this connection (set by the session: virtual connections send `ConnectionClose`). */
+  closer: ((metadata: Metadata) => Promise<void>) | undefined = undefined;
+
+  /**
+   * Made by the session; not constructed directly.
+   *
+   * @param port The session side.
+   * @param id The connection id.
+   * @param local This side's settings.
+   * @param peer The peer's settings.
+   * @param peerMetadata The peer's open or accept metadata.
+   * @param limits Limits.
+   */
+  constructor(
+    port: SessionPort,
+    id: number,
+    local: ConnectionSettings,
+    peer: ConnectionSettings,
+    peerMetadata: Metadata,
+    limits: ConnectionLimits,
+  ) {
+    this.#port = port;
+    this.id = id;
+    this.#local = local;
+    this.#peer = peer;
+    this.peerMetadata = peerMetadata;
+    this.#limits = limits;
+    this.#nextRequestId = local.parity === "odd" ? 1 : 2;
+    this.#peerParityBit = peer.parity === "odd" ? 1 : 0;
+  }
+
+  /** This side's settings for the connection. */
+  get settings(): ConnectionSettings {
+    return this.#local;
+  }
+
+  /** The peer's settings for the connection. */
+  get peerSettings(): ConnectionSettings {
+    return this.#peer;
+  }
+
+  /** Calls sent and not yet answered (cancelled ones included until their late response). */
+  get inFlight(): number {
+    return this.#pending.size + this.#cancelled.size;
+  }
+
+  /** True once the connection is closed. */
+  get isClosed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /** Resolves when the connection closes, with the reason (undefined for a plain close). */
+  get closed(): Promise<RpcError | undefined> {
+    return this.#closedPromise ??= this.#closed !== undefined
+      ? Promise.resolve(this.#closed)
+      : new Promise((r) => (this.#resolveClosed = r));
+  }
+
+  /**
+   * Returns a typed client for `service` on this connection.
+   *
+   * @param service The service descriptor.
+   * @returns An object with one method per service method.
+   */
+  client<M extends MethodSpecs>(service: ServiceDescriptor<M>): Client<M> {
+    const client: Record<string, unknown> = {};
+    for (const name of Object.keys(service.methods)) {
+      const method = service.methods[name as keyof M & string] as unknown as MethodDescriptor;
+      const arity = method.args.items.length;
+      client[name] = (...a: unknown[]) => {
+        let options: CallOptions | undefined;
+        if (a.length === arity + 1) options = a.pop() as CallOptions | undefined;
+        else if (a.length !== arity) {
+          return Promise.reject(
+            new TypeError(
+              `${method.service}.${method.name} takes ${arity} argument(s) and optional call options, got ${a.length}`,
+            ),
+          );
+        }
+        return this.#call(method, a, options, false);
+      };
+    }
+    return Object.freeze(client) as Client<M>;
+  }
+
+  /**
+   * Calls a method and resolves with its value and the response metadata.
+   *
+   * @param method The method descriptor (`Service.methods.name`).
+   * @param args The arguments, as a tuple.
+   * @param options Cancellation, timeout and request metadata.
+   * @returns The value (a `Result` for a fallible method) and response metadata.
+   */
+  call<S extends MethodSpec>(
+    method: MethodDescriptor<S>,
+    args: ArgsOf<S>,
+    options?: CallOptions,
+  ): Promise<CallResult<CallReturn<S>>> {
+    return this.#call(
+      method as unknown as MethodDescriptor,
+      args as unknown[],
+      options,
+      true,
+    ) as Promise<
+      CallResult<CallReturn<S>>
+    >;
+  }
+
+  /**
+   * Serves a service on this connection: calls to its methods run the
+   * given handlers. Serving two services with a method id in common is an
+   * error.
+   *
+   * @param service The service descriptor.
+   * @param handlers One function per method.
+   * @throws {TypeError} For a missing handler or a method already served.
+   */
+  serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
+    const table = this.#handlers ??= new Map();
+    const entries: HandlerEntry[] = [];
+    for (const name of Object.keys(service.methods)) {
+      const method = service.methods[name as keyof M & string] as unknown as MethodDescriptor;
+      const fn = (handlers as Record<string, unknown>)[name];
+      if (typeof fn !== "function") {
+        throw new TypeError(`Cannot serve ${service.name}: no handler function for ${name}`);
+      }
+      if (table.has(method.id)) {
+        throw new TypeError(
+          `Cannot serve ${service.name}.${name}: its method id is already served`,
+        );
+      }
+      entries.push({ method, fn: fn.bind(handlers) as Handler<MethodSpec> });
+    }
+    for (const e of entries) table.set(e.method.id, e);
+  }
+
+  /**
+   * Closes the connection. For a virtual connection this sends
+   * `ConnectionClose`; closing the root connection closes the session.
+   * Pending calls fail and running handlers see their signal aborted.
+   *
+   * @param metadata Metadata for the peer.
+   */
+  async close(metadata?: MetadataInit): Promise<void> {
+    if (this.#closed !== undefined) return;
+    await this.closer?.(toMetadata(metadata));
+  }
+
+  /** Closes the connection when used with `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ------------------------------------------------------------ calls out
+
+  #call(
+    method: MethodDescriptor,
+    args: unknown[],
+    options: CallOptions | undefined,
+    full: boolean,
+  ): Promise<unknown> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    if (this.#port.closing) {
+      return Promise.reject(
+        new ClosedError("session-closed", "The session is closing: no new calls"),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const timeout = options?.timeout;
+    if (timeout !== undefined && !(timeout >= 0 && timeout <= 0x7fff_ffff)) {
+      return Promise.reject(
+        new RangeError(`Invalid timeout: expected 0 to 2147483647 milliseconds, got ${timeout}`),
+      );
+    }
+    let metadata = EMPTY_METADATA;
+    if (options?.metadata !== undefined) {
+      try {
+        metadata = toMetadata(options.metadata);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending: Pending = { method, full, resolve, reject, cleanup: undefined };
+    const port = this.#port;
+    if (this.inFlight < this.#peer.maxConcurrentRequests) {
+      const id = this.#allocate();
+      const w = port.acquire();
+      try {
+        writeCallHead(w, this.id, id, methodIdBytes(method, method.id), NO_CHANNELS, metadata);
+        encodeWith(w, method.args, args, "args");
+        this.#pending.set(id, pending);
+        port.sendFrom(w);
+      } catch (e) {
+        return Promise.reject(e);
+      } finally {
+        port.release(w);
+      }
+      if (signal !== undefined || options?.timeout !== undefined) {
+        this.#watch(pending, id, undefined, options!);
+      }
+    } else {
+      // Over the peer's limit: encode now (so bad args fail at once), send later.
+      const w = port.acquire();
+      let bytes: Uint8Array;
+      try {
+        encodeWith(w, method.args, args, "args");
+        bytes = w.buf.slice(0, w.pos);
+      } catch (e) {
+        return Promise.reject(e);
+      } finally {
+        port.release(w);
+      }
+      const queued: Queued = { method, args: bytes, metadata, pending, dead: false };
+      (this.#waiting ??= new Queue()).push(queued);
+      if (signal !== undefined || options?.timeout !== undefined) {
+        this.#watch(pending, undefined, queued, options!);
+      }
+    }
+    return promise;
+  }
+
+  #allocate(): number {
+    const id = this.#nextRequestId;
+    this.#nextRequestId += 2;
+    return id;
+  }
+
+  /** Arms the signal and timeout of a call. */
+  #watch(
+    pending: Pending,
+    sentId: number | undefined,
+    queued: Queued | undefined,
+    options: CallOptions,
+  ): void {
+    let id = sentId;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const signal = options.signal;
+    const abort = (reason: unknown): void => {
+      pending.cleanup?.();
+      if (queued !== undefined && !queued.dead && id === undefined) {
+        queued.dead = true;
+      } else if (id !== undefined && this.#pending.get(id) === pending) {
+        this.#pending.delete(id);
+        this.#rememberCancelled(id);
+        this.#sendCancel(id);
+      } else {
+        return; // already settled
+      }
+      pending.reject(reason);
+    };
+    const onAbort = (): void => abort(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.timeout !== undefined) {
+      const ms = options.timeout;
+      timer = setTimeout(() => {
+        const m = pending.method;
+        abort(new DOMException(`${m.service}.${m.name} timed out after ${ms} ms`, "TimeoutError"));
+      }, ms);
+    }
+    pending.cleanup = () => {
+      pending.cleanup = undefined;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (queued !== undefined) {
+      // Learn the id once the queued call is sent.
+      (queued as { onSent?: (n: number) => void }).onSent = (n: number) => (id = n);
+    }
+  }
+
+  #rememberCancelled(id: number): void {
+    this.#cancelled.set(id, true);
+    if (this.#cancelled.size > CANCELLED_MEMORY) {
+      // Forget the oldest: its response will be treated as unknown if it ever comes.
+      const oldest = this.#cancelled.keys().next().value as number;
+      this.#cancelled.delete(oldest);
+    }
+  }
+
+  #sendCancel(id: number): void {
+    if (this.#closed !== undefined) return;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      w.varint(this.id);
+      w.u8(7);
+      w.varint(id);
+      w.u8(2); // Cancel
+      w.u8(0); // no metadata
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  /** Sends queued calls while the peer has room. */
+  #pump(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    while (
+      waiting.length > 0 && this.inFlight < this.#peer.maxConcurrentRequests &&
+      this.#closed === undefined
+    ) {
+      const q = waiting.shift()!;
+      if (q.dead) continue;
+      const id = this.#allocate();
+      const port = this.#port;
+      const w = port.acquire();
+      try {
+        writeCallHead(
+          w,
+          this.id,
+          id,
+          methodIdBytes(q.method, q.method.id),
+          NO_CHANNELS,
+          q.metadata,
+        );
+        w.raw(q.args);
+        this.#pending.set(id, q.pending);
+        port.sendFrom(w);
+      } finally {
+        port.release(w);
+      }
+      (q as { onSent?: (n: number) => void }).onSent?.(id);
+    }
+  }
+
+  #onResponse(id: number, metadata: Metadata, ret: Uint8Array): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) {
+      if (this.#cancelled.delete(id)) {
+        this.#pump();
+        return; // a late response to a cancelled call
+      }
+      this.#port.violation(`response to unknown request ${id} on connection ${this.id}`);
+      return;
+    }
+    this.#pending.delete(id);
+    pending.cleanup?.();
+    let outcome: { ok: boolean; value: unknown };
+    try {
+      outcome = decodeReturn(pending.method, ret);
+    } catch (e) {
+      pending.reject(e);
+      this.#pump();
+      return;
+    }
+    if (!outcome.ok) pending.reject(outcome.value);
+    else if (pending.full) {
+      pending.resolve({ value: outcome.value, metadata: exposeMetadata(metadata) });
+    } else pending.resolve(outcome.value);
+    this.#pump();
+  }
+
+  // ------------------------------------------------------------ calls in
+
+  /** Handles a `RequestMessage` for this connection. */
+  handleRequest(id: number, body: RequestBody): void {
+    switch (body.type) {
+      case "call":
+        this.#onCall(id, body.methodId, body.metadata, body.args);
+        return;
+      case "response":
+        this.#onResponse(id, body.metadata, body.ret);
+        return;
+      case "cancel":
+        this.#onCancel(id);
+        return;
+    }
+  }
+
+  #onCall(id: number, methodId: bigint, metadata: Metadata, args: Uint8Array): void {
+    if (id % 2 !== this.#peerParityBit) {
+      this.#port.violation(`request id ${id} on connection ${this.id} has the wrong parity`);
+      return;
+    }
+    if (this.#running.has(id)) {
+      this.#port.violation(`request id ${id} on connection ${this.id} is already in flight`);
+      return;
+    }
+    const entry = this.#handlers?.get(methodId);
+    if (entry === undefined) {
+      this.#respondError(id, RoamErrorIndex.UnknownMethod, EMPTY_METADATA);
+      return;
+    }
+    const call: Incoming = {
+      id,
+      entry,
+      metadata,
+      args,
+      controller: undefined,
+      started: false,
+      responded: false,
+      responseMetadata: EMPTY_METADATA,
+    };
+    this.#running.set(id, call);
+    if (this.#active >= this.#local.maxConcurrentRequests) {
+      const backlog = this.#backlog ??= new Queue();
+      if (backlog.length >= this.#limits.maxQueuedRequests) {
+        this.#port.violation(
+          `the peer exceeded max_concurrent_requests ${this.#local.maxConcurrentRequests} on connection ${this.id} by more than ${this.#limits.maxQueuedRequests} queued calls`,
+        );
+        return;
+      }
+      backlog.push(call);
+      return;
+    }
+    this.#start(call);
+  }
+
+  #start(call: Incoming): void {
+    if (call.responded) return; // cancelled while queued
+    call.started = true;
+    this.#active++;
+    const method = call.entry.method;
+    let args: unknown[];
+    try {
+      args = decodeRange(method.args, call.args, 0, call.args.length) as unknown[];
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.#finish(call);
+      this.#respondError(call.id, RoamErrorIndex.InvalidPayload, EMPTY_METADATA);
+      return;
+    }
+    let result: unknown = NOT_STARTED;
+    try {
+      args.push(new Context(call, this));
+      result = call.entry.fn(...(args as Parameters<Handler<MethodSpec>>));
+    } catch (e) {
+      this.#handlerFailed(call, e);
+      return;
+    }
+    if (
+      result instanceof Promise ||
+      (typeof result === "object" && result !== null && "then" in result)
+    ) {
+      (result as Promise<unknown>).then(
+        (v) => this.#reply(call, v),
+        (e) => this.#handlerFailed(call, e),
+      );
+    } else {
+      this.#reply(call, result);
+    }
+  }
+
+  #handlerFailed(call: Incoming, error: unknown): void {
+    const m = call.entry.method;
+    if (!call.responded && this.#closed === undefined) {
+      this.#port.reportError(error, `handler of ${m.service}.${m.name} (request ${call.id})`);
+    }
+    this.#finish(call);
+    this.#respondError(call.id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
+  }
+
+  #reply(call: Incoming, value: unknown): void {
+    if (call.responded || this.#closed !== undefined) {
+      this.#finish(call);
+      return;
+    }
+    const method = call.entry.method;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeResponseHead(w, this.id, call.id, call.responseMetadata);
+      if (method.error === undefined) {
+        w.u8(0);
+        encodeWith(w, method.returns as Schema<unknown>, value, "return value");
+      } else {
+        const r = value as { ok?: unknown; value?: unknown; error?: unknown } | null;
+        if (typeof r !== "object" || r === null || typeof r.ok !== "boolean") {
+          throw new TypeError(
+            `Cannot encode the result of ${method.service}.${method.name}: a fallible handler returns ok(value) or err(error)`,
+          );
+        }
+        if (r.ok) {
+          w.u8(0);
+          encodeWith(w, method.returns as Schema<unknown>, r.value, "return value");
+        } else {
+          w.u8(1);
+          w.u8(RoamErrorIndex.User);
+          encodeWith(w, method.error as Schema<unknown>, r.error, "error value");
+        }
+      }
+      call.responded = true;
+      port.sendFrom(w);
+    } catch (e) {
+      port.release(w);
+      this.#handlerFailed(call, e);
+      return;
+    }
+    port.release(w);
+    this.#finish(call);
+  }
+
+  /** Forgets a finished incoming call and starts the next queued one. */
+  #finish(call: Incoming): void {
+    if (this.#running.get(call.id) !== call) return;
+    this.#running.delete(call.id);
+    if (call.started) this.#active--;
+    const backlog = this.#backlog;
+    while (
+      backlog !== undefined && backlog.length > 0 && this.#closed === undefined &&
+      this.#active < this.#local.maxConcurrentRequests
+    ) {
+      this.#start(backlog.shift()!);
+    }
+  }
+
+  #respondError(id: number, index: number, metadata: Metadata, call?: Incoming): void {
+    if (this.#closed !== undefined || call?.responded) return;
+    if (call !== undefined) call.responded = true;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeResponseHead(w, this.id, id, metadata);
+      w.u8(1);
+      w.u8(index);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  #onCancel(id: number): void {
+    const call = this.#running.get(id);
+    if (call === undefined) return; // finished already: a harmless race
+    call.controller?.abort(
+      new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`),
+    );
+    if (!call.responded) {
+      this.#respondError(id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
+    }
+    // A queued call that never started is dropped now; a started one is
+    // forgotten when its handler settles.
+    if (!call.started) this.#finish(call);
+  }
+
+  // ------------------------------------------------------------ teardown
+
+  /**
+   * Marks the connection closed: pending and queued calls fail with
+   * `error`, running handlers see their signal aborted, nothing more is sent.
+   * Called by the session.
+   */
+  fail(error: RpcError): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = error;
+    for (const p of this.#pending.values()) {
+      p.cleanup?.();
+      p.reject(error);
+    }
+    this.#pending.clear();
+    this.#cancelled.clear();
+    const waiting = this.#waiting?.drain() ?? [];
+    for (const q of waiting) {
+      if (q.dead) continue;
+      q.pending.cleanup?.();
+      q.pending.reject(error);
+    }
+    for (const call of this.#running.values()) {
+      call.responded = true;
+      call.controller?.abort(error);
+    }
+    this.#running.clear();
+    this.#active = 0;
+    this.#backlog = undefined;
+    this.#resolveClosed?.(error);
+    this.onClose?.();
+  }
+
+  /** True when nothing is in flight in either direction. */
+  get idle(): boolean {
+    return this.#pending.size === 0 && this.#running.size === 0 &&
+      (this.#waiting?.length ?? 0) === 0;
+  }
+}
+
+const NO_CHANNELS: readonly number[] = Object.freeze([]);
+
+/** Decodes a `Result<T, RoamError<E>>` response payload. */
+function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean; value: unknown } {
+  const name = `${method.service}.${method.name}`;
+  try {
+    const r = new Reader(ret);
+    const tag = r.u8("Result");
+    if (tag === 0) {
+      const value = decodeRange(method.returns, ret, 1, ret.length);
+      return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
+    }
+    if (tag !== 1) r.fail("Result", `invalid tag ${tag}`, 0);
+    const index = r.varint32("RoamError");
+    switch (index) {
+      case RoamErrorIndex.User: {
+        const schema = method.error as Schema<unknown> | undefined;
+        if (schema === undefined) {
+          return r.fail("RoamError", "a user error for an infallible method", 1);
+        }
+        const error = decodeRange(schema, ret, r.pos, ret.length);
+        return { ok: true, value: { ok: false, error } };
+      }
+      case RoamErrorIndex.UnknownMethod:
+        return { ok: false, value: new UnknownMethodError(name) };
+      case RoamErrorIndex.InvalidPayload:
+        return { ok: false, value: new InvalidPayloadError(name) };
+      case RoamErrorIndex.Cancelled:
+        return { ok: false, value: new CancelledError(name) };
+    }
+    return r.fail("RoamError", `unknown variant index ${index}`, 1);
+  } catch (e) {
+    if (e instanceof DecodeError) {
+      throw new RpcError(
+        "invalid-response",
+        `Cannot decode the response of ${name}: ${e.message}`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
+/** Used by the session to fail calls on a connection it drops. */
+export function closedError(message: string): ClosedError {
+  return new ClosedError("connection-closed", message);
+}

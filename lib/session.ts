@@ -1,0 +1,953 @@
+/**
+ * Sessions: the handshake, the connection table, virtual connections,
+ * keepalive, protocol errors and teardown, over one conduit.
+ *
+ * @module
+ */
+
+import { BareConduit, type Conduit } from "./conduit.ts";
+import { Connection, type SessionPort } from "./connection.ts";
+import {
+  ClosedError,
+  ConnectionRejectedError,
+  HandshakeError,
+  ProtocolError,
+  RpcError,
+} from "./errors.ts";
+import type { Link } from "./link.ts";
+import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
+import { copyOut, Writer } from "./postcard/_writer.ts";
+import type { Client, Handlers } from "./rpc.ts";
+import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
+import { decodeMessage, writeMessage } from "./wire/message.ts";
+import {
+  type ConnectionSettings,
+  type Message,
+  type MessagePayload,
+  type Metadata,
+  type Parity,
+  PROTOCOL_VERSION,
+} from "./wire/types.ts";
+
+/** A service and its handlers, ready to be served (see {@linkcode implement}). */
+export interface ServiceImpl {
+  /** Registers the handlers on a connection. */
+  readonly install: (connection: Connection) => void;
+  /** The service name. */
+  readonly name: string;
+}
+
+/**
+ * Pairs a service with its handlers, type-checked, for the `services`
+ * options of sessions and accepted connections.
+ *
+ * @param service The service descriptor.
+ * @param handlers One function per method: the arguments, then a context.
+ * @returns The implementation.
+ *
+ * @example Implementing a service
+ * ```ts
+ * import { implement, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ * const impl = implement(Adder, { add: (a, b) => a + b });
+ * ```
+ */
+export function implement<M extends MethodSpecs>(
+  service: ServiceDescriptor<M>,
+  handlers: Handlers<M>,
+): ServiceImpl {
+  return { name: service.name, install: (connection) => connection.serve(service, handlers) };
+}
+
+/** A virtual connection the peer asks to open. */
+export interface ConnectionRequest {
+  /** The connection id the peer chose. */
+  readonly id: number;
+  /** The peer's metadata for the connection. */
+  readonly metadata: Metadata;
+  /** The peer's settings for the connection. */
+  readonly settings: ConnectionSettings;
+}
+
+/** The answer to a {@linkcode ConnectionRequest}. */
+export type ConnectionDecision =
+  | {
+    /** Accept the connection. */
+    readonly accept: true;
+    /** Services served on the new connection. */
+    readonly services?: readonly ServiceImpl[];
+    /** Metadata sent back with `ConnectionAccept`. */
+    readonly metadata?: MetadataInit;
+    /** Requests accepted in flight on the connection (default: the session's). */
+    readonly maxConcurrentRequests?: number;
+    /** Called with the open connection, e.g. to make clients for calling back. */
+    readonly onOpen?: (connection: Connection) => void;
+  }
+  | {
+    /** Reject the connection. */
+    readonly accept: false;
+    /** The reason, sent with `ConnectionReject`. */
+    readonly metadata?: MetadataInit;
+  };
+
+/** Limits that keep a session's memory bounded. */
+export interface SessionLimits {
+  /** Largest message accepted, in bytes (default 16 MiB). */
+  readonly maxMessageSize?: number;
+  /** Most virtual connections open at once, either side (default 4096). */
+  readonly maxConnections?: number;
+  /** Incoming calls queued beyond `maxConcurrentRequests` per connection (default 1024). */
+  readonly maxQueuedRequests?: number;
+}
+
+/** Options of a session, either side. */
+export interface SessionOptions {
+  /** Metadata sent with `Hello` / `HelloYourself`. */
+  readonly metadata?: MetadataInit;
+  /** Requests accepted in flight per connection (default 64). */
+  readonly maxConcurrentRequests?: number;
+  /** Milliseconds to wait for the peer's handshake message (default 10000). */
+  readonly handshakeTimeout?: number;
+  /** Send a `Ping` every `interval` ms; close the session if no `Pong` within `timeout` ms. */
+  readonly keepalive?: { readonly interval: number; readonly timeout: number };
+  /** Services served on the root connection. */
+  readonly services?: readonly ServiceImpl[];
+  /** Decides on virtual connections the peer opens. Without it every open is rejected. */
+  readonly onConnection?: (
+    request: ConnectionRequest,
+  ) => ConnectionDecision | Promise<ConnectionDecision>;
+  /** Receives errors that are not a caller's, such as a handler that threw (default: `console.error`). */
+  readonly onError?: (error: unknown, where: string) => void;
+  /** Memory limits. */
+  readonly limits?: SessionLimits;
+  /** Milliseconds `close()` waits for in-flight calls before closing the link (default 5000). */
+  readonly closeTimeout?: number;
+}
+
+/** Options of the initiating side. */
+export interface InitiatorOptions extends SessionOptions {
+  /** The parity of ids this side allocates (default `"odd"`); the acceptor takes the other. */
+  readonly parity?: Parity;
+}
+
+/** Options of {@linkcode Session.openConnection}. */
+export interface OpenConnectionOptions {
+  /** Metadata sent with `ConnectionOpen`. */
+  readonly metadata?: MetadataInit;
+  /** Requests accepted in flight on the connection (default: the session's). */
+  readonly maxConcurrentRequests?: number;
+  /** Services served on the new connection. */
+  readonly services?: readonly ServiceImpl[];
+  /** Aborting stops waiting; a connection accepted later is closed at once. */
+  readonly signal?: AbortSignal;
+}
+
+interface PendingOpen {
+  readonly local: ConnectionSettings;
+  readonly services: readonly ServiceImpl[];
+  resolve(c: Connection): void;
+  reject(e: unknown): void;
+  abandoned: boolean;
+}
+
+interface PendingPing {
+  readonly start: number;
+  resolve(rtt: number): void;
+  reject(e: unknown): void;
+}
+
+const DEFAULTS = {
+  maxConcurrentRequests: 64,
+  handshakeTimeout: 10_000,
+  maxMessageSize: 16 * 1024 * 1024,
+  maxConnections: 4096,
+  maxQueuedRequests: 1024,
+  closeTimeout: 5000,
+};
+
+function checkU32(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1 || v > 0xffff_ffff) {
+    throw new RangeError(`Invalid ${name}: expected an integer from 1 to 4294967295, got ${v}`);
+  }
+  return v;
+}
+
+function checkMs(name: string, v: number): number {
+  if (typeof v !== "number" || !(v >= 0 && v <= 0x7fff_ffff)) {
+    throw new RangeError(`Invalid ${name}: expected 0 to 2147483647 milliseconds, got ${v}`);
+  }
+  return v;
+}
+
+const opposite = (p: Parity): Parity => (p === "odd" ? "even" : "odd");
+
+/**
+ * A roam session over one link: the root connection (id 0) plus any
+ * virtual connections either side opens. Make one with {@linkcode initiate}
+ * or {@linkcode accept}.
+ */
+export class Session implements SessionPort {
+  /** Which side of the handshake this is. */
+  readonly role: "initiator" | "acceptor";
+  /** The parity of connection ids this side allocates. */
+  readonly parity: Parity;
+  /** The metadata of the peer's `Hello` / `HelloYourself`. */
+  readonly peerMetadata: Metadata;
+  /** The root connection. */
+  readonly root: Connection;
+  readonly #conduit: Conduit;
+  readonly #options: SessionOptions;
+  readonly #limits: Required<SessionLimits>;
+  readonly #maxConcurrent: number;
+  readonly #writer = new Writer(1024);
+  readonly #connections = new Map<number, Connection>();
+  readonly #pendingOpens = new Map<number, PendingOpen>();
+  readonly #incomingOpens = new Set<number>();
+  #nextConnectionId: number;
+  #maxPeerConnectionId = 0;
+  readonly #peerParityBit: number;
+  readonly #pings = new Map<number, PendingPing>();
+  #nonce = 0;
+  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
+  #pongTimer: ReturnType<typeof setTimeout> | undefined;
+  #state: "open" | "closing" | "closed" = "open";
+  #reason: RpcError | undefined;
+  #resolveClosed!: (reason: RpcError | undefined) => void;
+  /** Resolves when the session has ended: undefined after `close()`, else the reason. */
+  readonly closed: Promise<RpcError | undefined>;
+
+  /** Made by {@linkcode initiate} and {@linkcode accept}; not constructed directly. */
+  constructor(
+    conduit: Conduit,
+    role: "initiator" | "acceptor",
+    parity: Parity,
+    rootLocal: ConnectionSettings,
+    rootPeer: ConnectionSettings,
+    peerMetadata: Metadata,
+    options: SessionOptions,
+  ) {
+    this.#conduit = conduit;
+    this.role = role;
+    this.parity = parity;
+    this.peerMetadata = peerMetadata;
+    this.#options = options;
+    this.#maxConcurrent = rootLocal.maxConcurrentRequests;
+    this.#limits = {
+      maxMessageSize: options.limits?.maxMessageSize ?? DEFAULTS.maxMessageSize,
+      maxConnections: options.limits?.maxConnections ?? DEFAULTS.maxConnections,
+      maxQueuedRequests: options.limits?.maxQueuedRequests ?? DEFAULTS.maxQueuedRequests,
+    };
+    this.#nextConnectionId = parity === "odd" ? 1 : 2;
+    this.#peerParityBit = parity === "odd" ? 0 : 1;
+    this.closed = new Promise((r) => (this.#resolveClosed = r));
+    this.root = new Connection(this, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
+    this.root.closer = () => this.close();
+    this.#connections.set(0, this.root);
+    for (const s of options.services ?? []) s.install(this.root);
+    conduit.onSendError = (e) =>
+      this.#teardown(
+        new ClosedError("session-closed", "The link failed while sending", { cause: e }),
+        false,
+      );
+  }
+
+  /** Virtual connections currently open (the root connection not counted). */
+  get connectionCount(): number {
+    return this.#connections.size - 1;
+  }
+
+  /** True once the session has ended. */
+  get isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  /**
+   * A typed client on the root connection.
+   *
+   * @param service The service descriptor.
+   * @returns The client.
+   */
+  client<M extends MethodSpecs>(service: ServiceDescriptor<M>): Client<M> {
+    return this.root.client(service);
+  }
+
+  /**
+   * Serves a service on the root connection.
+   *
+   * @param service The service descriptor.
+   * @param handlers One function per method.
+   */
+  serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
+    this.root.serve(service, handlers);
+  }
+
+  /**
+   * Opens a virtual connection. Resolves when the peer accepts it.
+   *
+   * @param options Metadata, settings, services and an abort signal.
+   * @returns The open connection.
+   * @throws {ConnectionRejectedError} When the peer rejects it (its `metadata` says why).
+   * @throws {ClosedError} When the session ends first.
+   */
+  openConnection(options: OpenConnectionOptions = {}): Promise<Connection> {
+    if (this.#state !== "open") return Promise.reject(this.#closedError());
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    let metadata: Metadata;
+    let local: ConnectionSettings;
+    try {
+      metadata = toMetadata(options.metadata);
+      local = {
+        parity: this.parity,
+        maxConcurrentRequests: checkU32(
+          "maxConcurrentRequests",
+          options.maxConcurrentRequests ?? this.#maxConcurrent,
+        ),
+      };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.#connections.size - 1 + this.#pendingOpens.size >= this.#limits.maxConnections) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot open a connection: the limit of ${this.#limits.maxConnections} is reached`,
+        ),
+      );
+    }
+    const id = this.#nextConnectionId;
+    this.#nextConnectionId += 2;
+    return new Promise<Connection>((resolve, reject) => {
+      const pending: PendingOpen = {
+        local,
+        services: options.services ?? [],
+        resolve,
+        reject,
+        abandoned: false,
+      };
+      this.#pendingOpens.set(id, pending);
+      const signal = options.signal;
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          pending.abandoned = true;
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        const done = (): void => signal.removeEventListener("abort", onAbort);
+        pending.resolve = (c) => {
+          done();
+          resolve(c);
+        };
+        pending.reject = (e) => {
+          done();
+          reject(e);
+        };
+      }
+      this.#send({
+        connectionId: id,
+        payload: { type: "connectionOpen", settings: local, metadata },
+      });
+    });
+  }
+
+  /**
+   * Sends a `Ping` on the root connection and resolves with the round-trip
+   * time in milliseconds when the `Pong` arrives.
+   *
+   * @returns The round-trip time.
+   * @throws {ClosedError} When the session ends first.
+   */
+  ping(): Promise<number> {
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    return new Promise((resolve, reject) => {
+      const nonce = ++this.#nonce;
+      this.#pings.set(nonce, { start: performance.now(), resolve, reject });
+      this.#send({ connectionId: 0, payload: { type: "ping", nonce: BigInt(nonce) } });
+    });
+  }
+
+  /**
+   * Closes the session gracefully: new calls fail at once, calls in flight
+   * may finish for up to `timeout` ms (default: the `closeTimeout` option),
+   * then the link is closed and whatever is still pending fails.
+   *
+   * @param options The deadline.
+   */
+  async close(options: { timeout?: number } = {}): Promise<void> {
+    if (this.#state !== "open") {
+      await this.closed;
+      return;
+    }
+    this.#state = "closing";
+    const timeout = checkMs(
+      "close timeout",
+      options.timeout ?? this.#options.closeTimeout ?? DEFAULTS.closeTimeout,
+    );
+    const deadline = performance.now() + timeout;
+    while (this.#state === "closing" && performance.now() < deadline && !this.#idle()) {
+      await new Promise((r) =>
+        setTimeout(r, Math.min(5, Math.max(0, deadline - performance.now())))
+      );
+    }
+    this.#teardown(undefined, true);
+    await this.closed;
+  }
+
+  /** Closes the session when used with `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #idle(): boolean {
+    for (const c of this.#connections.values()) if (!c.idle) return false;
+    return this.#pendingOpens.size === 0;
+  }
+
+  #closedError(): RpcError {
+    return this.#reason ?? new ClosedError("session-closed", "The session is closed");
+  }
+
+  // ------------------------------------------------------------ SessionPort
+
+  /** @internal */
+  get closing(): boolean {
+    return this.#state !== "open";
+  }
+
+  /** @internal */
+  acquire(): Writer {
+    const w = this.#writer;
+    if (w.busy) return new Writer(256);
+    w.busy = true;
+    w.pos = 0;
+    return w;
+  }
+
+  /** @internal */
+  release(w: Writer): void {
+    w.busy = false;
+    w.reset();
+  }
+
+  /** @internal */
+  sendFrom(w: Writer): void {
+    if (this.#state === "closed") return;
+    this.#conduit.send(copyOut(w.buf, w.pos));
+  }
+
+  /** @internal */
+  violation(description: string): void {
+    if (this.#state === "closed") return;
+    this.#send({ connectionId: 0, payload: { type: "protocolError", description } });
+    this.#teardown(new ProtocolError(description, false), true);
+  }
+
+  /** @internal */
+  reportError(error: unknown, where: string): void {
+    const hook = this.#options.onError;
+    try {
+      if (hook !== undefined) hook(error, where);
+      else console.error(`roam: error in ${where}:`, error);
+    } catch {
+      // An error hook that throws must not break the session.
+    }
+  }
+
+  #send(message: Message): void {
+    const w = this.acquire();
+    try {
+      writeMessage(w, message);
+      this.sendFrom(w);
+    } finally {
+      this.release(w);
+    }
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  /** Starts the receive loop and keepalive. Called once after the handshake. */
+  start(): void {
+    this.#scheduleKeepalive();
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const conduit = this.#conduit;
+    const maxSize = this.#limits.maxMessageSize;
+    while (this.#state !== "closed") {
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = (await conduit.recv()).value;
+      } catch (e) {
+        this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
+        return;
+      }
+      if (this.isClosed) return;
+      if (bytes === undefined) {
+        this.#teardown(new ClosedError("session-closed", "The peer closed the link"), true);
+        return;
+      }
+      if (bytes.length > maxSize) {
+        this.violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
+        return;
+      }
+      let message: Message;
+      try {
+        message = decodeMessage(bytes);
+      } catch (e) {
+        this.violation(`undecodable message: ${(e as Error).message}`);
+        return;
+      }
+      try {
+        this.#dispatch(message);
+      } catch (e) {
+        // A bug of ours must not leave the peer hanging.
+        this.reportError(e, "message dispatch");
+        this.violation("internal error while handling a message");
+        return;
+      }
+    }
+  }
+
+  #dispatch(message: Message): void {
+    const cid = message.connectionId;
+    const p = message.payload;
+    switch (p.type) {
+      case "request": {
+        const conn = this.#connectionFor(cid, "request");
+        conn?.handleRequest(p.id, p.body);
+        return;
+      }
+      case "channel": {
+        const conn = this.#connectionFor(cid, "channel message");
+        if (conn !== undefined) {
+          this.violation(`channel message for unknown channel ${p.id} on connection ${cid}`);
+        }
+        return;
+      }
+      case "ping":
+        this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
+        return;
+      case "pong":
+        if (cid === 0) this.#onPong(p.nonce);
+        return;
+      case "connectionOpen":
+        this.#onOpen(cid, p);
+        return;
+      case "connectionAccept":
+        this.#onAccept(cid, p.settings, p.metadata);
+        return;
+      case "connectionReject": {
+        const pending = this.#pendingOpens.get(cid);
+        if (pending === undefined) return; // not pending: ignored, as in Rust
+        this.#pendingOpens.delete(cid);
+        pending.reject(new ConnectionRejectedError(exposeMetadata(p.metadata)));
+        return;
+      }
+      case "connectionClose":
+        if (cid === 0) {
+          this.violation("ConnectionClose on the root connection");
+          return;
+        }
+        if (this.#connections.has(cid)) {
+          this.#drop(
+            cid,
+            new ClosedError("connection-closed", `The peer closed connection ${cid}`),
+          );
+        } else if (!this.#knownClosed(cid)) {
+          this.violation(`ConnectionClose for unknown connection ${cid}`);
+        }
+        return;
+      case "hello":
+      case "helloYourself":
+        this.violation(
+          `unexpected ${p.type === "hello" ? "Hello" : "HelloYourself"} after the handshake`,
+        );
+        return;
+      case "protocolError":
+        this.#teardown(new ProtocolError(p.description, true), false);
+        return;
+    }
+  }
+
+  /** True for an id that was a connection once and is closed now. */
+  #knownClosed(cid: number): boolean {
+    if (cid % 2 === this.#peerParityBit) {
+      return cid <= this.#maxPeerConnectionId && !this.#incomingOpens.has(cid);
+    }
+    return cid < this.#nextConnectionId && !this.#pendingOpens.has(cid);
+  }
+
+  #connectionFor(cid: number, what: string): Connection | undefined {
+    const conn = this.#connections.get(cid);
+    if (conn !== undefined) return conn;
+    // Messages racing with a close are dropped, as in Rust; others are violations.
+    if (!this.#knownClosed(cid)) this.violation(`${what} for unknown connection ${cid}`);
+    return undefined;
+  }
+
+  #onOpen(cid: number, p: Extract<MessagePayload, { type: "connectionOpen" }>): void {
+    const reject = (metadata: Metadata): void =>
+      this.#send({ connectionId: cid, payload: { type: "connectionReject", metadata } });
+    // Invalid ids are rejected, not treated as violations (as the Rust runtime does).
+    if (
+      cid === 0 || cid % 2 !== this.#peerParityBit || cid <= this.#maxPeerConnectionId ||
+      this.#connections.has(cid) || this.#incomingOpens.has(cid)
+    ) {
+      reject(toMetadata({ reason: "invalid or reused connection id" }));
+      return;
+    }
+    this.#maxPeerConnectionId = cid;
+    const decide = this.#options.onConnection;
+    if (decide === undefined) {
+      reject(toMetadata({ reason: "this peer accepts no virtual connections" }));
+      return;
+    }
+    if (this.#state !== "open" || this.#connections.size - 1 >= this.#limits.maxConnections) {
+      reject(
+        toMetadata({
+          reason: this.#state === "open" ? "too many connections" : "the session is closing",
+        }),
+      );
+      return;
+    }
+    this.#incomingOpens.add(cid);
+    const request: ConnectionRequest = {
+      id: cid,
+      metadata: exposeMetadata(p.metadata),
+      settings: p.settings,
+    };
+    Promise.resolve()
+      .then(() => decide(request))
+      .then((decision) => {
+        this.#incomingOpens.delete(cid);
+        if (this.#state === "closed") return;
+        if (decision?.accept !== true) {
+          reject(toMetadata(decision?.metadata));
+          return;
+        }
+        const local: ConnectionSettings = {
+          parity: opposite(p.settings.parity),
+          maxConcurrentRequests: checkU32(
+            "maxConcurrentRequests",
+            decision.maxConcurrentRequests ?? this.#maxConcurrent,
+          ),
+        };
+        const metadata = toMetadata(decision.metadata);
+        const conn = this.#register(
+          cid,
+          local,
+          p.settings,
+          request.metadata,
+          decision.services ?? [],
+        );
+        this.#send({
+          connectionId: cid,
+          payload: { type: "connectionAccept", settings: local, metadata },
+        });
+        decision.onOpen?.(conn);
+      })
+      .catch((e) => {
+        this.#incomingOpens.delete(cid);
+        this.reportError(e, `the connection acceptor (connection ${cid})`);
+        if (this.#state !== "closed" && !this.#connections.has(cid)) reject(EMPTY_METADATA);
+      });
+  }
+
+  #onAccept(cid: number, settings: ConnectionSettings, metadata: Metadata): void {
+    const pending = this.#pendingOpens.get(cid);
+    if (pending === undefined) return; // not pending: ignored, as in Rust
+    this.#pendingOpens.delete(cid);
+    const conn = this.#register(
+      cid,
+      pending.local,
+      settings,
+      exposeMetadata(metadata),
+      pending.services,
+    );
+    if (pending.abandoned) void conn.close();
+    else pending.resolve(conn);
+  }
+
+  #register(
+    cid: number,
+    local: ConnectionSettings,
+    peer: ConnectionSettings,
+    metadata: Metadata,
+    services: readonly ServiceImpl[],
+  ): Connection {
+    const conn = new Connection(this, cid, local, peer, metadata, this.#limits);
+    conn.closer = async (m: Metadata) => {
+      if (!this.#connections.has(cid)) return;
+      this.#send({ connectionId: cid, payload: { type: "connectionClose", metadata: m } });
+      this.#drop(cid, new ClosedError("connection-closed", `Connection ${cid} was closed`));
+    };
+    for (const s of services) s.install(conn);
+    this.#connections.set(cid, conn);
+    return conn;
+  }
+
+  #drop(cid: number, error: RpcError): void {
+    const conn = this.#connections.get(cid);
+    if (conn === undefined) return;
+    this.#connections.delete(cid);
+    conn.fail(error);
+  }
+
+  // ------------------------------------------------------------ keepalive
+
+  #onPong(nonce: bigint): void {
+    if (nonce > 0x1f_ffff_ffff_ffffn) return;
+    const n = Number(nonce);
+    const ping = this.#pings.get(n);
+    if (ping === undefined) return; // a late or unsolicited pong
+    this.#pings.delete(n);
+    ping.resolve(performance.now() - ping.start);
+  }
+
+  #scheduleKeepalive(): void {
+    const k = this.#options.keepalive;
+    if (k === undefined || this.#state === "closed") return;
+    this.#keepaliveTimer = setTimeout(() => {
+      this.#keepaliveTimer = undefined;
+      if (this.#state === "closed") return;
+      this.#pongTimer = setTimeout(() => {
+        this.#pongTimer = undefined;
+        this.#teardown(
+          new ClosedError(
+            "keepalive-timeout",
+            `The peer did not answer a keepalive ping within ${k.timeout} ms`,
+          ),
+          false,
+        );
+      }, k.timeout);
+      this.ping().then(() => {
+        if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+        this.#pongTimer = undefined;
+        this.#scheduleKeepalive();
+      }, () => {});
+    }, k.interval);
+  }
+
+  // ------------------------------------------------------------ teardown
+
+  #teardown(reason: RpcError | undefined, flush: boolean): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#reason = reason;
+    if (this.#keepaliveTimer !== undefined) clearTimeout(this.#keepaliveTimer);
+    if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+    this.#keepaliveTimer = this.#pongTimer = undefined;
+    const error = reason ?? new ClosedError("session-closed", "The session was closed");
+    for (const conn of this.#connections.values()) conn.fail(error);
+    this.#connections.clear();
+    for (const p of this.#pendingOpens.values()) p.reject(error);
+    this.#pendingOpens.clear();
+    for (const p of this.#pings.values()) p.reject(error);
+    this.#pings.clear();
+    if (flush) void this.#conduit.close();
+    else this.#conduit.abort(error);
+    this.#resolveClosed(reason);
+  }
+}
+
+/** Reads the first message of the handshake, within the timeout. */
+async function firstMessage(conduit: Conduit, timeout: number, expected: string): Promise<Message> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HandshakeError(`No ${expected} from the peer within ${timeout} ms`)),
+      timeout,
+    );
+  });
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = (await Promise.race([conduit.recv(), timedOut])).value;
+  } catch (e) {
+    if (e instanceof HandshakeError) throw e;
+    throw new HandshakeError(`The link failed during the handshake`, { cause: e });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (bytes === undefined) {
+    throw new HandshakeError("The peer closed the link during the handshake");
+  }
+  try {
+    return decodeMessage(bytes);
+  } catch (e) {
+    sendError(conduit, `undecodable handshake message: ${(e as Error).message}`);
+    throw new HandshakeError(`Cannot decode the peer's ${expected}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+function sendError(conduit: Conduit, description: string): void {
+  const w = new Writer(64);
+  writeMessage(w, { connectionId: 0, payload: { type: "protocolError", description } });
+  conduit.send(w.finish());
+}
+
+function settingsOf(options: SessionOptions, parity: Parity): ConnectionSettings {
+  return {
+    parity,
+    maxConcurrentRequests: checkU32(
+      "maxConcurrentRequests",
+      options.maxConcurrentRequests ?? DEFAULTS.maxConcurrentRequests,
+    ),
+  };
+}
+
+async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    // Flush a ProtocolError if one was queued, then drop the link.
+    await conduit.close();
+    throw e;
+  }
+}
+
+/**
+ * Starts a session as the initiator: sends `Hello`, waits for
+ * `HelloYourself`.
+ *
+ * @param link The link to the peer.
+ * @param options Session options.
+ * @returns The established session.
+ * @throws {HandshakeError} When the peer answers with anything but
+ * `HelloYourself`, closes the link, or does not answer in time.
+ *
+ * @example A client and server over a memory link
+ * ```ts
+ * import { accept, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ * const [a, b] = memoryLink();
+ * const [client, server] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, { services: [implement(Adder, { add: (x, y) => x + y })] }),
+ * ]);
+ * console.log(await client.client(Adder).add(2, 3)); // 5
+ * await client.close();
+ * await server.closed;
+ * ```
+ */
+export async function initiate(link: Link, options: InitiatorOptions = {}): Promise<Session> {
+  const parity = options.parity ?? "odd";
+  if (parity !== "odd" && parity !== "even") {
+    throw new TypeError(`Invalid parity: ${String(parity)}`);
+  }
+  const local = settingsOf(options, parity);
+  const metadata = toMetadata(options.metadata);
+  const timeout = checkMs(
+    "handshakeTimeout",
+    options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
+  );
+  const conduit = new BareConduit(link);
+  return await handshake(conduit, async () => {
+    const w = new Writer(64);
+    writeMessage(w, {
+      connectionId: 0,
+      payload: { type: "hello", version: PROTOCOL_VERSION, settings: local, metadata },
+    });
+    conduit.send(w.finish());
+    const reply = await firstMessage(conduit, timeout, "HelloYourself");
+    const p = reply.payload;
+    if (p.type === "protocolError") {
+      throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
+        cause: new ProtocolError(p.description, true),
+      });
+    }
+    if (p.type !== "helloYourself") {
+      sendError(conduit, `expected HelloYourself, got ${p.type}`);
+      throw new HandshakeError(`Expected HelloYourself from the peer, got ${p.type}`);
+    }
+    const session = new Session(
+      conduit,
+      "initiator",
+      parity,
+      local,
+      p.settings,
+      exposeMetadata(p.metadata),
+      options,
+    );
+    session.start();
+    return session;
+  });
+}
+
+/**
+ * Starts a session as the acceptor: waits for `Hello`, answers
+ * `HelloYourself` with the opposite parity.
+ *
+ * @param link The link to the peer.
+ * @param options Session options.
+ * @returns The established session.
+ * @throws {HandshakeError} When the first message is not a version 7
+ * `Hello` (the peer is sent a `ProtocolError`), the link closes, or no
+ * `Hello` arrives in time.
+ *
+ * @example Serving a service
+ * ```ts
+ * import { accept, implement, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Echo = service("Echo", { echo: { args: [t.string], returns: t.string } });
+ * const [, serverLink] = memoryLink();
+ * const pending = accept(serverLink, {
+ *   services: [implement(Echo, { echo: (s) => s })],
+ *   handshakeTimeout: 10,
+ * });
+ * await pending.catch(() => {}); // nobody connects here: the handshake times out
+ * ```
+ */
+export async function accept(link: Link, options: SessionOptions = {}): Promise<Session> {
+  const metadata = toMetadata(options.metadata);
+  const timeout = checkMs(
+    "handshakeTimeout",
+    options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
+  );
+  const maxConcurrent = settingsOf(options, "even").maxConcurrentRequests;
+  const conduit = new BareConduit(link);
+  return await handshake(conduit, async () => {
+    const hello = await firstMessage(conduit, timeout, "Hello");
+    const p = hello.payload;
+    if (p.type === "protocolError") {
+      throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
+        cause: new ProtocolError(p.description, true),
+      });
+    }
+    if (p.type !== "hello") {
+      sendError(conduit, `expected Hello, got ${p.type}`);
+      throw new HandshakeError(`Expected Hello from the peer, got ${p.type}`);
+    }
+    if (p.version !== PROTOCOL_VERSION) {
+      sendError(
+        conduit,
+        `unsupported protocol version ${p.version}, this peer speaks ${PROTOCOL_VERSION}`,
+      );
+      throw new HandshakeError(
+        `The peer speaks protocol version ${p.version}, not ${PROTOCOL_VERSION}`,
+      );
+    }
+    // The acceptor takes the opposite of the initiator's parity.
+    const parity = opposite(p.settings.parity);
+    const local: ConnectionSettings = { parity, maxConcurrentRequests: maxConcurrent };
+    const w = new Writer(64);
+    writeMessage(w, {
+      connectionId: 0,
+      payload: { type: "helloYourself", settings: local, metadata },
+    });
+    conduit.send(w.finish());
+    const session = new Session(
+      conduit,
+      "acceptor",
+      parity,
+      local,
+      p.settings,
+      exposeMetadata(p.metadata),
+      options,
+    );
+    session.start();
+    return session;
+  });
+}
