@@ -82,6 +82,8 @@ interface Incoming {
   readonly metadata: Metadata;
   readonly args: Uint8Array;
   controller: AbortController | undefined;
+  /** Set when the call was aborted before its handler asked for a signal. */
+  abortReason: unknown;
   started: boolean;
   responded: boolean;
   responseMetadata: Metadata;
@@ -109,7 +111,12 @@ class Context implements CallContext {
   }
 
   get signal(): AbortSignal {
-    return (this.#call.controller ??= new AbortController()).signal;
+    const call = this.#call;
+    if (call.controller === undefined) {
+      call.controller = new AbortController();
+      if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
+    }
+    return call.controller.signal;
   }
 
   get requestId(): number {
@@ -357,6 +364,7 @@ export class Connection {
         this.#pending.set(id, pending);
         port.sendFrom(w);
       } catch (e) {
+        this.#nextRequestId -= 2; // nothing was sent: the id is free again
         return Promise.reject(e);
       } finally {
         port.release(w);
@@ -555,6 +563,7 @@ export class Connection {
       metadata,
       args,
       controller: undefined,
+      abortReason: undefined,
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
@@ -690,9 +699,7 @@ export class Connection {
   #onCancel(id: number): void {
     const call = this.#running.get(id);
     if (call === undefined) return; // finished already: a harmless race
-    call.controller?.abort(
-      new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`),
-    );
+    abortCall(call, new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`));
     if (!call.responded) {
       this.#respondError(id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
     }
@@ -725,7 +732,7 @@ export class Connection {
     }
     for (const call of this.#running.values()) {
       call.responded = true;
-      call.controller?.abort(error);
+      abortCall(call, error);
     }
     this.#running.clear();
     this.#active = 0;
@@ -742,6 +749,12 @@ export class Connection {
 }
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
+
+/** Aborts a call's signal, now or when its handler first asks for it. */
+function abortCall(call: Incoming, reason: unknown): void {
+  if (call.controller !== undefined) call.controller.abort(reason);
+  else if (call.abortReason === undefined) call.abortReason = reason;
+}
 
 /** Decodes a `Result<T, RoamError<E>>` response payload. */
 function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean; value: unknown } {

@@ -66,8 +66,29 @@ export function metadataEntry(key: string, value: MetadataValue, flags = 0): Met
   if ((flags & SENSITIVE) === 0) return { key, value, flags };
   const entry = { key, flags } as { key: string; flags: number; value: MetadataValue };
   Object.defineProperty(entry, "value", { value, enumerable: false });
-  Object.defineProperty(entry, INSPECT_NODE, { value: redactedView, enumerable: false });
-  Object.defineProperty(entry, INSPECT_DENO, { value: redactedView, enumerable: false });
+  // Inspection hooks must return strings (Deno's, and Node's where the third argument is `inspect`).
+  Object.defineProperty(entry, INSPECT_NODE, {
+    value: function (
+      this: MetadataEntry,
+      _depth: number,
+      opts: unknown,
+      inspect?: (v: unknown, o: unknown) => string,
+    ) {
+      const view = redactedView.call(this);
+      return typeof inspect === "function" ? inspect(view, opts) : view;
+    },
+    enumerable: false,
+  });
+  Object.defineProperty(entry, INSPECT_DENO, {
+    value: function (
+      this: MetadataEntry,
+      inspect: (v: unknown, o: unknown) => string,
+      opts: unknown,
+    ) {
+      return inspect(redactedView.call(this), opts);
+    },
+    enumerable: false,
+  });
   Object.defineProperty(entry, "toJSON", { value: redactedView, enumerable: false });
   Object.defineProperty(entry, "toString", {
     value: () => `${key}=${REDACTED}`,

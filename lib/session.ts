@@ -173,6 +173,16 @@ function checkU32(name: string, v: number): number {
   return v;
 }
 
+function checkKeepalive(k: SessionOptions["keepalive"]): void {
+  if (k === undefined) return;
+  if (typeof k !== "object" || k === null) {
+    throw new TypeError("Invalid keepalive: expected { interval, timeout }");
+  }
+  checkMs("keepalive interval", k.interval);
+  checkMs("keepalive timeout", k.timeout);
+  if (k.interval === 0) throw new RangeError("Invalid keepalive interval: must be above 0 ms");
+}
+
 function checkMs(name: string, v: number): number {
   if (typeof v !== "number" || !(v >= 0 && v <= 0x7fff_ffff)) {
     throw new RangeError(`Invalid ${name}: expected 0 to 2147483647 milliseconds, got ${v}`);
@@ -478,7 +488,11 @@ export class Session implements SessionPort {
       try {
         bytes = (await conduit.recv()).value;
       } catch (e) {
-        this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
+        if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
+          this.violation((e as Error).message); // e.g. a frame above the size limit
+        } else {
+          this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
+        }
         return;
       }
       if (this.isClosed) return;
@@ -602,7 +616,8 @@ export class Session implements SessionPort {
       reject(toMetadata({ reason: "this peer accepts no virtual connections" }));
       return;
     }
-    if (this.#state !== "open" || this.#connections.size - 1 >= this.#limits.maxConnections) {
+    const open = this.#connections.size - 1 + this.#incomingOpens.size + this.#pendingOpens.size;
+    if (this.#state !== "open" || open >= this.#limits.maxConnections) {
       reject(
         toMetadata({
           reason: this.#state === "open" ? "too many connections" : "the session is closing",
@@ -797,12 +812,21 @@ function settingsOf(options: SessionOptions, parity: Parity): ConnectionSettings
   };
 }
 
+/** How long a failed handshake waits for its `ProtocolError` to be taken by the link. */
+const REFUSAL_FLUSH_MS = 100;
+
 async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (e) {
-    // Flush a ProtocolError if one was queued, then drop the link.
-    await conduit.close();
+    // Flush a ProtocolError if one was queued, but never wait on a peer that does not read.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flushed = await Promise.race([
+      conduit.close().then(() => true, () => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), REFUSAL_FLUSH_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!flushed) conduit.abort(e);
     throw e;
   }
 }
@@ -833,6 +857,7 @@ async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T
  * ```
  */
 export async function initiate(link: Link, options: InitiatorOptions = {}): Promise<Session> {
+  checkKeepalive(options.keepalive);
   const parity = options.parity ?? "odd";
   if (parity !== "odd" && parity !== "even") {
     throw new TypeError(`Invalid parity: ${String(parity)}`);
@@ -901,6 +926,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
  * ```
  */
 export async function accept(link: Link, options: SessionOptions = {}): Promise<Session> {
+  checkKeepalive(options.keepalive);
   const metadata = toMetadata(options.metadata);
   const timeout = checkMs(
     "handshakeTimeout",

@@ -34,6 +34,8 @@ export function varintSize(n: number): number {
  * against ~50 ns on Bun), so there small results share a slab.
  */
 const SLOW_BUFFERS = "Deno" in globalThis;
+const sliceCopy = Uint8Array.prototype.slice;
+
 /** Results up to this size are carved out of a shared slab. */
 const POOLED_MAX = 1024;
 const SLAB_SIZE = 64 * 1024;
@@ -48,12 +50,13 @@ let slabPos = 0;
  */
 export function copyOut(buf: Uint8Array, n: number): Uint8Array {
   if (!SLOW_BUFFERS) {
-    if (n > 64) return buf.slice(0, n);
+    // Not `buf.slice`: a Node `Buffer` (Bun hands those out) slices by view.
+    if (n > 64) return sliceCopy.call(buf, 0, n);
     const out = new Uint8Array(n); // cheaper than slice() for small copies
     for (let i = 0; i < n; i++) out[i] = buf[i]!;
     return out;
   }
-  if (n > POOLED_MAX) return buf.slice(0, n);
+  if (n > POOLED_MAX) return sliceCopy.call(buf, 0, n);
   if (slabPos + n > slab.length) {
     slab = new Uint8Array(SLAB_SIZE);
     slabPos = 0;

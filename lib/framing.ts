@@ -1,0 +1,423 @@
+/**
+ * Length-prefixed framing for byte-stream transports (TCP, Unix sockets,
+ * stdio): each payload travels as `[length: u32 little-endian][payload]`
+ * (wire-spec §3.1). Small frames written while the socket is busy are
+ * coalesced into one write.
+ *
+ * @module
+ */
+
+import type { Link } from "./link.ts";
+import { copyOut } from "./postcard/_writer.ts";
+
+/** Default largest frame accepted: 16 MiB. */
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+
+/** Frames up to this size are copied into a shared batch; larger ones are written as they are. */
+const COALESCE_LIMIT = 64 * 1024;
+/** Bytes waiting to be written before writers are asked to wait. */
+const WRITE_HIGH_WATER = 1024 * 1024;
+
+/**
+ * The link's peer broke the framing rules (a frame above the limit). The
+ * session answers with a `ProtocolError` before closing.
+ */
+export class FramingError extends Error {
+  /** Always true: the session treats this as a protocol violation. */
+  readonly protocolViolation = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "FramingError";
+  }
+}
+
+/** Where a raw socket delivers what it reads. */
+export interface SocketSink {
+  /** Received bytes, valid only during the call (the socket may reuse the buffer). */
+  data(chunk: Uint8Array): void;
+  /** The peer ended its side. */
+  end(): void;
+  /** Reading failed. */
+  error(e: unknown): void;
+}
+
+/**
+ * The few operations framing needs from a byte socket. Transports adapt
+ * their runtime's socket to this.
+ */
+export interface RawSocket {
+  /** Starts reading; called once. */
+  start(sink: SocketSink): void;
+  /** Stops delivering data until `resume` (read backpressure). */
+  pause(): void;
+  /** Resumes delivering data. */
+  resume(): void;
+  /**
+   * Writes all of `chunk`, in order after earlier writes. Returns a
+   * promise when the caller should wait before writing more.
+   */
+  write(chunk: Uint8Array): void | Promise<void>;
+  /** Ends the writing side after everything written so far (half close). */
+  closeWrite(): void | Promise<void>;
+  /** Closes the socket in both directions at once. */
+  close(): void;
+}
+
+/** Options for framed links. */
+export interface FramingOptions {
+  /** Largest payload accepted from the peer, in bytes (default 16 MiB). */
+  readonly maxFrameSize?: number;
+}
+
+/** Splits a byte stream into payloads. */
+export class FrameDecoder {
+  readonly #max: number;
+  #header = new Uint8Array(4);
+  #headerFill = 0;
+  #payload: Uint8Array | undefined;
+  #payloadFill = 0;
+
+  /**
+   * Creates a decoder.
+   *
+   * @param maxFrameSize Largest payload accepted.
+   */
+  constructor(maxFrameSize: number) {
+    this.#max = maxFrameSize;
+  }
+
+  /** True when the stream is between frames (EOF here is clean). */
+  get atBoundary(): boolean {
+    return this.#headerFill === 0 && this.#payload === undefined;
+  }
+
+  /**
+   * Feeds bytes; calls `emit` for each complete payload. Every payload is a
+   * new array: `chunk` may be reused by the caller afterwards.
+   *
+   * @throws {FramingError} For a frame longer than the limit (nothing is allocated for it).
+   */
+  push(chunk: Uint8Array, emit: (payload: Uint8Array) => void): void {
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end) {
+      const payload = this.#payload;
+      if (payload !== undefined) {
+        const n = Math.min(payload.length - this.#payloadFill, end - pos);
+        payload.set(chunk.subarray(pos, pos + n), this.#payloadFill);
+        this.#payloadFill += n;
+        pos += n;
+        if (this.#payloadFill === payload.length) {
+          this.#payload = undefined;
+          emit(payload);
+        }
+        continue;
+      }
+      let length: number;
+      if (this.#headerFill === 0 && end - pos >= 4) {
+        length = (chunk[pos]! | (chunk[pos + 1]! << 8) | (chunk[pos + 2]! << 16) |
+          (chunk[pos + 3]! << 24)) >>> 0;
+        pos += 4;
+      } else {
+        const h = this.#header;
+        while (this.#headerFill < 4 && pos < end) h[this.#headerFill++] = chunk[pos++]!;
+        if (this.#headerFill < 4) return;
+        this.#headerFill = 0;
+        length = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
+      }
+      if (length > this.#max) {
+        throw new FramingError(`frame of ${length} bytes exceeds the limit of ${this.#max}`);
+      }
+      if (end - pos >= length) {
+        emit(copyOut(pos === 0 ? chunk : chunk.subarray(pos), length));
+        pos += length;
+      } else {
+        this.#payload = new Uint8Array(length);
+        this.#payloadFill = 0;
+      }
+    }
+  }
+}
+
+/** Writes frames to a raw socket, coalescing frames queued while it is busy. */
+export class FrameWriter {
+  readonly #socket: RawSocket;
+  #batch = new Uint8Array(4096);
+  #batchFill = 0;
+  /** Large payloads queued (with their headers) behind the batch. */
+  #pieces: Uint8Array[] = [];
+  #queued = 0;
+  #busy: Promise<void> | undefined;
+  #failure: unknown;
+  #drained: (() => void)[] = [];
+
+  /**
+   * Creates a writer.
+   *
+   * @param socket The socket.
+   */
+  constructor(socket: RawSocket) {
+    this.#socket = socket;
+  }
+
+  /** Queues one payload. Resolves when the caller may write more. */
+  write(payload: Uint8Array): void | Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    const n = payload.length;
+    if (n <= COALESCE_LIMIT) {
+      this.#append(n, payload);
+    } else {
+      this.#cut();
+      const head = new Uint8Array(4);
+      new DataView(head.buffer).setUint32(0, n, true);
+      this.#pieces.push(head, payload);
+    }
+    this.#queued += 4 + n;
+    if (this.#busy === undefined) this.#flush();
+    if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
+  }
+
+  #append(n: number, payload: Uint8Array): void {
+    if (this.#batchFill + 4 + n > this.#batch.length) {
+      this.#cut();
+      if (4 + n > this.#batch.length) this.#batch = new Uint8Array(Math.max(4 + n, 4096));
+    }
+    const b = this.#batch;
+    let p = this.#batchFill;
+    b[p] = n & 0xff;
+    b[p + 1] = (n >>> 8) & 0xff;
+    b[p + 2] = (n >>> 16) & 0xff;
+    b[p + 3] = n >>> 24;
+    p += 4;
+    if (n < 32) { for (let i = 0; i < n; i++) b[p + i] = payload[i]!; }
+    else b.set(payload, p);
+    this.#batchFill = p + n;
+  }
+
+  /** Moves the batch into the piece list (the batch buffer is handed over). */
+  #cut(): void {
+    if (this.#batchFill === 0) return;
+    this.#pieces.push(this.#batch.subarray(0, this.#batchFill));
+    this.#batch = new Uint8Array(this.#batch.length);
+    this.#batchFill = 0;
+  }
+
+  #flush(): void {
+    this.#cut();
+    const pieces = this.#pieces;
+    if (pieces.length === 0) {
+      this.#busy = undefined;
+      this.#queued = 0;
+      const waiters = this.#drained;
+      this.#drained = [];
+      for (const w of waiters) w();
+      return;
+    }
+    this.#pieces = [];
+    let pending: Promise<void> | undefined;
+    for (const piece of pieces) {
+      this.#queued -= piece.length;
+      try {
+        const r = this.#socket.write(piece);
+        if (r !== undefined) pending = r;
+      } catch (e) {
+        this.#fail(e);
+        return;
+      }
+    }
+    if (pending === undefined) {
+      // The socket took everything at once: flush what arrived meanwhile on the next write.
+      this.#busy = undefined;
+      this.#flushIfQueued();
+      return;
+    }
+    this.#busy = pending.then(() => this.#flush(), (e) => this.#fail(e));
+  }
+
+  #flushIfQueued(): void {
+    if (this.#batchFill > 0 || this.#pieces.length > 0) this.#flush();
+    else {
+      this.#queued = 0;
+      const waiters = this.#drained;
+      this.#drained = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  #fail(e: unknown): void {
+    this.#failure = e;
+    this.#busy = undefined;
+    const waiters = this.#drained;
+    this.#drained = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves when everything queued has been handed to the socket. */
+  async drain(): Promise<void> {
+    while (this.#busy !== undefined) await this.#busy;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}
+
+/**
+ * Makes a framed link over a raw byte socket.
+ *
+ * @param socket The socket adapter.
+ * @param options The frame size limit.
+ * @returns The link.
+ */
+export function socketLink(socket: RawSocket, options: FramingOptions = {}): Link {
+  const max = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  if (!Number.isInteger(max) || max < 1 || max > 0xffff_ffff) {
+    throw new RangeError(`Invalid maxFrameSize: expected 1 to 4294967295 bytes, got ${max}`);
+  }
+  const decoder = new FrameDecoder(max);
+  const writer = new FrameWriter(socket);
+  let readDone = false;
+  let writeDone = false;
+  let closed = false;
+  const finish = (): void => {
+    if (readDone && writeDone && !closed) {
+      closed = true;
+      socket.close();
+    }
+  };
+  const kill = (): void => {
+    readDone = writeDone = true;
+    if (!closed) {
+      closed = true;
+      socket.close();
+    }
+  };
+  let paused = false;
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const emit = (payload: Uint8Array): void => controller.enqueue(payload);
+      socket.start({
+        data(chunk) {
+          if (readDone) return;
+          try {
+            decoder.push(chunk, emit);
+          } catch (e) {
+            readDone = true;
+            socket.pause();
+            controller.error(e);
+            return;
+          }
+          if (!paused && (controller.desiredSize ?? 1) <= 0) {
+            paused = true;
+            socket.pause();
+          }
+        },
+        end() {
+          if (readDone) return;
+          readDone = true;
+          if (decoder.atBoundary) controller.close();
+          else {controller.error(
+              new Error("The peer closed the connection in the middle of a frame"),
+            );}
+          finish();
+        },
+        error(e) {
+          if (readDone) return;
+          readDone = true;
+          controller.error(e);
+          finish();
+        },
+      });
+    },
+    pull() {
+      if (paused) {
+        paused = false;
+        socket.resume();
+      }
+    },
+    cancel() {
+      readDone = true;
+      kill();
+    },
+  }, { highWaterMark: 64 });
+  const writable = new WritableStream<Uint8Array>({
+    write(payload) {
+      return writer.write(payload);
+    },
+    async close() {
+      await writer.drain();
+      await socket.closeWrite();
+      writeDone = true;
+      finish();
+    },
+    abort() {
+      kill();
+    },
+  });
+  return { readable, writable };
+}
+
+/**
+ * Makes a framed link over a pair of byte streams, such as a child
+ * process's stdout and stdin.
+ *
+ * @param readable Bytes from the peer.
+ * @param writable Bytes to the peer.
+ * @param options The frame size limit.
+ * @returns The link.
+ */
+export function streamLink(
+  readable: ReadableStream<Uint8Array>,
+  writable: WritableStream<Uint8Array>,
+  options: FramingOptions = {},
+): Link {
+  const reader = readable.getReader();
+  const writer = writable.getWriter();
+  let paused = false;
+  let wake: (() => void) | undefined;
+  let stopped = false;
+  const socket: RawSocket = {
+    start(sink) {
+      void (async () => {
+        try {
+          for (;;) {
+            while (paused && !stopped) await new Promise<void>((r) => (wake = r));
+            if (stopped) return;
+            const { value, done } = await reader.read();
+            if (done) {
+              sink.end();
+              return;
+            }
+            sink.data(value);
+          }
+        } catch (e) {
+          if (!stopped) sink.error(e);
+        }
+      })();
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      wake?.();
+      wake = undefined;
+    },
+    write(chunk) {
+      return writer.write(chunk);
+    },
+    async closeWrite() {
+      await writer.close();
+    },
+    close() {
+      stopped = true;
+      wake?.();
+      reader.cancel().catch(() => {});
+      writer.abort().catch(() => {});
+    },
+  };
+  return socketLink(socket, options);
+}

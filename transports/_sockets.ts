@@ -1,0 +1,90 @@
+/**
+ * Runtime-neutral socket plumbing shared by the TCP and Unix socket
+ * transports: addresses, the runtime adapter interface, the loader that
+ * picks Deno's or Bun's adapter, and the `Listener` type.
+ *
+ * @module
+ */
+
+import { type FramingOptions, type RawSocket, socketLink } from "../lib/framing.ts";
+import type { Link } from "../lib/link.ts";
+
+/** A TCP or Unix socket address. */
+export type SocketAddress =
+  | { readonly kind: "tcp"; readonly hostname: string; readonly port: number }
+  | { readonly kind: "unix"; readonly path: string };
+
+/** A listening socket of the runtime. */
+export interface SocketServer {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: SocketAddress;
+  /** The next accepted socket, or undefined once closed. */
+  accept(): Promise<RawSocket | undefined>;
+  /** Stops listening. */
+  close(): Promise<void>;
+}
+
+/** What each runtime's socket module provides. */
+export interface SocketRuntime {
+  /** Connects. */
+  connect(address: SocketAddress): Promise<RawSocket>;
+  /** Listens. */
+  listen(address: SocketAddress): SocketServer;
+}
+
+let loaded: Promise<SocketRuntime> | undefined;
+
+/** Loads the socket adapter of the running runtime (Deno or Bun). */
+export function loadSockets(): Promise<SocketRuntime> {
+  return loaded ??= (async () => {
+    if ("Deno" in globalThis) return (await import("./socket_deno.ts")).sockets;
+    if ("Bun" in globalThis) return (await import("./socket_bun.ts")).sockets;
+    throw new TypeError(
+      "TCP and Unix sockets need Deno or Bun; in a browser, use the WebSocket transport",
+    );
+  })();
+}
+
+/**
+ * A listener: yields a link for each accepted connection until closed.
+ * Iterate it with `for await`, or call `accept()`.
+ */
+export interface Listener extends AsyncIterable<Link>, AsyncDisposable {
+  /** The bound address. */
+  readonly address: SocketAddress;
+  /** The next accepted link, or undefined once the listener is closed. */
+  accept(): Promise<Link | undefined>;
+  /** Stops accepting. Links already accepted stay open. */
+  close(): Promise<void>;
+}
+
+/** Wraps a runtime socket server as a {@linkcode Listener} of framed links. */
+export function framedListener(server: SocketServer, options: FramingOptions): Listener {
+  const accept = async (): Promise<Link | undefined> => {
+    const socket = await server.accept();
+    return socket === undefined ? undefined : socketLink(socket, options);
+  };
+  return {
+    address: server.address,
+    accept,
+    close: () => server.close(),
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const link = await accept();
+        if (link === undefined) return;
+        yield link;
+      }
+    },
+    [Symbol.asyncDispose]: () => server.close(),
+  };
+}
+
+/** Checks a port number. */
+export function checkPort(port: number, allowZero: boolean): number {
+  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+    throw new RangeError(
+      `Invalid port: expected an integer from ${allowZero ? 0 : 1} to 65535, got ${port}`,
+    );
+  }
+  return port;
+}

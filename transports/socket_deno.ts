@@ -1,0 +1,131 @@
+/**
+ * TCP and Unix sockets on Deno (`Deno.connect` / `Deno.listen`). Loaded
+ * only on Deno, by dynamic import.
+ *
+ * @module
+ */
+
+import type { RawSocket, SocketSink } from "../lib/framing.ts";
+import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
+
+const READ_SIZE = 64 * 1024;
+
+function isClosedError(e: unknown): boolean {
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
+    e instanceof Deno.errors.NotConnected;
+}
+
+/** Adapts a `Deno.Conn` to the framing layer. */
+function adapt(conn: Deno.Conn): RawSocket {
+  let paused = false;
+  let wake: (() => void) | undefined;
+  let closed = false;
+  let chain: Promise<void> = Promise.resolve();
+  const writeAll = async (chunk: Uint8Array): Promise<void> => {
+    let off = 0;
+    while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
+  };
+  return {
+    start(sink: SocketSink) {
+      void (async () => {
+        const buf = new Uint8Array(READ_SIZE);
+        try {
+          for (;;) {
+            while (paused && !closed) await new Promise<void>((r) => (wake = r));
+            if (closed) return;
+            const n = await conn.read(buf);
+            if (n === null) {
+              sink.end();
+              return;
+            }
+            sink.data(buf.subarray(0, n));
+          }
+        } catch (e) {
+          if (closed && isClosedError(e)) return;
+          sink.error(e);
+        }
+      })();
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      wake?.();
+      wake = undefined;
+    },
+    write(chunk) {
+      const p = chain.then(() => writeAll(chunk));
+      chain = p;
+      return p;
+    },
+    async closeWrite() {
+      await chain;
+      await conn.closeWrite().catch((e) => {
+        if (!isClosedError(e)) throw e;
+      });
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      wake?.();
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+async function connect(address: SocketAddress): Promise<RawSocket> {
+  if (address.kind === "tcp") {
+    const conn = await Deno.connect({
+      hostname: address.hostname,
+      port: address.port,
+      transport: "tcp",
+    });
+    conn.setNoDelay(true);
+    return adapt(conn);
+  }
+  const conn = await Deno.connect({ path: address.path, transport: "unix" });
+  return adapt(conn);
+}
+
+function listen(address: SocketAddress): SocketServer {
+  const listener = address.kind === "tcp"
+    ? Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" })
+    : Deno.listen({ path: address.path, transport: "unix" });
+  const addr = listener.addr;
+  const bound: SocketAddress = addr.transport === "tcp"
+    ? { kind: "tcp", hostname: addr.hostname, port: addr.port }
+    : { kind: "unix", path: (addr as Deno.UnixAddr).path };
+  let closed = false;
+  return {
+    address: bound,
+    async accept() {
+      if (closed) return undefined;
+      try {
+        const conn = await listener.accept();
+        if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+        return adapt(conn);
+      } catch (e) {
+        if (closed || isClosedError(e)) return undefined;
+        throw e;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      if (bound.kind === "unix") await Deno.remove(bound.path).catch(() => {});
+    },
+  };
+}
+
+/** The Deno socket runtime. */
+export const sockets: SocketRuntime = { connect, listen };

@@ -1,0 +1,65 @@
+/**
+ * Unix domain socket links: length-prefixed frames over a socket file, on
+ * Deno and Bun. The listener removes its socket file when closed.
+ *
+ * @example A server and a client on a socket file
+ * ```ts
+ * import { connectUnix, listenUnix } from "@roam/roam/transports/unix";
+ *
+ * const path = `/tmp/roam-doc-${Date.now()}.sock`;
+ * const listener = await listenUnix({ path });
+ * const [client, server] = await Promise.all([connectUnix({ path }), listener.accept()]);
+ * await client.writable.close();
+ * await server!.writable.close();
+ * await listener.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { FramingOptions } from "../lib/framing.ts";
+import { socketLink } from "../lib/framing.ts";
+import type { Link } from "../lib/link.ts";
+import { framedListener, type Listener, loadSockets } from "./_sockets.ts";
+
+export type { Listener, SocketAddress } from "./_sockets.ts";
+
+/** A socket file path, plus framing options. */
+export interface UnixOptions extends FramingOptions {
+  /** The socket file path. */
+  readonly path: string;
+}
+
+function checkPath(path: string): string {
+  if (typeof path !== "string" || path.length === 0) {
+    throw new TypeError("Invalid Unix socket path: expected a non-empty string");
+  }
+  return path;
+}
+
+/**
+ * Connects to a Unix socket and returns a framed link.
+ *
+ * @param options The path and frame size limit.
+ * @returns The link.
+ * @throws {TypeError} For an empty path.
+ */
+export async function connectUnix(options: UnixOptions): Promise<Link> {
+  const path = checkPath(options.path);
+  const sockets = await loadSockets();
+  return socketLink(await sockets.connect({ kind: "unix", path }), options);
+}
+
+/**
+ * Listens on a Unix socket file; each accepted connection is a framed link.
+ * Fails if the file already exists.
+ *
+ * @param options The path and frame size limit.
+ * @returns The listener.
+ * @throws {TypeError} For an empty path.
+ */
+export async function listenUnix(options: UnixOptions): Promise<Listener> {
+  const path = checkPath(options.path);
+  const sockets = await loadSockets();
+  return framedListener(sockets.listen({ kind: "unix", path }), options);
+}
