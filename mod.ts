@@ -21,7 +21,6 @@ export { DecodeError } from "./lib/postcard/errors.ts";
 export { DEFAULT_CHANNEL_CREDIT, isSchema, t } from "./lib/postcard/schema.ts";
 export type {
   ArraySchema,
-  ChannelEnd,
   ChannelOptions,
   ChannelSchema,
   EnumSchema,
@@ -123,3 +122,7 @@ export type {
   Result,
 } from "./lib/rpc.ts";
 export { exposeMetadata } from "./lib/metadata.ts";
+export { connect, serve } from "./transports/serve.ts";
+export type { ConnectOptions, ServeOptions, Server } from "./transports/serve.ts";
+export { channel, ChannelResetError, Rx, Tx } from "./lib/channel.ts";
+export type { SendOptions } from "./lib/channel.ts";

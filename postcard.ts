@@ -19,3 +19,4 @@ export { decode, encode } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
 export { isSchema, t } from "./lib/postcard/schema.ts";
 export type * from "./lib/postcard/schema.ts";
+export type { Rx, Tx } from "./lib/channel.ts";

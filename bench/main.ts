@@ -9,8 +9,10 @@
 import { Report } from "./_harness.ts";
 import { postcardBench } from "./postcard_bench.ts";
 import { sessionBench } from "./session_bench.ts";
+import { tcpBench } from "./tcp_bench.ts";
 
 const report = new Report();
 postcardBench(report);
 await sessionBench(report);
+await tcpBench(report);
 report.finish();

@@ -6,6 +6,7 @@
  */
 
 import { methodIdBytes, RoamErrorIndex, writeCallHead, writeResponseHead } from "./_frames.ts";
+import { ChannelRegistry, hasChannels, type OutgoingChannels } from "./_channel_registry.ts";
 import { Queue } from "./_queue.ts";
 import {
   CancelledError,
@@ -36,7 +37,7 @@ import type {
   ServiceDescriptor,
 } from "./service.ts";
 import type { Schema } from "./postcard/schema.ts";
-import type { ConnectionSettings, Metadata, RequestBody } from "./wire/types.ts";
+import type { ChannelBody, ConnectionSettings, Metadata, RequestBody } from "./wire/types.ts";
 
 /** What a connection needs from its session. */
 export interface SessionPort {
@@ -58,6 +59,8 @@ export interface SessionPort {
 export interface ConnectionLimits {
   /** Incoming calls queued beyond `maxConcurrentRequests` before it is a violation. */
   readonly maxQueuedRequests: number;
+  /** Most channels open at once on the connection. */
+  readonly maxChannels: number;
 }
 
 interface Pending {
@@ -71,6 +74,7 @@ interface Pending {
 interface Queued {
   readonly method: MethodDescriptor;
   readonly args: Uint8Array;
+  readonly channels: OutgoingChannels | undefined;
   readonly metadata: Metadata;
   readonly pending: Pending;
   dead: boolean;
@@ -80,7 +84,7 @@ interface Incoming {
   readonly id: number;
   readonly entry: HandlerEntry;
   readonly metadata: Metadata;
-  readonly args: Uint8Array;
+  readonly args: unknown[];
   controller: AbortController | undefined;
   /** Set when the call was aborted before its handler asked for a signal. */
   abortReason: unknown;
@@ -160,6 +164,7 @@ export class Connection {
   #active = 0;
   #backlog: Queue<Incoming> | undefined;
   #closed: RpcError | undefined;
+  #channels: ChannelRegistry | undefined;
   #closedPromise: Promise<RpcError | undefined> | undefined;
   #resolveClosed: ((e: RpcError | undefined) => void) | undefined;
   /** Called once when the connection closes (used by the session). */
@@ -355,7 +360,9 @@ export class Connection {
     });
     const pending: Pending = { method, full, resolve, reject, cleanup: undefined };
     const port = this.#port;
-    if (this.inFlight < this.#peer.maxConcurrentRequests) {
+    const now = this.inFlight < this.#peer.maxConcurrentRequests;
+    if (now && !hasChannels(method.args)) {
+      // The common case: header and args written once, straight into the message.
       const id = this.#allocate();
       const w = port.acquire();
       try {
@@ -369,28 +376,72 @@ export class Connection {
       } finally {
         port.release(w);
       }
-      if (signal !== undefined || options?.timeout !== undefined) {
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, id, undefined, options!);
+      }
+      return promise;
+    }
+    // Channels (their ids precede the args on the wire) or over the peer's
+    // limit: encode the args first, so bad args fail at once.
+    const channels = hasChannels(method.args) ? this.#registry().outgoing() : undefined;
+    const w = port.acquire();
+    let bytes: Uint8Array;
+    try {
+      encodeWith(w, method.args, args, "args", channels?.hooks);
+      bytes = w.buf.slice(0, w.pos);
+    } catch (e) {
+      channels?.rollback();
+      return Promise.reject(e);
+    } finally {
+      port.release(w);
+    }
+    const queued: Queued = { method, args: bytes, channels, metadata, pending, dead: false };
+    if (now) {
+      const id = this.#sendQueued(queued);
+      if (signal !== undefined || timeout !== undefined) {
         this.#watch(pending, id, undefined, options!);
       }
     } else {
-      // Over the peer's limit: encode now (so bad args fail at once), send later.
-      const w = port.acquire();
-      let bytes: Uint8Array;
-      try {
-        encodeWith(w, method.args, args, "args");
-        bytes = w.buf.slice(0, w.pos);
-      } catch (e) {
-        return Promise.reject(e);
-      } finally {
-        port.release(w);
-      }
-      const queued: Queued = { method, args: bytes, metadata, pending, dead: false };
       (this.#waiting ??= new Queue()).push(queued);
-      if (signal !== undefined || options?.timeout !== undefined) {
+      if (signal !== undefined || timeout !== undefined) {
         this.#watch(pending, undefined, queued, options!);
       }
     }
     return promise;
+  }
+
+  #registry(): ChannelRegistry {
+    return this.#channels ??= new ChannelRegistry(
+      this.#port,
+      this.id,
+      this.#local.parity,
+      this.#peer.parity,
+      this.#limits.maxChannels,
+    );
+  }
+
+  /** Sends a call whose args are already encoded; binds its channels. */
+  #sendQueued(q: Queued): number {
+    const id = this.#allocate();
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeCallHead(
+        w,
+        this.id,
+        id,
+        methodIdBytes(q.method, q.method.id),
+        q.channels?.ids ?? NO_CHANNELS,
+        q.metadata,
+      );
+      w.raw(q.args);
+      this.#pending.set(id, q.pending);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+    q.channels?.commit();
+    return id;
   }
 
   #allocate(): number {
@@ -476,25 +527,11 @@ export class Connection {
       this.#closed === undefined
     ) {
       const q = waiting.shift()!;
-      if (q.dead) continue;
-      const id = this.#allocate();
-      const port = this.#port;
-      const w = port.acquire();
-      try {
-        writeCallHead(
-          w,
-          this.id,
-          id,
-          methodIdBytes(q.method, q.method.id),
-          NO_CHANNELS,
-          q.metadata,
-        );
-        w.raw(q.args);
-        this.#pending.set(id, q.pending);
-        port.sendFrom(w);
-      } finally {
-        port.release(w);
+      if (q.dead) {
+        q.channels?.rollback();
+        continue;
       }
+      const id = this.#sendQueued(q);
       (q as { onSent?: (n: number) => void }).onSent?.(id);
     }
   }
@@ -532,7 +569,7 @@ export class Connection {
   handleRequest(id: number, body: RequestBody): void {
     switch (body.type) {
       case "call":
-        this.#onCall(id, body.methodId, body.metadata, body.args);
+        this.#onCall(id, body.methodId, body.channels, body.metadata, body.args);
         return;
       case "response":
         this.#onResponse(id, body.metadata, body.ret);
@@ -543,7 +580,13 @@ export class Connection {
     }
   }
 
-  #onCall(id: number, methodId: bigint, metadata: Metadata, args: Uint8Array): void {
+  #onCall(
+    id: number,
+    methodId: bigint,
+    channelIds: readonly number[],
+    metadata: Metadata,
+    args: Uint8Array,
+  ): void {
     if (id % 2 !== this.#peerParityBit) {
       this.#port.violation(`request id ${id} on connection ${this.id} has the wrong parity`);
       return;
@@ -557,11 +600,23 @@ export class Connection {
       this.#respondError(id, RoamErrorIndex.UnknownMethod, EMPTY_METADATA);
       return;
     }
+    const method = entry.method;
+    let decoded: unknown[];
+    const channels = hasChannels(method.args) ? this.#registry().incoming(channelIds) : undefined;
+    try {
+      decoded = decodeRange(method.args, args, 0, args.length, channels?.hooks, true) as unknown[];
+    } catch (e) {
+      channels?.abandon();
+      if (channels?.isViolation(e)) return;
+      if (!(e instanceof DecodeError)) throw e;
+      this.#respondError(id, RoamErrorIndex.InvalidPayload, EMPTY_METADATA);
+      return;
+    }
     const call: Incoming = {
       id,
       entry,
       metadata,
-      args,
+      args: decoded,
       controller: undefined,
       abortReason: undefined,
       started: false,
@@ -587,16 +642,7 @@ export class Connection {
     if (call.responded) return; // cancelled while queued
     call.started = true;
     this.#active++;
-    const method = call.entry.method;
-    let args: unknown[];
-    try {
-      args = decodeRange(method.args, call.args, 0, call.args.length) as unknown[];
-    } catch (e) {
-      if (!(e instanceof DecodeError)) throw e;
-      this.#finish(call);
-      this.#respondError(call.id, RoamErrorIndex.InvalidPayload, EMPTY_METADATA);
-      return;
-    }
+    const args = call.args;
     let result: unknown = NOT_STARTED;
     try {
       args.push(new Context(call, this));
@@ -696,6 +742,11 @@ export class Connection {
     }
   }
 
+  /** Handles a `ChannelMessage` for this connection. */
+  handleChannel(id: number, body: ChannelBody): void {
+    this.#registry().handle(id, body);
+  }
+
   #onCancel(id: number): void {
     const call = this.#running.get(id);
     if (call === undefined) return; // finished already: a harmless race
@@ -735,6 +786,7 @@ export class Connection {
       abortCall(call, error);
     }
     this.#running.clear();
+    this.#channels?.failAll(error);
     this.#active = 0;
     this.#backlog = undefined;
     this.#resolveClosed?.(error);
@@ -763,7 +815,7 @@ function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean;
     const r = new Reader(ret);
     const tag = r.u8("Result");
     if (tag === 0) {
-      const value = decodeRange(method.returns, ret, 1, ret.length);
+      const value = decodeRange(method.returns, ret, 1, ret.length, undefined, true);
       return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
     }
     if (tag !== 1) r.fail("Result", `invalid tag ${tag}`, 0);
@@ -774,7 +826,7 @@ function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean;
         if (schema === undefined) {
           return r.fail("RoamError", "a user error for an infallible method", 1);
         }
-        const error = decodeRange(schema, ret, r.pos, ret.length);
+        const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true);
         return { ok: true, value: { ok: false, error } };
       }
       case RoamErrorIndex.UnknownMethod:

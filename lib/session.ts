@@ -99,6 +99,8 @@ export interface SessionLimits {
   readonly maxConnections?: number;
   /** Incoming calls queued beyond `maxConcurrentRequests` per connection (default 1024). */
   readonly maxQueuedRequests?: number;
+  /** Most channels open at once per connection, either direction (default 1024). */
+  readonly maxChannels?: number;
 }
 
 /** Options of a session, either side. */
@@ -163,6 +165,7 @@ const DEFAULTS = {
   maxMessageSize: 16 * 1024 * 1024,
   maxConnections: 4096,
   maxQueuedRequests: 1024,
+  maxChannels: 1024,
   closeTimeout: 5000,
 };
 
@@ -189,6 +192,9 @@ function checkMs(name: string, v: number): number {
   }
   return v;
 }
+
+/** Messages above this size are handed to the link without a copy. */
+const HANDOFF_SIZE = 64 * 1024;
 
 const opposite = (p: Parity): Parity => (p === "odd" ? "even" : "odd");
 
@@ -247,6 +253,7 @@ export class Session implements SessionPort {
       maxMessageSize: options.limits?.maxMessageSize ?? DEFAULTS.maxMessageSize,
       maxConnections: options.limits?.maxConnections ?? DEFAULTS.maxConnections,
       maxQueuedRequests: options.limits?.maxQueuedRequests ?? DEFAULTS.maxQueuedRequests,
+      maxChannels: options.limits?.maxChannels ?? DEFAULTS.maxChannels,
     };
     this.#nextConnectionId = parity === "odd" ? 1 : 2;
     this.#peerParityBit = parity === "odd" ? 0 : 1;
@@ -441,7 +448,7 @@ export class Session implements SessionPort {
   /** @internal */
   sendFrom(w: Writer): void {
     if (this.#state === "closed") return;
-    this.#conduit.send(copyOut(w.buf, w.pos));
+    this.#conduit.send(w.pos > HANDOFF_SIZE ? w.handOff() : copyOut(w.buf, w.pos));
   }
 
   /** @internal */
@@ -531,13 +538,9 @@ export class Session implements SessionPort {
         conn?.handleRequest(p.id, p.body);
         return;
       }
-      case "channel": {
-        const conn = this.#connectionFor(cid, "channel message");
-        if (conn !== undefined) {
-          this.violation(`channel message for unknown channel ${p.id} on connection ${cid}`);
-        }
+      case "channel":
+        this.#connectionFor(cid, "channel message")?.handleChannel(p.id, p.body);
         return;
-      }
       case "ping":
         this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
         return;

@@ -7,6 +7,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { channel as makeChannel } from "../mod.ts";
 import {
   type ArraySchema,
   type ChannelSchema,
@@ -540,9 +541,11 @@ test("recursive types via t.lazy round-trip", () => {
 
 test("channel placeholders decode as undefined without channel hooks", () => {
   const Args = t.tuple(t.u32, t.tx(t.string), t.rx(t.bytes, { credit: 4 }));
-  const bytes = encode(Args, [5, { direction: "tx" }, { direction: "rx" }]);
+  const [tx] = makeChannel<string>();
+  const [, rx] = makeChannel<Uint8Array>();
+  const bytes = encode(Args, [5, tx, rx]);
   assert.equal(hex(bytes), "05");
-  assert.deepStrictEqual(decode(Args, bytes), [5, undefined, undefined]);
+  assert.deepStrictEqual(decode(Args, bytes) as unknown, [5, undefined, undefined]);
 });
 
 test("decode reads a Uint8Array view with a non-zero, unaligned byteOffset", () => {
@@ -835,8 +838,8 @@ test("Infer-typed values compile and round-trip; option fields of structs may be
     e: { tag: "Tup", value: [1, "a"] },
     n: { value: 1 },
     tree: { name: "t", children: [] },
-    ch: { direction: "tx" },
-    r: { direction: "rx" },
+    ch: makeChannel<number>()[0],
+    r: makeChannel<string>()[1],
   };
   const back = decode(Everything, encode(Everything, everything));
   assert.equal(back.o, undefined);

@@ -387,7 +387,8 @@ function build(schema: Schema<unknown>): Compiled {
         w.raw(v);
       }, (r) => {
         const n = r.length("bytes", 1, 0);
-        return r.view("bytes", n).slice();
+        const view = r.view("bytes", n);
+        return r.borrow ? view : view.slice();
       }, 1);
     case "unit":
       return scalar(

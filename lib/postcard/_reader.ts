@@ -25,6 +25,12 @@ export class Reader {
   readonly end: number;
   /** Current nesting depth of recursive values. */
   depth = 0;
+  /**
+   * When true, `bytes` values are views of the input instead of copies.
+   * Only for inputs nobody else will change (the RPC layer's own message
+   * buffers).
+   */
+  borrow = false;
   /** Channel hooks for the value being decoded, if any. */
   channels: ChannelHooks | undefined = undefined;
   #view: DataView | undefined;

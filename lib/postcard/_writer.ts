@@ -104,6 +104,8 @@ export class Writer {
 
   #grow(n: number): void {
     let size = this.buf.length * 2;
+    // A large single write (a big `bytes` value) gets just the room it needs.
+    if (n > size) size = this.pos + n + 4096;
     while (size < this.pos + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
@@ -257,6 +259,18 @@ export class Writer {
   finish(): Uint8Array {
     const out = copyOut(this.buf, this.pos);
     this.reset();
+    return out;
+  }
+
+  /**
+   * Returns the written bytes without copying and gives the writer a new
+   * buffer: for large messages, where a copy costs more than an allocation.
+   */
+  handOff(): Uint8Array {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = new Uint8Array(this.#initial);
+    this.#view = undefined;
+    this.pos = 0;
     return out;
   }
 

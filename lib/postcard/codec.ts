@@ -128,6 +128,8 @@ export function decode<T>(schema: Schema<T>, bytes: Uint8Array): T {
  * @param start First byte of the value.
  * @param end End of the value (exclusive); bytes left before it are an error.
  * @param channels Hooks that supply channel positions.
+ * @param borrow Return `bytes` values as views of `bytes` rather than
+ * copies (only for buffers nobody will change).
  * @returns The decoded value.
  * @throws {DecodeError} For malformed input or trailing bytes.
  */
@@ -137,6 +139,7 @@ export function decodeRange<T>(
   start: number,
   end: number,
   channels?: ChannelHooks,
+  borrow = false,
 ): T {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`Cannot decode: expected a Uint8Array, got ${typeof bytes}`);
@@ -144,6 +147,7 @@ export function decodeRange<T>(
   const c = prepare(schema);
   const r = new Reader(bytes, start, end);
   r.channels = channels;
+  r.borrow = borrow;
   const v = c.fastDecode(r);
   if (r.pos !== end) r.fail(c.name, `${end - r.pos} trailing bytes`);
   return v as T;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Rx, Tx } from "../channel.ts";
+
 /** Key of the brand that marks an object as a schema node. */
 const SCHEMA = "~roam";
 
@@ -218,26 +220,18 @@ export interface LazySchema<T> extends Schema<T> {
 
 /**
  * A channel end carried in a method's arguments. It encodes as zero bytes;
- * the channel id travels in the call's channel list.
+ * the channel id travels in the call's channel list. Its value is a
+ * {@linkcode Tx} for `t.tx` and an {@linkcode Rx} for `t.rx`, on both the
+ * calling and the handling side.
  */
-export interface ChannelSchema<T, D extends "tx" | "rx"> extends Schema<ChannelEnd<T, D>> {
+export interface ChannelSchema<T, D extends "tx" | "rx">
+  extends Schema<D extends "tx" ? Tx<T> : Rx<T>> {
   /** `"tx"`: the handler sends; `"rx"`: the handler receives. */
   readonly kind: D;
   /** The item schema. */
   readonly item: Schema<T>;
   /** Items the sender may send before the receiver grants more credit. */
   readonly credit: number;
-}
-
-/**
- * The value of a channel position in an argument list: a placeholder the
- * RPC layer binds to a live channel. The codec writes nothing for it.
- */
-export interface ChannelEnd<T, D extends "tx" | "rx"> {
-  /** Which end this is, seen from the handler. */
-  readonly direction: D;
-  /** Phantom: the item type. Never present at run time. */
-  readonly "~item"?: T;
 }
 
 /** Options for a channel schema. */

@@ -1,0 +1,395 @@
+/**
+ * The channels of one connection: id allocation (by the caller, with its
+ * parity), binding of channel ends found in call arguments (in
+ * schema-walk order, wire-spec §2.6), routing of channel messages, credit
+ * accounting and teardown.
+ *
+ * @module
+ */
+
+import { type ChannelHost, channelInternals as ci, Rx, Tx } from "./channel.ts";
+import type { SessionPort } from "./connection.ts";
+import type { ChannelHooks } from "./postcard/_compile.ts";
+import { decodeRange, encodeWith } from "./postcard/codec.ts";
+import { DecodeError } from "./postcard/errors.ts";
+import {
+  type ChannelSchema,
+  type EnumSchema,
+  type FieldSchema,
+  resolveSchema,
+  type Schema,
+} from "./postcard/schema.ts";
+import { writeMetadata } from "./wire/message.ts";
+import type { ChannelBody, Metadata, Parity } from "./wire/types.ts";
+
+type AnyChannel = ChannelSchema<unknown, "tx" | "rx">;
+
+interface Entry {
+  readonly end: Tx<unknown> | Rx<unknown>;
+  readonly item: Schema<unknown>;
+}
+
+interface Binding {
+  readonly schema: AnyChannel;
+  readonly end: Tx<unknown> | Rx<unknown>;
+  readonly id: number;
+}
+
+/** Channel ends found while encoding a call's arguments, bound once the call is sent. */
+export interface OutgoingChannels {
+  /** Encoding hooks that allocate ids in walk order. */
+  readonly hooks: ChannelHooks;
+  /** The allocated ids, in walk order. */
+  readonly ids: number[];
+  /** Binds the ends once the call is on the wire. */
+  commit(): void;
+  /** Gives the ids back when the call is not sent. */
+  rollback(): void;
+}
+
+const CHANNEL_MESSAGE = 8;
+
+const hasChannelsCache = new WeakMap<Schema<unknown>, boolean>();
+
+/** True when a schema contains a channel position (outside collections). */
+export function hasChannels(schema: Schema<unknown>): boolean {
+  let known = hasChannelsCache.get(schema);
+  if (known === undefined) {
+    known = scan(schema, new Set());
+    hasChannelsCache.set(schema, known);
+  }
+  return known;
+}
+
+function scan(schema: Schema<unknown>, seen: Set<Schema<unknown>>): boolean {
+  const s = resolveSchema(schema);
+  if (seen.has(s)) return false;
+  seen.add(s);
+  switch (s.kind) {
+    case "tx":
+    case "rx":
+      return true;
+    case "option":
+      return scan((s as unknown as { inner: Schema<unknown> }).inner, seen);
+    case "tuple":
+      return (s as unknown as { items: Schema<unknown>[] }).items.some((x) => scan(x, seen));
+    case "struct":
+      return (s as unknown as { fields: FieldSchema[] }).fields.some((f) => scan(f.schema, seen));
+    case "enum":
+      return (s as EnumSchema<unknown>).variants.some((v) =>
+        v.shape === "newtype"
+          ? scan(v.schema, seen)
+          : v.shape === "tuple"
+          ? v.items.some((x) => scan(x, seen))
+          : v.shape === "struct"
+          ? v.fields.some((f) => scan(f.schema, seen))
+          : false
+      );
+  }
+  return false;
+}
+
+/** Thrown inside a decode hook to stop decoding after a violation was reported. */
+class ViolationReported extends Error {}
+
+/** The channel table of one connection. */
+export class ChannelRegistry implements ChannelHost {
+  readonly #port: SessionPort;
+  readonly #connectionId: number;
+  readonly #peerBit: number;
+  readonly #max: number;
+  readonly #entries = new Map<number, Entry>();
+  #next: number;
+  #maxPeer = 0;
+  #failed: unknown;
+
+  /**
+   * @param port The session.
+   * @param connectionId The connection id.
+   * @param local This side's parity on the connection (its calls allocate channel ids).
+   * @param peer The peer's parity on the connection.
+   * @param maxChannels Most channels open at once on the connection.
+   */
+  constructor(
+    port: SessionPort,
+    connectionId: number,
+    local: Parity,
+    peer: Parity,
+    maxChannels: number,
+  ) {
+    this.#port = port;
+    this.#connectionId = connectionId;
+    this.#next = local === "odd" ? 1 : 2;
+    this.#peerBit = peer === "odd" ? 1 : 0;
+    this.#max = maxChannels;
+  }
+
+  /** Channels currently registered. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  // ------------------------------------------------------------ outgoing calls
+
+  /** Starts collecting the channel ends of one outgoing call. */
+  outgoing(): OutgoingChannels {
+    const bindings: Binding[] = [];
+    const ids: number[] = [];
+    const start = this.#next;
+    const used = new Set<Tx<unknown> | Rx<unknown>>();
+    const hooks: ChannelHooks = {
+      encode: (schema, value) => {
+        const wantTx = schema.kind === "tx";
+        if (wantTx ? !(value instanceof Tx) : !(value instanceof Rx)) {
+          throw new TypeError(
+            `Cannot pass ${wantTx ? "a Tx" : "an Rx"} channel end: got ${
+              value instanceof Tx ? "a Tx" : value instanceof Rx ? "an Rx" : typeof value
+            } (make a pair with channel() and pass the ${wantTx ? "tx" : "rx"} end)`,
+          );
+        }
+        const end = value as Tx<unknown> | Rx<unknown>;
+        if (used.has(end) || ci.partner(end) === undefined || ci.bound(ci.partner(end)!)) {
+          throw new TypeError("Cannot pass a channel end twice, or one received from the peer");
+        }
+        used.add(end);
+        if (this.#entries.size + bindings.length >= this.#max) {
+          throw new RangeError(
+            `Cannot open a channel: the limit of ${this.#max} on this connection is reached`,
+          );
+        }
+        const id = this.#next;
+        this.#next += 2;
+        ids.push(id);
+        bindings.push({ schema, end, id });
+      },
+    };
+    return {
+      hooks,
+      ids,
+      commit: () => {
+        for (const b of bindings) this.#bindOutgoing(b);
+      },
+      rollback: () => {
+        if (this.#next === start + 2 * ids.length) this.#next = start;
+      },
+    };
+  }
+
+  #bindOutgoing(b: Binding): void {
+    const kept = ci.partner(b.end)!;
+    // The end that went into the call now lives at the peer.
+    const gone = new TypeError(
+      "This channel end was passed to a call; use the other end of the pair",
+    );
+    if (b.end instanceof Tx) ci.failTx(b.end, gone);
+    else ci.failRx(b.end, gone);
+    const item = b.schema.item;
+    this.#entries.set(b.id, { end: kept, item });
+    if (this.#failed !== undefined) {
+      if (kept instanceof Tx) ci.failTx(kept, this.#failed);
+      else ci.failRx(kept as Rx<unknown>, this.#failed);
+      return;
+    }
+    if (kept instanceof Tx) ci.bindTx(kept, this, b.id, item, b.schema.credit);
+    else ci.bindRx(kept as Rx<unknown>, this, b.id, item, b.schema.credit);
+  }
+
+  // ------------------------------------------------------------ incoming calls
+
+  /**
+   * Decoding hooks for the arguments of an incoming call: each channel
+   * position takes the next id and becomes a bound end for the handler.
+   * Returns undefined from `finish` when a violation was reported.
+   */
+  incoming(
+    ids: readonly number[],
+  ): { hooks: ChannelHooks; abandon(): void; isViolation(e: unknown): boolean } {
+    let k = 0;
+    const registered: number[] = [];
+    const hooks: ChannelHooks = {
+      decode: (schema) => {
+        const id = ids[k++];
+        const end = schema.kind === "tx" ? new Tx<unknown>() : new Rx<unknown>();
+        if (id === undefined) return end; // missing ids leave the handle unbound, as in Rust
+        const problem = id === 0
+          ? "channel id 0 is reserved"
+          : id % 2 !== this.#peerBit
+          ? `channel id ${id} has the wrong parity`
+          : this.#entries.has(id)
+          ? `channel id ${id} is already in use`
+          : this.#entries.size >= this.#max
+          ? `more than ${this.#max} channels on connection ${this.#connectionId}`
+          : undefined;
+        if (problem !== undefined) {
+          this.#port.violation(problem);
+          throw new ViolationReported(problem);
+        }
+        if (id > this.#maxPeer) this.#maxPeer = id;
+        this.#entries.set(id, { end, item: schema.item });
+        registered.push(id);
+        if (end instanceof Tx) ci.bindTx(end, this, id, schema.item, schema.credit);
+        else ci.bindRx(end, this, id, schema.item, schema.credit);
+        return end;
+      },
+    };
+    return {
+      hooks,
+      abandon: () => {
+        for (const id of registered) this.#entries.delete(id);
+      },
+      isViolation: (e) => e instanceof ViolationReported,
+    };
+  }
+
+  // ------------------------------------------------------------ messages in
+
+  /** True for an id that was a channel once and is gone now. */
+  #knownGone(id: number): boolean {
+    if (id === 0) return false;
+    if (id % 2 === this.#peerBit) return id <= this.#maxPeer;
+    return id < this.#next;
+  }
+
+  /** Handles a `ChannelMessage` for this connection. */
+  handle(id: number, body: ChannelBody): void {
+    const entry = this.#entries.get(id);
+    const port = this.#port;
+    switch (body.type) {
+      case "item": {
+        if (entry === undefined) {
+          port.violation(
+            this.#knownGone(id)
+              ? `item for channel ${id} after it closed`
+              : `item for unknown channel ${id}`,
+          );
+          return;
+        }
+        if (!(entry.end instanceof Rx)) {
+          port.violation(`item for channel ${id}, on which this side is the sender`);
+          return;
+        }
+        let value: unknown;
+        try {
+          value = decodeRange(entry.item, body.item, 0, body.item.length, undefined, true);
+        } catch (e) {
+          if (!(e instanceof DecodeError)) throw e;
+          port.violation(`undecodable item on channel ${id}: ${e.message}`);
+          return;
+        }
+        if (!ci.item(entry.end, value)) {
+          port.violation(`the peer exceeded its credit on channel ${id}`);
+        }
+        return;
+      }
+      case "close":
+        if (entry === undefined || !(entry.end instanceof Rx)) {
+          if (entry === undefined && this.#knownGone(id)) {
+            port.violation(`Close for channel ${id} after it closed`);
+          } else {
+            port.violation(
+              `Close for ${entry === undefined ? "unknown channel" : "sending channel"} ${id}`,
+            );
+          }
+          return;
+        }
+        this.#entries.delete(id);
+        ci.closeRx(entry.end);
+        return;
+      case "reset":
+        if (entry === undefined) {
+          if (!this.#knownGone(id)) port.violation(`Reset for unknown channel ${id}`);
+          return; // a reset racing with our Close
+        }
+        if (!(entry.end instanceof Tx)) {
+          port.violation(`Reset for channel ${id}, on which this side is the receiver`);
+          return;
+        }
+        this.#entries.delete(id);
+        ci.resetTx(entry.end, body.metadata);
+        return;
+      case "grantCredit":
+        if (entry === undefined) {
+          if (!this.#knownGone(id)) port.violation(`GrantCredit for unknown channel ${id}`);
+          return; // credit for a channel we already closed
+        }
+        if (!(entry.end instanceof Tx)) {
+          port.violation(`GrantCredit for channel ${id}, on which this side is the receiver`);
+          return;
+        }
+        ci.grant(entry.end, body.additional);
+        return;
+    }
+  }
+
+  /** Ends every channel with `error` (the connection closed). */
+  failAll(error: unknown): void {
+    this.#failed = error;
+    for (const { end } of this.#entries.values()) {
+      if (end instanceof Tx) ci.failTx(end, error);
+      else ci.failRx(end, error);
+    }
+    this.#entries.clear();
+  }
+
+  // ------------------------------------------------------------ ChannelHost
+
+  #head(w: import("./postcard/_writer.ts").Writer, id: number, body: number): void {
+    w.varint(this.#connectionId);
+    w.u8(CHANNEL_MESSAGE);
+    w.varint(id);
+    w.u8(body);
+  }
+
+  sendItem(id: number, schema: Schema<unknown>, value: unknown): void {
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      this.#head(w, id, 0);
+      encodeWith(w, schema, value, "item");
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  sendClose(id: number, metadata: Metadata): void {
+    this.#sendWithMetadata(id, 1, metadata);
+  }
+
+  sendReset(id: number, metadata: Metadata): void {
+    this.#sendWithMetadata(id, 2, metadata);
+  }
+
+  #sendWithMetadata(id: number, body: number, metadata: Metadata): void {
+    if (this.#failed !== undefined) return;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      this.#head(w, id, body);
+      if (metadata.length === 0) w.u8(0);
+      else writeMetadata(w, metadata);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  sendGrant(id: number, additional: number): void {
+    if (this.#failed !== undefined) return;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      this.#head(w, id, 3);
+      w.varint(additional);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  forget(id: number): void {
+    const entry = this.#entries.get(id);
+    // An Rx that reset stays registered until the sender's Close; a Tx that closed goes now.
+    if (entry !== undefined && entry.end instanceof Tx) this.#entries.delete(id);
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * One-line helpers: `connect(url)` gives a session, `serve(url, options)`
+ * listens and runs a session (as acceptor) on every accepted link.
+ *
+ * Addresses: `tcp://host:port`, `unix:/path/to.sock`, `ws://host:port/path`
+ * and `wss://…` (connect only). Port 0 picks a free port; the server
+ * reports the real address in `url`.
+ *
+ * @example Serving and calling over TCP
+ * ```ts
+ * import { connect, implement, serve, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ * const server = await serve("tcp://127.0.0.1:0", {
+ *   services: [implement(Adder, { add: (a, b) => a + b })],
+ * });
+ * const session = await connect(server.url);
+ * console.log(await session.client(Adder).add(2, 3)); // 5
+ * await session.close();
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { Link } from "../lib/link.ts";
+import {
+  accept,
+  initiate,
+  type InitiatorOptions,
+  type Session,
+  type SessionOptions,
+} from "../lib/session.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions extends InitiatorOptions {
+  /** Largest frame accepted from the peer on stream transports (default 16 MiB). */
+  readonly maxFrameSize?: number;
+}
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions extends SessionOptions {
+  /** Largest frame accepted from a peer on stream transports (default 16 MiB). */
+  readonly maxFrameSize?: number;
+  /** Called with each established session. */
+  readonly onSession?: (session: Session) => void;
+  /** WebSocket servers only: answers every HTTP request that is not the roam upgrade path. */
+  readonly fetch?: (request: Request) => Response | Promise<Response>;
+}
+
+/** A running server. */
+export interface Server extends AsyncDisposable {
+  /** The bound address, e.g. `tcp://127.0.0.1:40123`. */
+  readonly url: string;
+  /** The sessions currently open. */
+  readonly sessions: ReadonlySet<Session>;
+  /**
+   * Stops accepting. Unless `sessions` is false, also closes every open
+   * session gracefully and waits for them.
+   */
+  close(options?: { sessions?: boolean }): Promise<void>;
+}
+
+interface LinkSource {
+  readonly url: string;
+  accept(): Promise<Link | undefined>;
+  close(): Promise<void>;
+}
+
+function parse(address: string | URL): URL {
+  try {
+    return new URL(address);
+  } catch {
+    throw new TypeError(
+      `Invalid address ${JSON.stringify(String(address))}: expected tcp://, unix:, ws:// or wss://`,
+    );
+  }
+}
+
+function tcpParts(url: URL): { hostname: string; port: number } {
+  const hostname = url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1";
+  const port = url.port === "" ? NaN : Number(url.port);
+  if (!Number.isInteger(port)) {
+    throw new TypeError(`Invalid address ${url.href}: a port is required`);
+  }
+  return { hostname, port };
+}
+
+async function openLink(url: URL, options: ConnectOptions): Promise<Link> {
+  const framing = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
+  switch (url.protocol) {
+    case "tcp:": {
+      const { connectTcp } = await import("./tcp.ts");
+      return connectTcp({ ...tcpParts(url), ...framing });
+    }
+    case "unix:": {
+      const { connectUnix } = await import("./unix.ts");
+      return connectUnix({ path: decodeURIComponent(url.pathname), ...framing });
+    }
+    case "ws:":
+    case "wss:": {
+      const { connectWebSocket } = await import("./websocket.ts");
+      return connectWebSocket(
+        url,
+        options.maxFrameSize === undefined ? {} : { maxMessageSize: options.maxFrameSize },
+      );
+    }
+  }
+  throw new TypeError(
+    `Unsupported address scheme ${url.protocol} in ${url.href}: expected tcp:, unix:, ws: or wss:`,
+  );
+}
+
+async function listenOn(url: URL, options: ServeOptions): Promise<LinkSource> {
+  const framing = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
+  switch (url.protocol) {
+    case "tcp:": {
+      const { listenTcp } = await import("./tcp.ts");
+      const l = await listenTcp({ ...tcpParts(url), ...framing });
+      const a = l.address as { hostname: string; port: number };
+      const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+      return { url: `tcp://${host}:${a.port}`, accept: () => l.accept(), close: () => l.close() };
+    }
+    case "unix:": {
+      const { listenUnix } = await import("./unix.ts");
+      const path = decodeURIComponent(url.pathname);
+      const l = await listenUnix({ path, ...framing });
+      return { url: `unix:${path}`, accept: () => l.accept(), close: () => l.close() };
+    }
+    case "ws:": {
+      const { listenWebSocket } = await import("./websocket_server.ts");
+      const l = await listenWebSocket({
+        ...tcpParts(url),
+        path: url.pathname || "/",
+        ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+        ...(options.maxFrameSize === undefined ? {} : { maxMessageSize: options.maxFrameSize }),
+      });
+      return { url: l.url, accept: () => l.accept(), close: () => l.close() };
+    }
+  }
+  throw new TypeError(`Cannot serve on ${url.href}: expected a tcp:, unix: or ws: address`);
+}
+
+/**
+ * Connects to a roam server and completes the handshake.
+ *
+ * @param address `tcp://host:port`, `unix:/path`, `ws://…` or `wss://…`.
+ * @param options Session options, plus the frame size limit.
+ * @returns The session.
+ * @throws {TypeError} For an address that cannot be parsed or has an unknown scheme.
+ * @throws {HandshakeError} When the handshake fails.
+ */
+export async function connect(
+  address: string | URL,
+  options: ConnectOptions = {},
+): Promise<Session> {
+  const link = await openLink(parse(address), options);
+  return await initiate(link, options);
+}
+
+/**
+ * Listens on `address` and runs a session on every accepted link, serving
+ * `options.services` on each session's root connection. A handshake that
+ * fails closes only that link; it is reported to `options.onError`.
+ *
+ * @param address `tcp://host:port`, `unix:/path` or `ws://host:port/path`.
+ * @param options Session options for every session, plus `onSession`.
+ * @returns The server.
+ * @throws {TypeError} For an address that cannot be parsed or served.
+ */
+export async function serve(address: string | URL, options: ServeOptions = {}): Promise<Server> {
+  const source = await listenOn(parse(address), options);
+  const sessions = new Set<Session>();
+  const handshakes = new Set<Promise<void>>();
+  let stopped = false;
+  const report = (e: unknown, where: string): void => {
+    if (options.onError !== undefined) options.onError(e, where);
+    else console.error(`roam: ${where}:`, e);
+  };
+  const loop = (async () => {
+    for (;;) {
+      let link: Link | undefined;
+      try {
+        link = await source.accept();
+      } catch (e) {
+        if (!stopped) report(e, "accepting a connection");
+        continue;
+      }
+      if (link === undefined) return;
+      const h = accept(link, options).then((session) => {
+        if (stopped) {
+          void session.close();
+          return;
+        }
+        sessions.add(session);
+        void session.closed.then(() => sessions.delete(session));
+        options.onSession?.(session);
+      }, (e) => report(e, "a session handshake"));
+      handshakes.add(h);
+      void h.finally(() => handshakes.delete(h));
+    }
+  })();
+  const close = async (opts: { sessions?: boolean } = {}): Promise<void> => {
+    if (!stopped) {
+      stopped = true;
+      await source.close();
+      await loop;
+    }
+    await Promise.all([...handshakes]);
+    if (opts.sessions !== false) await Promise.all([...sessions].map((s) => s.close()));
+  };
+  return { url: source.url, sessions, close, [Symbol.asyncDispose]: () => close() };
+}

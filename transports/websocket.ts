@@ -1,0 +1,388 @@
+/**
+ * WebSocket links (wire-spec §3.2): one payload per binary WebSocket
+ * message, no length prefix, no subprotocol. Uses only the standard global
+ * `WebSocket`, so it runs in browsers as well as on Deno and Bun.
+ *
+ * - A text message from the peer is a protocol violation: the link's
+ *   readable errors with a `FramingError` (a protocol violation), and a session on the
+ *   link answers with a `ProtocolError` before closing.
+ * - A Close frame with code 1000, 1001 or 1005 ends the readable; any other
+ *   code, or a connection lost without a Close frame (1006), errors it.
+ * - Closing the writable sends a Close frame (code 1000) once everything
+ *   written has been handed to the network. A WebSocket cannot half-close:
+ *   the peer answers with its own Close frame and the link ends in both
+ *   directions. Aborting the writable closes at once with code 4000.
+ * - Incoming messages are queued in the readable (the standard API cannot
+ *   pause reading); the layers above bound that memory with concurrency
+ *   limits and channel credit. Outgoing messages wait while more than 1 MiB
+ *   is buffered in the socket.
+ *
+ * @example A client session to a roam server
+ * ```ts ignore
+ * import { connectWebSocket } from "@roam/roam/transports/websocket";
+ * import { initiate } from "@roam/roam";
+ *
+ * const link = await connectWebSocket("ws://127.0.0.1:9000/");
+ * const session = await initiate(link);
+ * await session.close();
+ * ```
+ *
+ * @module
+ */
+
+import { FramingError } from "../lib/framing.ts";
+import type { Link } from "../lib/link.ts";
+
+/** Default largest message accepted from the peer: 16 MiB. */
+const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+
+/** Bytes buffered in the socket before writers are asked to wait. */
+const WRITE_HIGH_WATER = 1024 * 1024;
+/** How long closing the writable waits for buffered data and the closing handshake. */
+const CLOSE_TIMEOUT_MS = 10_000;
+/** Close code sent when the writable is aborted (private-use range, allowed for every client). */
+const ABORT_CODE = 4000;
+
+const CONNECTING = 0;
+const OPEN = 1;
+
+/** Options for {@linkcode websocketLink}. */
+export interface WebSocketLinkOptions {
+  /**
+   * Largest message accepted from the peer, in bytes (default 16 MiB). A
+   * larger one errors the readable with a `FramingError` (a protocol violation).
+   */
+  readonly maxMessageSize?: number;
+}
+
+/** Options for {@linkcode connectWebSocket}. */
+export interface WebSocketConnectOptions extends WebSocketLinkOptions {
+  /** WebSocket subprotocols to offer (roam itself needs none). */
+  readonly protocols?: string | readonly string[];
+  /** Aborting it before the connection opens cancels the attempt. */
+  readonly signal?: AbortSignal;
+}
+
+/** Checks a `maxMessageSize` option (undefined gives the default). */
+function checkMaxMessageSize(value: number | undefined): number {
+  const max = value ?? DEFAULT_MAX_MESSAGE_SIZE;
+  if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 1) {
+    throw new RangeError(
+      `Invalid maxMessageSize: expected a positive integer number of bytes, got ${String(max)}`,
+    );
+  }
+  return max;
+}
+
+/** True for a Close frame that ends the stream gracefully. */
+function isCleanClose(code: number): boolean {
+  return code === 1000 || code === 1001 || code === 1005;
+}
+
+/** Describes a close code and reason for an error message. */
+function describeClose(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}: ${reason}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Adapts a standard `WebSocket` to a {@linkcode Link}. The socket may be
+ * open or still connecting (writes wait for it to open). The link sets
+ * `binaryType` to `"arraybuffer"` and owns the socket from then on.
+ *
+ * @param ws The socket.
+ * @param options The message size limit.
+ * @returns The link.
+ * @throws {TypeError} When the socket is already closing or closed.
+ * @throws {RangeError} For an invalid `maxMessageSize`.
+ *
+ * @example Wrapping a socket made elsewhere
+ * ```ts ignore
+ * import { websocketLink } from "@roam/roam/transports/websocket";
+ * import { initiate } from "@roam/roam";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:9000/");
+ * const session = await initiate(websocketLink(ws, { maxMessageSize: 1024 * 1024 }));
+ * await session.close();
+ * ```
+ */
+export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {}): Link {
+  const max = checkMaxMessageSize(options.maxMessageSize);
+  if (ws.readyState !== CONNECTING && ws.readyState !== OPEN) {
+    throw new TypeError("Cannot make a link of a WebSocket that is closing or closed");
+  }
+  ws.binaryType = "arraybuffer";
+
+  /** Set once the readable has ended, errored or been cancelled. */
+  let readDone = false;
+  /** Set by the close event. */
+  let closed = false;
+  let closeWaiters: (() => void)[] = [];
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+
+  const stopReading = (): void => {
+    readDone = true;
+    ws.removeEventListener("message", onMessage);
+  };
+  const violation = (error: FramingError): void => {
+    if (readDone) return;
+    stopReading();
+    controller.error(error);
+  };
+  function onMessage(ev: MessageEvent): void {
+    if (readDone) return;
+    const data: unknown = ev.data;
+    let payload: Uint8Array;
+    if (data instanceof ArrayBuffer) payload = new Uint8Array(data);
+    else if (ArrayBuffer.isView(data)) {
+      payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    } else if (typeof data === "string") {
+      violation(new FramingError("text message received on a binary WebSocket link"));
+      return;
+    } else {
+      stopReading();
+      controller.error(
+        new TypeError(`Unexpected WebSocket message data; binaryType must stay "arraybuffer"`),
+      );
+      return;
+    }
+    if (payload.length > max) {
+      violation(
+        new FramingError(`message of ${payload.length} bytes exceeds the limit of ${max}`),
+      );
+      return;
+    }
+    controller.enqueue(payload);
+  }
+  const onClose = (ev: CloseEvent): void => {
+    closed = true;
+    ws.removeEventListener("close", onClose);
+    ws.removeEventListener("error", onError);
+    const waiters = closeWaiters;
+    closeWaiters = [];
+    for (const w of waiters) w();
+    if (readDone) return;
+    stopReading();
+    if (ev.wasClean && isCleanClose(ev.code)) controller.close();
+    else {
+      controller.error(
+        new Error(`The WebSocket closed abnormally (${describeClose(ev.code, ev.reason)})`),
+      );
+    }
+  };
+  const onError = (ev: Event): void => {
+    if (readDone) return;
+    stopReading();
+    const detail = (ev as ErrorEvent).message;
+    controller.error(new Error(`The WebSocket failed${detail ? `: ${detail}` : ""}`));
+  };
+
+  /** Resolves once the socket has closed, or after `ms`. */
+  const whenClosed = async (ms: number): Promise<void> => {
+    if (closed || ms <= 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((r) => {
+      closeWaiters.push(r);
+      timer = setTimeout(r, ms);
+    });
+    clearTimeout(timer);
+  };
+  /** Resolves once the socket is no longer connecting. */
+  const whenOpen = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const done = (): void => {
+        ws.removeEventListener("open", done);
+        ws.removeEventListener("close", done);
+        resolve();
+      };
+      ws.addEventListener("open", done);
+      ws.addEventListener("close", done);
+    });
+  /**
+   * Waits until at most `limit` bytes are buffered, the socket closes or the
+   * deadline passes. Polls: the standard API has no drain event.
+   */
+  const drain = async (limit: number, deadline: number): Promise<void> => {
+    let wait = 0;
+    while (ws.readyState === OPEN && ws.bufferedAmount > limit && performance.now() < deadline) {
+      await sleep(wait);
+      if (wait < 8) wait++;
+    }
+    if (ws.readyState !== OPEN && ws.readyState !== CONNECTING && ws.bufferedAmount > 0) {
+      throw new Error("The WebSocket closed with unsent data");
+    }
+  };
+  const closeSocket = (code: number, reason?: string): void => {
+    try {
+      if (reason === undefined) ws.close(code);
+      else ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+  };
+
+  /** Sends one payload; returns a promise only when the writer should wait. */
+  const send = (payload: Uint8Array): void | Promise<void> => {
+    if (ws.readyState !== OPEN) throw new Error("Cannot send: the WebSocket is closed");
+    ws.send(payload);
+    if (ws.bufferedAmount > WRITE_HIGH_WATER) {
+      return drain(WRITE_HIGH_WATER, Number.POSITIVE_INFINITY);
+    }
+  };
+
+  const readable = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      ws.addEventListener("message", onMessage);
+      ws.addEventListener("close", onClose);
+      ws.addEventListener("error", onError);
+    },
+    cancel() {
+      stopReading();
+      if (!closed) closeSocket(1000);
+    },
+  }, { highWaterMark: 0 });
+
+  const writable = new WritableStream<Uint8Array>({
+    write(payload): void | Promise<void> {
+      if (ws.readyState === CONNECTING) return whenOpen().then(() => send(payload));
+      return send(payload);
+    },
+    async close() {
+      const deadline = performance.now() + CLOSE_TIMEOUT_MS;
+      if (ws.readyState === CONNECTING) await whenOpen();
+      await drain(0, deadline);
+      closeSocket(1000);
+      await whenClosed(deadline - performance.now());
+    },
+    abort() {
+      closeSocket(ABORT_CODE, "link aborted");
+    },
+  });
+  return { readable, writable };
+}
+
+/**
+ * Checks and normalises a WebSocket URL: `ws:` and `wss:` are taken as they
+ * are, `http:` and `https:` become `ws:` and `wss:`. A relative URL is
+ * resolved against the page's location in a browser.
+ */
+function checkWebSocketUrl(url: string | URL): string {
+  let base: string | undefined;
+  try {
+    base = (globalThis as { location?: { href?: string } }).location?.href;
+  } catch {
+    // Deno without --location throws here.
+  }
+  let u: URL;
+  try {
+    u = new URL(url, base);
+  } catch (e) {
+    throw new TypeError(`Invalid WebSocket URL: cannot parse ${JSON.stringify(String(url))}`, {
+      cause: e,
+    });
+  }
+  if (u.protocol === "http:") u.protocol = "ws:";
+  else if (u.protocol === "https:") u.protocol = "wss:";
+  if (u.protocol !== "ws:" && u.protocol !== "wss:") {
+    throw new TypeError(
+      `Invalid WebSocket URL: expected the ws: or wss: scheme, got ${u.protocol} in ${u.href}`,
+    );
+  }
+  if (u.hash !== "") {
+    throw new TypeError(`Invalid WebSocket URL: a fragment is not allowed in ${u.href}`);
+  }
+  return u.href;
+}
+
+/**
+ * Connects to a WebSocket server and returns a link once the connection is
+ * open.
+ *
+ * @param url A `ws:` or `wss:` URL (`http:` and `https:` are converted).
+ * @param options Subprotocols, the message size limit and an abort signal.
+ * @returns The link.
+ * @throws {TypeError} For an invalid URL or subprotocol.
+ * @throws {RangeError} For an invalid `maxMessageSize`.
+ * @throws {Error} When the connection fails or closes before it opens.
+ * Aborting `signal` rejects with its reason.
+ *
+ * @example A session to a server, with a connect timeout
+ * ```ts ignore
+ * import { connectWebSocket } from "@roam/roam/transports/websocket";
+ * import { initiate } from "@roam/roam";
+ *
+ * const link = await connectWebSocket("ws://127.0.0.1:9000/roam", {
+ *   signal: AbortSignal.timeout(5_000),
+ * });
+ * const session = await initiate(link);
+ * await session.close();
+ * ```
+ */
+export async function connectWebSocket(
+  url: string | URL,
+  options: WebSocketConnectOptions = {},
+): Promise<Link> {
+  const target = checkWebSocketUrl(url);
+  const maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  let ws: WebSocket;
+  try {
+    const protocols = options.protocols;
+    ws = protocols === undefined
+      ? new WebSocket(target)
+      : new WebSocket(target, typeof protocols === "string" ? protocols : [...protocols]);
+  } catch (e) {
+    throw new TypeError(`Cannot connect to ${target}: ${(e as Error).message}`, { cause: e });
+  }
+  ws.binaryType = "arraybuffer";
+  return await new Promise<Link>((resolve, reject) => {
+    const cleanup = (): void => {
+      ws.removeEventListener("open", onOpen);
+      ws.removeEventListener("error", onError);
+      ws.removeEventListener("close", onClose);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (error: unknown): void => {
+      cleanup();
+      try {
+        ws.close();
+      } catch {
+        // Already closed.
+      }
+      reject(error);
+    };
+    function onOpen(): void {
+      cleanup();
+      try {
+        resolve(websocketLink(ws, { maxMessageSize }));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function onError(ev: Event): void {
+      const detail = (ev as ErrorEvent).message;
+      fail(new Error(`Cannot connect to ${target}: ${detail || "the connection failed"}`));
+    }
+    function onClose(ev: CloseEvent): void {
+      fail(
+        new Error(
+          `Cannot connect to ${target}: the connection closed before opening (${
+            describeClose(ev.code, ev.reason)
+          })`,
+        ),
+      );
+    }
+    function onAbort(): void {
+      fail(signal!.reason);
+    }
+    ws.addEventListener("open", onOpen);
+    ws.addEventListener("error", onError);
+    ws.addEventListener("close", onClose);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
