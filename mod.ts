@@ -126,3 +126,5 @@ export { connect, serve } from "./transports/serve.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./transports/serve.ts";
 export { channel, ChannelResetError, Rx, Tx } from "./lib/channel.ts";
 export type { SendOptions } from "./lib/channel.ts";
+export { pumpFromChannel, pumpToChannel, pumpTunnel, tunnel, TunnelSchema } from "./lib/tunnel.ts";
+export type { PumpOptions, TunnelEnds } from "./lib/tunnel.ts";

@@ -56,10 +56,10 @@ function transformPair(): Link {
   return { readable: back.readable, writable: there.writable };
 }
 
-async function roundTrips(link: Link, inFlight: number): Promise<{
+function roundTrips(link: Link, inFlight: number): {
   run: (n: number) => Promise<void>;
   close: () => Promise<void>;
-}> {
+} {
   const reader = link.readable.getReader();
   const writer = link.writable.getWriter();
   return {
@@ -85,19 +85,19 @@ export async function sessionBench(report: Report): Promise<void> {
   report.header("session over the memory link");
 
   // Baselines.
-  const ts = await roundTrips(transformPair(), 1);
+  const ts = roundTrips(transformPair(), 1);
   const tsRate = await asyncOpsPerSecond(ts.run);
   await ts.close();
 
   const [rawA, rawB] = memoryLink();
   void echo(rawB);
-  const raw = await roundTrips(rawA, 1);
+  const raw = roundTrips(rawA, 1);
   const rawRate = await asyncOpsPerSecond(raw.run);
   await raw.close();
 
   const [pipeA, pipeB] = memoryLink();
   void echo(pipeB);
-  const pipe = await roundTrips(pipeA, 64);
+  const pipe = roundTrips(pipeA, 64);
   const pipeRate = await asyncOpsPerSecond(pipe.run);
   await pipe.close();
 
@@ -139,7 +139,7 @@ export async function sessionBench(report: Report): Promise<void> {
     const rawLat: number[] = [];
     const [la, lb] = memoryLink();
     void echo(lb);
-    const lr = await roundTrips(la, 1);
+    const lr = roundTrips(la, 1);
     for (let i = 0; i < 20_000; i++) {
       const t0 = performance.now();
       await lr.run(1);

@@ -12,7 +12,7 @@ import {
   ConnectionRejectedError,
   HandshakeError,
   ProtocolError,
-  RpcError,
+  type RpcError,
 } from "./errors.ts";
 import type { Link } from "./link.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
@@ -694,10 +694,11 @@ export class Session implements SessionPort {
     services: readonly ServiceImpl[],
   ): Connection {
     const conn = new Connection(this, cid, local, peer, metadata, this.#limits);
-    conn.closer = async (m: Metadata) => {
-      if (!this.#connections.has(cid)) return;
+    conn.closer = (m: Metadata) => {
+      if (!this.#connections.has(cid)) return Promise.resolve();
       this.#send({ connectionId: cid, payload: { type: "connectionClose", metadata: m } });
       this.#drop(cid, new ClosedError("connection-closed", `Connection ${cid} was closed`));
+      return Promise.resolve();
     };
     for (const s of services) s.install(conn);
     this.#connections.set(cid, conn);

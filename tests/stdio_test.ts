@@ -42,6 +42,20 @@ test("spawnLink() serves typed calls, a 1 MiB echo and 1,000 pipelined calls; th
   assert.deepEqual(await child.close(), status);
 });
 
+test("a child that closes its session ends the parent's session and exits 0", async () => {
+  await using child = await spawnFixture();
+  const session = await initiate(child);
+  await session.client(StdioFixture).bye();
+  const reason = await within(session.closed, 5000, "the parent's session end");
+  assert.ok(reason instanceof ClosedError, `expected a ClosedError, got ${reason}`);
+  assert.match(reason.message, /peer closed the link/);
+  assert.deepEqual(await within(child.status, 5000, "the child's exit"), {
+    code: 0,
+    signal: null,
+    success: true,
+  });
+});
+
 test("a child that prints text instead of frames fails the handshake with a FramingError", async () => {
   await using child = await spawnFixture("garbage");
   const e = await rejection(initiate(child, { handshakeTimeout: 5000 }), 6000);

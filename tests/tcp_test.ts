@@ -15,11 +15,13 @@ import {
   connect,
   decodeMessage,
   encodeMessage,
+  err,
   HandshakeError,
   implement,
   initiate,
   type Link,
   type Message,
+  ok,
   ProtocolError,
   serve,
   type ServeOptions,
@@ -49,10 +51,7 @@ const Api = service("SocketTestApi", {
 
 const apiImpl = implement(Api, {
   add: (a, b) => a + b,
-  divide: (a, b) => {
-    if (b === 0n) return { ok: false, error: { tag: "DivisionByZero" } };
-    return { ok: true, value: a / b };
-  },
+  divide: (a, b) => (b === 0n ? err({ tag: "DivisionByZero" }) : ok(a / b)),
   describe: (p) => `${p.name} (${p.age})${p.email === undefined ? "" : ` <${p.email}>`}`,
   echoBytes: (b) => b,
   sleep: (ms, value) => new Promise((r) => setTimeout(() => r(value), ms)),
@@ -138,7 +137,7 @@ type Payload<K extends Message["payload"]["type"]> = Extract<Message["payload"],
 class RawClient {
   readonly socket: net.Socket;
   readonly closed: Promise<void>;
-  #buf = new Uint8Array(0);
+  #buf: Uint8Array = new Uint8Array(0);
   #ended = false;
   #wake: (() => void) | undefined;
 
@@ -555,8 +554,7 @@ test("a frame at exactly the server's maxFrameSize is accepted", async () => {
     const raw = await RawClient.connect({ port: portOf(server.url) });
     try {
       await raw.handshake();
-      // A Ping padded to exactly 64 bytes is still one undecodable... so send a 64-byte
-      // ping whose nonce varint is followed by nothing: build it as a Call instead.
+      // A call to echoBytes whose argument fills the frame up to the limit.
       const call = encodeMessage({
         connectionId: 0,
         payload: {
@@ -571,7 +569,6 @@ test("a frame at exactly the server's maxFrameSize is accepted", async () => {
           },
         },
       });
-      // args = a byte buffer filling the frame up to the limit.
       const room = 64 - call.length - 1;
       const args = concat(Uint8Array.of(room), new Uint8Array(room).fill(7));
       const full = concat(call, args);
@@ -778,7 +775,7 @@ async function dyingServer(): Promise<{ port: number; close(): Promise<void> }> 
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
-    let buf = new Uint8Array(0);
+    let buf: Uint8Array = new Uint8Array(0);
     let frames = 0;
     socket.on("data", (d: Uint8Array) => {
       buf = concat(buf, d);

@@ -88,3 +88,79 @@ export function checkPort(port: number, allowZero: boolean): number {
   }
   return port;
 }
+
+/** An unframed byte stream over a socket (a raw TCP connection). */
+export interface ByteStream extends AsyncDisposable {
+  /** Bytes from the peer. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer; closing it half-closes the socket. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Closes both directions at once. */
+  close(): void;
+}
+
+/** Wraps a raw socket as unframed byte streams. */
+export function byteStream(socket: RawSocket): ByteStream {
+  let readDone = false;
+  let writeDone = false;
+  let closed = false;
+  const close = (): void => {
+    if (!closed) {
+      closed = true;
+      socket.close();
+    }
+  };
+  const finish = (): void => {
+    if (readDone && writeDone) close();
+  };
+  let paused = false;
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      socket.start({
+        data(chunk) {
+          if (readDone) return;
+          controller.enqueue(chunk.slice());
+          if (!paused && (controller.desiredSize ?? 1) <= 0) {
+            paused = true;
+            socket.pause();
+          }
+        },
+        end() {
+          if (readDone) return;
+          readDone = true;
+          controller.close();
+          finish();
+        },
+        error(e) {
+          if (readDone) return;
+          readDone = true;
+          controller.error(e);
+          finish();
+        },
+      });
+    },
+    pull() {
+      if (paused) {
+        paused = false;
+        socket.resume();
+      }
+    },
+    cancel() {
+      readDone = true;
+      finish();
+    },
+  }, { highWaterMark: 16 });
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) => socket.write(chunk.slice()),
+    async close() {
+      await socket.closeWrite();
+      writeDone = true;
+      finish();
+    },
+    abort() {
+      readDone = writeDone = true;
+      close();
+    },
+  });
+  return { readable, writable, close, [Symbol.asyncDispose]: () => Promise.resolve(close()) };
+}

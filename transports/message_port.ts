@@ -132,7 +132,8 @@ function isWorker(endpoint: MessageEndpoint): boolean {
  * `roam` control objects on it while the link is open.
  * @param options Whether payload buffers are transferred (default) or copied.
  * @returns The link.
- * @throws {TypeError} When `port` has no `postMessage` or `addEventListener`.
+ * @throws {TypeError} When `port` has no `postMessage` or `addEventListener`, or
+ * `transfer` is not a boolean.
  *
  * @example In a worker: serving a service to the thread that started it
  * ```ts
@@ -294,6 +295,7 @@ export function messagePortLink(
  *
  * @param options Whether payload buffers are transferred (default) or copied.
  * @returns The two ends.
+ * @throws {TypeError} When `transfer` is not a boolean.
  *
  * @example A client and a server in one process
  * ```ts

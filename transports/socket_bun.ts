@@ -43,9 +43,16 @@ interface BunApi {
     unix?: string;
     socket: BunHandlers;
     data?: Adapter;
+    allowHalfOpen?: boolean;
   }): Promise<BunSocket>;
   listen(
-    options: { hostname?: string; port?: number; unix?: string; socket: BunHandlers },
+    options: {
+      hostname?: string;
+      port?: number;
+      unix?: string;
+      socket: BunHandlers;
+      allowHalfOpen?: boolean;
+    },
   ): BunListener;
 }
 
@@ -155,7 +162,7 @@ class Adapter implements RawSocket {
   async closeWrite(): Promise<void> {
     while (this.#drainPromise !== undefined) await this.#drainPromise;
     if (this.#failed !== undefined) throw this.#failed;
-    this.socket?.shutdown(true);
+    this.socket?.shutdown(); // the write side only (despite its name, `shutdown(true)` closes both)
   }
 
   close(): void {
@@ -178,7 +185,13 @@ async function connect(address: SocketAddress): Promise<RawSocket> {
   const target = address.kind === "tcp"
     ? { hostname: address.hostname, port: address.port }
     : { unix: address.path };
-  const socket = await Bun.connect({ ...target, socket: handlers, data: adapter });
+  // Half-open: the peer's FIN ends only our reading side; we end writing ourselves.
+  const socket = await Bun.connect({
+    ...target,
+    socket: handlers,
+    data: adapter,
+    allowHalfOpen: true,
+  });
   adapter.socket = socket;
   if (address.kind === "tcp") socket.setNoDelay(true);
   return adapter;
@@ -192,6 +205,7 @@ function listen(address: SocketAddress): SocketServer {
     ...(address.kind === "tcp"
       ? { hostname: address.hostname, port: address.port }
       : { unix: address.path }),
+    allowHalfOpen: true,
     socket: {
       ...handlers,
       open(s) {

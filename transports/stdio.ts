@@ -169,7 +169,9 @@ function checkMaxFrameSize(max: number | undefined): void {
 
 function checkSpawn(command: string, args: readonly string[], options: SpawnLinkOptions): void {
   if (typeof command !== "string") {
-    throw new TypeError(`Cannot spawn a process: the command must be a string, got ${command}`);
+    throw new TypeError(
+      `Cannot spawn a process: the command must be a string, got ${typeof command}`,
+    );
   }
   if (command.length === 0) throw new TypeError("Cannot spawn a process: the command is empty");
   if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
@@ -228,7 +230,8 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
  * @param options Working directory, environment, stderr handling, frame
  * size limit and exit timeout.
  * @returns The link to the running child.
- * @throws {TypeError} For an empty command or malformed arguments or options.
+ * @throws {TypeError} For an empty command, malformed arguments or options, or a
+ * runtime other than Deno and Bun.
  * @throws {RangeError} For an invalid `maxFrameSize` or `exitTimeout`.
  * @throws {Error} When the program cannot be started (not found, not
  * executable, no such working directory); the runtime's error is the `cause`.
@@ -249,7 +252,7 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
  */
 export async function spawnLink(
   command: string,
-  args: string[] = [],
+  args: readonly string[] = [],
   options: SpawnLinkOptions = {},
 ): Promise<ChildLink> {
   checkSpawn(command, args, options);
@@ -349,6 +352,7 @@ let stdioTaken = false;
  * @param options The frame size limit.
  * @returns The link.
  * @throws {RangeError} For an invalid `maxFrameSize`.
+ * @throws {TypeError} On a runtime other than Deno and Bun.
  * @throws {Error} When called a second time in the same process.
  *
  * @example A roam server on stdio

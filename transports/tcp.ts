@@ -23,9 +23,17 @@
 import type { FramingOptions } from "../lib/framing.ts";
 import { socketLink } from "../lib/framing.ts";
 import type { Link } from "../lib/link.ts";
-import { checkPort, framedListener, type Listener, loadSockets } from "./_sockets.ts";
+import {
+  type ByteStream,
+  byteStream,
+  checkPort,
+  framedListener,
+  type Listener,
+  loadSockets,
+  type SocketAddress,
+} from "./_sockets.ts";
 
-export type { Listener, SocketAddress } from "./_sockets.ts";
+export type { ByteStream, Listener, SocketAddress } from "./_sockets.ts";
 
 /** Where to connect. */
 export interface TcpConnectOptions extends FramingOptions {
@@ -75,4 +83,64 @@ export async function listenTcp(options: TcpListenOptions = {}): Promise<Listene
     sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
     options,
   );
+}
+
+/**
+ * Connects to any TCP server and returns the raw, unframed byte streams
+ * (for example to carry a plain TCP connection through a byte tunnel).
+ *
+ * @param options Host and port.
+ * @returns The byte streams.
+ * @throws {RangeError} For an invalid port.
+ */
+export async function connectTcpStream(
+  options: { hostname?: string; port: number },
+): Promise<ByteStream> {
+  const port = checkPort(options.port, false);
+  const sockets = await loadSockets();
+  return byteStream(
+    await sockets.connect({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
+  );
+}
+
+/** A listener of raw TCP byte streams. */
+export interface ByteListener extends AsyncIterable<ByteStream>, AsyncDisposable {
+  /** The bound address. */
+  readonly address: SocketAddress;
+  /** The next accepted connection, or undefined once closed. */
+  accept(): Promise<ByteStream | undefined>;
+  /** Stops accepting. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens for plain TCP connections and yields them as raw byte streams.
+ *
+ * @param options Address and port (0 picks a free one).
+ * @returns The listener.
+ * @throws {RangeError} For an invalid port.
+ */
+export async function listenTcpStream(
+  options: { hostname?: string; port?: number } = {},
+): Promise<ByteListener> {
+  const port = checkPort(options.port ?? 0, true);
+  const sockets = await loadSockets();
+  const server = sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port });
+  const accept = async (): Promise<ByteStream | undefined> => {
+    const s = await server.accept();
+    return s === undefined ? undefined : byteStream(s);
+  };
+  return {
+    address: server.address,
+    accept,
+    close: () => server.close(),
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const s = await accept();
+        if (s === undefined) return;
+        yield s;
+      }
+    },
+    [Symbol.asyncDispose]: () => server.close(),
+  };
 }

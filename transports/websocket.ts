@@ -17,14 +17,20 @@
  *   limits and channel credit. Outgoing messages wait while more than 1 MiB
  *   is buffered in the socket.
  *
- * @example A client session to a roam server
- * ```ts ignore
+ * @example A session over WebSocket on loopback
+ * ```ts
  * import { connectWebSocket } from "@roam/roam/transports/websocket";
- * import { initiate } from "@roam/roam";
+ * import { listenWebSocket } from "@roam/roam/transports/websocket_server";
+ * import { accept, initiate } from "@roam/roam";
  *
- * const link = await connectWebSocket("ws://127.0.0.1:9000/");
- * const session = await initiate(link);
- * await session.close();
+ * await using listener = await listenWebSocket();
+ * const [link, serverLink] = await Promise.all([
+ *   connectWebSocket(listener.url),
+ *   listener.accept(),
+ * ]);
+ * const [client, server] = await Promise.all([initiate(link), accept(serverLink!)]);
+ * await client.close();
+ * await server.closed;
  * ```
  *
  * @module
@@ -89,7 +95,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Adapts a standard `WebSocket` to a {@linkcode Link}. The socket may be
+ * Adapts a standard `WebSocket` to a `Link`. The socket may be
  * open or still connecting (writes wait for it to open). The link sets
  * `binaryType` to `"arraybuffer"` and owns the socket from then on.
  *
@@ -100,13 +106,18 @@ function sleep(ms: number): Promise<void> {
  * @throws {RangeError} For an invalid `maxMessageSize`.
  *
  * @example Wrapping a socket made elsewhere
- * ```ts ignore
+ * ```ts
  * import { websocketLink } from "@roam/roam/transports/websocket";
- * import { initiate } from "@roam/roam";
+ * import { listenWebSocket } from "@roam/roam/transports/websocket_server";
+ * import { accept, initiate } from "@roam/roam";
  *
- * const ws = new WebSocket("ws://127.0.0.1:9000/");
- * const session = await initiate(websocketLink(ws, { maxMessageSize: 1024 * 1024 }));
- * await session.close();
+ * await using listener = await listenWebSocket();
+ * const ws = new WebSocket(listener.url); // connecting: writes wait for it to open
+ * const link = websocketLink(ws, { maxMessageSize: 1024 * 1024 });
+ * const serverLink = await listener.accept();
+ * const [client, server] = await Promise.all([initiate(link), accept(serverLink!)]);
+ * await client.close();
+ * await server.closed;
  * ```
  */
 export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {}): Link {
@@ -310,16 +321,17 @@ function checkWebSocketUrl(url: string | URL): string {
  * @throws {Error} When the connection fails or closes before it opens.
  * Aborting `signal` rejects with its reason.
  *
- * @example A session to a server, with a connect timeout
- * ```ts ignore
+ * @example Connecting with a timeout
+ * ```ts
  * import { connectWebSocket } from "@roam/roam/transports/websocket";
- * import { initiate } from "@roam/roam";
+ * import { listenWebSocket } from "@roam/roam/transports/websocket_server";
  *
- * const link = await connectWebSocket("ws://127.0.0.1:9000/roam", {
- *   signal: AbortSignal.timeout(5_000),
- * });
- * const session = await initiate(link);
- * await session.close();
+ * await using listener = await listenWebSocket({ path: "/roam" });
+ * const link = await connectWebSocket(listener.url, { signal: AbortSignal.timeout(5_000) });
+ * await link.writable.close();
+ *
+ * // Nothing listens on port 1: the promise rejects with "Cannot connect to ws://127.0.0.1:1/: ..."
+ * await connectWebSocket("ws://127.0.0.1:1/").catch((e: Error) => console.log(e.message));
  * ```
  */
 export async function connectWebSocket(
