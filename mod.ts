@@ -128,3 +128,5 @@ export { channel, ChannelResetError, Rx, Tx } from "./lib/channel.ts";
 export type { SendOptions } from "./lib/channel.ts";
 export { pumpFromChannel, pumpToChannel, pumpTunnel, tunnel, TunnelSchema } from "./lib/tunnel.ts";
 export type { PumpOptions, TunnelEnds } from "./lib/tunnel.ts";
+export { DEFAULT_MAX_FRAME_SIZE, FramingError } from "./lib/framing.ts";
+export type { FramingOptions } from "./lib/framing.ts";

@@ -10,9 +10,11 @@ import { Report } from "./_harness.ts";
 import { postcardBench } from "./postcard_bench.ts";
 import { sessionBench } from "./session_bench.ts";
 import { tcpBench } from "./tcp_bench.ts";
+import { websocketBench } from "./websocket_bench.ts";
 
 const report = new Report();
 postcardBench(report);
 await sessionBench(report);
 await tcpBench(report);
+await websocketBench(report);
 report.finish();

@@ -31,6 +31,7 @@ export class BareConduit implements Conduit {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #failed = false;
   #closed = false;
+  #aborted = false;
   /** Called once when sending fails (the link broke). */
   onSendError: ((error: unknown) => void) | undefined = undefined;
   readonly #fail = (e: unknown): void => {
@@ -72,7 +73,8 @@ export class BareConduit implements Conduit {
   }
 
   abort(reason: unknown): void {
-    if (this.#closed) return;
+    if (this.#aborted) return;
+    this.#aborted = true;
     this.#closed = true;
     this.#writer.abort(reason).catch(() => {});
     this.#reader.cancel(reason).catch(() => {});

@@ -75,6 +75,15 @@ export interface FramingOptions {
   readonly maxFrameSize?: number;
 }
 
+/** A hint for a length prefix that is really text (a peer printing to a stdio link). */
+function textHint(length: number): string {
+  const bytes = [length & 0xff, (length >>> 8) & 0xff, (length >>> 16) & 0xff, length >>> 24];
+  if (!bytes.every((b) => b >= 0x20 && b < 0x7f)) return "";
+  return ` (the stream starts with ${
+    JSON.stringify(String.fromCharCode(...bytes))
+  }: is the peer writing text?)`;
+}
+
 /** Splits a byte stream into payloads. */
 export class FrameDecoder {
   readonly #max: number;
@@ -132,7 +141,9 @@ export class FrameDecoder {
         length = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
       }
       if (length > this.#max) {
-        throw new FramingError(`frame of ${length} bytes exceeds the limit of ${this.#max}`);
+        throw new FramingError(
+          `frame of ${length} bytes exceeds the limit of ${this.#max}${textHint(length)}`,
+        );
       }
       if (end - pos >= length) {
         emit(copyOut(pos === 0 ? chunk : chunk.subarray(pos), length));

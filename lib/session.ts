@@ -193,6 +193,9 @@ function checkMs(name: string, v: number): number {
   return v;
 }
 
+/** How long `close()` waits for the link itself to finish closing. */
+const LINK_CLOSE_WAIT_MS = 500;
+
 /** Messages above this size are handed to the link without a copy. */
 const HANDOFF_SIZE = 64 * 1024;
 
@@ -203,7 +206,7 @@ const opposite = (p: Parity): Parity => (p === "odd" ? "even" : "odd");
  * virtual connections either side opens. Make one with {@linkcode initiate}
  * or {@linkcode accept}.
  */
-export class Session implements SessionPort {
+export class Session {
   /** Which side of the handshake this is. */
   readonly role: "initiator" | "acceptor";
   /** The parity of connection ids this side allocates. */
@@ -229,9 +232,21 @@ export class Session implements SessionPort {
   #pongTimer: ReturnType<typeof setTimeout> | undefined;
   #state: "open" | "closing" | "closed" = "open";
   #reason: RpcError | undefined;
+  #linkClosed: Promise<void> | undefined;
   #resolveClosed!: (reason: RpcError | undefined) => void;
   /** Resolves when the session has ended: undefined after `close()`, else the reason. */
   readonly closed: Promise<RpcError | undefined>;
+  /** What connections see of the session. */
+  readonly #port: SessionPort = ((session: Session): SessionPort => ({
+    get closing(): boolean {
+      return session.#closing;
+    },
+    acquire: () => session.#acquire(),
+    release: (w) => session.#release(w),
+    sendFrom: (w) => session.#sendFrom(w),
+    violation: (d) => session.#violation(d),
+    reportError: (e, where) => session.#reportError(e, where),
+  }))(this);
 
   /** Made by {@linkcode initiate} and {@linkcode accept}; not constructed directly. */
   constructor(
@@ -258,7 +273,7 @@ export class Session implements SessionPort {
     this.#nextConnectionId = parity === "odd" ? 1 : 2;
     this.#peerParityBit = parity === "odd" ? 0 : 1;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
-    this.root = new Connection(this, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
+    this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
     this.root.closer = () => this.close();
     this.#connections.set(0, this.root);
     for (const s of options.services ?? []) s.install(this.root);
@@ -407,6 +422,16 @@ export class Session implements SessionPort {
     }
     this.#teardown(undefined, true);
     await this.closed;
+    // Let the link finish closing (flush, close handshake), but not forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = await Promise.race([
+      this.#linkClosed?.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), LINK_CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (finished === false) {
+      this.#conduit.abort(new ClosedError("session-closed", "The link did not close in time"));
+    }
   }
 
   /** Closes the session when used with `await using`. */
@@ -425,13 +450,11 @@ export class Session implements SessionPort {
 
   // ------------------------------------------------------------ SessionPort
 
-  /** @internal */
-  get closing(): boolean {
+  get #closing(): boolean {
     return this.#state !== "open";
   }
 
-  /** @internal */
-  acquire(): Writer {
+  #acquire(): Writer {
     const w = this.#writer;
     if (w.busy) return new Writer(256);
     w.busy = true;
@@ -439,27 +462,23 @@ export class Session implements SessionPort {
     return w;
   }
 
-  /** @internal */
-  release(w: Writer): void {
+  #release(w: Writer): void {
     w.busy = false;
     w.reset();
   }
 
-  /** @internal */
-  sendFrom(w: Writer): void {
+  #sendFrom(w: Writer): void {
     if (this.#state === "closed") return;
     this.#conduit.send(w.pos > HANDOFF_SIZE ? w.handOff() : copyOut(w.buf, w.pos));
   }
 
-  /** @internal */
-  violation(description: string): void {
+  #violation(description: string): void {
     if (this.#state === "closed") return;
     this.#send({ connectionId: 0, payload: { type: "protocolError", description } });
     this.#teardown(new ProtocolError(description, false), true);
   }
 
-  /** @internal */
-  reportError(error: unknown, where: string): void {
+  #reportError(error: unknown, where: string): void {
     const hook = this.#options.onError;
     try {
       if (hook !== undefined) hook(error, where);
@@ -470,12 +489,12 @@ export class Session implements SessionPort {
   }
 
   #send(message: Message): void {
-    const w = this.acquire();
+    const w = this.#acquire();
     try {
       writeMessage(w, message);
-      this.sendFrom(w);
+      this.#sendFrom(w);
     } finally {
-      this.release(w);
+      this.#release(w);
     }
   }
 
@@ -496,7 +515,7 @@ export class Session implements SessionPort {
         bytes = (await conduit.recv()).value;
       } catch (e) {
         if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
-          this.violation((e as Error).message); // e.g. a frame above the size limit
+          this.#violation((e as Error).message); // e.g. a frame above the size limit
         } else {
           this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
         }
@@ -508,22 +527,22 @@ export class Session implements SessionPort {
         return;
       }
       if (bytes.length > maxSize) {
-        this.violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
+        this.#violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
         return;
       }
       let message: Message;
       try {
         message = decodeMessage(bytes);
       } catch (e) {
-        this.violation(`undecodable message: ${(e as Error).message}`);
+        this.#violation(`undecodable message: ${(e as Error).message}`);
         return;
       }
       try {
         this.#dispatch(message);
       } catch (e) {
         // A bug of ours must not leave the peer hanging.
-        this.reportError(e, "message dispatch");
-        this.violation("internal error while handling a message");
+        this.#reportError(e, "message dispatch");
+        this.#violation("internal error while handling a message");
         return;
       }
     }
@@ -562,7 +581,7 @@ export class Session implements SessionPort {
       }
       case "connectionClose":
         if (cid === 0) {
-          this.violation("ConnectionClose on the root connection");
+          this.#violation("ConnectionClose on the root connection");
           return;
         }
         if (this.#connections.has(cid)) {
@@ -571,12 +590,12 @@ export class Session implements SessionPort {
             new ClosedError("connection-closed", `The peer closed connection ${cid}`),
           );
         } else if (!this.#knownClosed(cid)) {
-          this.violation(`ConnectionClose for unknown connection ${cid}`);
+          this.#violation(`ConnectionClose for unknown connection ${cid}`);
         }
         return;
       case "hello":
       case "helloYourself":
-        this.violation(
+        this.#violation(
           `unexpected ${p.type === "hello" ? "Hello" : "HelloYourself"} after the handshake`,
         );
         return;
@@ -598,7 +617,7 @@ export class Session implements SessionPort {
     const conn = this.#connections.get(cid);
     if (conn !== undefined) return conn;
     // Messages racing with a close are dropped, as in Rust; others are violations.
-    if (!this.#knownClosed(cid)) this.violation(`${what} for unknown connection ${cid}`);
+    if (!this.#knownClosed(cid)) this.#violation(`${what} for unknown connection ${cid}`);
     return undefined;
   }
 
@@ -666,7 +685,7 @@ export class Session implements SessionPort {
       })
       .catch((e) => {
         this.#incomingOpens.delete(cid);
-        this.reportError(e, `the connection acceptor (connection ${cid})`);
+        this.#reportError(e, `the connection acceptor (connection ${cid})`);
         if (this.#state !== "closed" && !this.#connections.has(cid)) reject(EMPTY_METADATA);
       });
   }
@@ -693,7 +712,7 @@ export class Session implements SessionPort {
     metadata: Metadata,
     services: readonly ServiceImpl[],
   ): Connection {
-    const conn = new Connection(this, cid, local, peer, metadata, this.#limits);
+    const conn = new Connection(this.#port, cid, local, peer, metadata, this.#limits);
     conn.closer = (m: Metadata) => {
       if (!this.#connections.has(cid)) return Promise.resolve();
       this.#send({ connectionId: cid, payload: { type: "connectionClose", metadata: m } });
@@ -763,7 +782,7 @@ export class Session implements SessionPort {
     this.#pendingOpens.clear();
     for (const p of this.#pings.values()) p.reject(error);
     this.#pings.clear();
-    if (flush) void this.#conduit.close();
+    if (flush) this.#linkClosed = this.#conduit.close().catch(() => {});
     else this.#conduit.abort(error);
     this.#resolveClosed(reason);
   }
@@ -783,6 +802,15 @@ async function firstMessage(conduit: Conduit, timeout: number, expected: string)
     bytes = (await Promise.race([conduit.recv(), timedOut])).value;
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
+    if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
+      sendError(conduit, (e as Error).message); // e.g. an oversized frame or a text message
+      throw new HandshakeError(
+        `The peer broke the protocol during the handshake: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
     throw new HandshakeError(`The link failed during the handshake`, { cause: e });
   } finally {
     clearTimeout(timer);

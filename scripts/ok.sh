@@ -22,9 +22,11 @@ step() {
 
 step "format" deno fmt --check
 step "lint" deno lint
-step "type check" deno check mod.ts postcard.ts lib/ bench/ tests/ examples/ scripts/
-step "doc examples" deno check --doc-only mod.ts postcard.ts lib/
-step "doc lint" deno doc --lint mod.ts postcard.ts
+step "type check" deno check mod.ts postcard.ts lib/ transports/ bench/ tests/ examples/
+entries="mod.ts postcard.ts transports/tcp.ts transports/unix.ts transports/websocket.ts transports/websocket_server.ts transports/stdio.ts transports/message_port.ts"
+step "doc examples" deno check --doc-only mod.ts postcard.ts lib/ transports/
+# shellcheck disable=SC2086
+step "doc lint" deno doc --lint $entries
 step "publish dry run" deno publish --dry-run --allow-dirty --quiet
 
 echo "== tests on Deno"

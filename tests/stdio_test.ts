@@ -109,6 +109,7 @@ test("close() ends a child that ignores the end of its stdin with SIGTERM", asyn
 test("kill() sends a signal; the link's readable then ends", async () => {
   await using child = await spawnLink("sleep", ["30"]);
   const reader = child.readable.getReader();
+  assert.throws(() => child.kill("SIGFOO" as "SIGTERM"), TypeError);
   child.kill("SIGKILL");
   assert.deepEqual(await within(child.status, 5000, "the child's exit"), {
     code: null,

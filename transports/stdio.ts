@@ -95,6 +95,7 @@ export interface ChildLink extends Link, AsyncDisposable {
    * Sends a signal to the child. Does nothing once it has exited.
    *
    * @param signal The signal (default `"SIGTERM"`).
+   * @throws {TypeError} For a signal not in {@linkcode ChildSignal}.
    */
   kill(signal?: ChildSignal): void;
   /**
@@ -149,6 +150,16 @@ export interface StdioRuntime {
 }
 
 const DEFAULT_EXIT_TIMEOUT = 2000;
+
+const SIGNALS: ReadonlySet<string> = new Set<ChildSignal>([
+  "SIGTERM",
+  "SIGKILL",
+  "SIGINT",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+]);
 
 let loaded: Promise<StdioRuntime> | undefined;
 
@@ -298,11 +309,14 @@ export async function spawnLink(
   const link = streamLink(readable, writable, options);
 
   const kill = (signal: ChildSignal = "SIGTERM"): void => {
+    if (!SIGNALS.has(signal)) {
+      throw new TypeError(`Cannot send signal ${String(signal)}: expected one of ${[...SIGNALS]}`);
+    }
     if (exited) return;
     try {
       proc.kill(signal);
-    } catch (e) {
-      if (!exited) throw e; // exited between the check and the signal: nothing to do
+    } catch {
+      // The child exited before its status was reported: nothing left to signal.
     }
   };
   let closing: Promise<ChildStatus> | undefined;
