@@ -307,6 +307,25 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
     }
   };
   let paused = false;
+  const HWM = 64;
+  /** How the stream ends once the payloads already queued have been read. */
+  let ending: { error?: unknown } | undefined;
+  const queued = (c: ReadableStreamDefaultController<Uint8Array>): number =>
+    HWM - (c.desiredSize ?? HWM);
+  const end = (c: ReadableStreamDefaultController<Uint8Array>): void => {
+    const e = ending!;
+    if ("error" in e) c.error(e.error);
+    else c.close();
+  };
+  const settle = (
+    c: ReadableStreamDefaultController<Uint8Array>,
+    state: { error?: unknown },
+  ): void => {
+    readDone = true;
+    ending = state;
+    // Payloads received before the end or the error are still delivered first.
+    if (queued(c) === 0) end(c);
+  };
   const readable = new ReadableStream<Uint8Array>({
     start(controller) {
       const emit = (payload: Uint8Array): void => controller.enqueue(payload);
@@ -316,34 +335,37 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
           try {
             decoder.push(chunk, emit);
           } catch (e) {
-            readDone = true;
             socket.pause();
-            controller.error(e);
+            settle(controller, { error: e });
             return;
           }
-          if (!paused && (controller.desiredSize ?? 1) <= 0) {
+          if (!paused && queued(controller) >= HWM) {
             paused = true;
             socket.pause();
           }
         },
         end() {
           if (readDone) return;
-          readDone = true;
-          if (decoder.atBoundary) controller.close();
-          else {controller.error(
-              new Error("The peer closed the connection in the middle of a frame"),
-            );}
+          settle(
+            controller,
+            decoder.atBoundary
+              ? {}
+              : { error: new Error("The peer closed the connection in the middle of a frame") },
+          );
           finish();
         },
         error(e) {
           if (readDone) return;
-          readDone = true;
-          controller.error(e);
+          settle(controller, { error: e });
           finish();
         },
       });
     },
-    pull() {
+    pull(controller) {
+      if (ending !== undefined) {
+        if (queued(controller) === 0) end(controller);
+        return;
+      }
       if (paused) {
         paused = false;
         socket.resume();
@@ -353,7 +375,7 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       readDone = true;
       kill();
     },
-  }, { highWaterMark: 64 });
+  }, { highWaterMark: HWM });
   const writable = new WritableStream<Uint8Array>({
     write(payload) {
       return writer.write(payload);
