@@ -373,13 +373,9 @@ test("an oversized frame errors the readable with a FramingError and pauses the 
 
 /**
  * Frames that arrived whole before the stream broke are still the peer's
- * messages (the Rust reader handles each one before it sees the error).
- * Today `controller.error()` discards the readable's queue, so unread
- * frames are lost; see the report.
+ * messages (the Rust reader handles each one before it sees the error), so
+ * they are delivered before the readable errors.
  */
-const QUEUE_DROPPED =
-  "lib/framing.ts socketLink: controller.error() discards payloads still queued in the readable";
-
 for (
   const [what, breakIt, expected] of [
     [
@@ -410,9 +406,7 @@ for (
     ],
   ] as const
 ) {
-  test(`frames received whole before ${what} are delivered before the error`, {
-    todo: QUEUE_DROPPED,
-  }, async () => {
+  test(`frames received whole before ${what} are delivered before the error`, async () => {
     const socket = new FakeSocket();
     const link = socketLink(socket, { maxFrameSize: 1024 });
     const before = [payloadOf(2), payloadOf(0), payloadOf(300, 1)];
@@ -437,6 +431,22 @@ for (
     else assert.ok(failure instanceof expected);
   });
 }
+
+test("a full readable queue is read out entirely before a later read error", async () => {
+  const socket = new FakeSocket();
+  const link = socketLink(socket);
+  const payloads = Array.from({ length: 150 }, (_, i) => payloadOf(4, i));
+  socket.deliver(concat(payloads.map(frame)));
+  assert.equal(socket.paused, true);
+  socket.sink!.error(new Error("connection reset"));
+  const reader = link.readable.getReader();
+  const got: Uint8Array[] = [];
+  for (let i = 0; i < payloads.length; i++) got.push((await reader.read()).value!);
+  assert.deepEqual(got, payloads);
+  await assert.rejects(reader.read(), /connection reset/);
+  await link.writable.close();
+  assert.equal(socket.count("close"), 1);
+});
 
 test("a default link rejects a frame above 16 MiB from its header", async () => {
   const socket = new FakeSocket();
