@@ -98,7 +98,8 @@ export {
   UnknownMethodError,
 } from "./lib/errors.ts";
 export type { RpcErrorCode } from "./lib/errors.ts";
-export { accept, implement, initiate, Session } from "./lib/session.ts";
+export { implement, Session } from "./lib/session.ts";
+export { accept, initiate } from "./lib/handshake.ts";
 export type {
   ConnectionDecision,
   ConnectionRequest,

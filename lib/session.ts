@@ -1,32 +1,25 @@
 /**
- * Sessions: the handshake, the connection table, virtual connections,
- * keepalive, protocol errors and teardown, over one conduit.
+ * Sessions: the connection table, virtual connections, keepalive,
+ * protocol errors and teardown, over one conduit (the handshake that makes
+ * a session is in `handshake.ts`).
  *
  * @module
  */
 
-import { BareConduit, type Conduit } from "./conduit.ts";
+import type { Conduit } from "./conduit.ts";
 import { Connection, type SessionPort } from "./connection.ts";
-import {
-  ClosedError,
-  ConnectionRejectedError,
-  HandshakeError,
-  ProtocolError,
-  type RpcError,
-} from "./errors.ts";
-import type { Link } from "./link.ts";
+import { ClosedError, ConnectionRejectedError, ProtocolError, type RpcError } from "./errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
 import { copyOut, Writer } from "./postcard/_writer.ts";
 import type { Client, Handlers } from "./rpc.ts";
 import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
 import { decodeMessage, writeMessage } from "./wire/message.ts";
-import {
-  type ConnectionSettings,
-  type Message,
-  type MessagePayload,
-  type Metadata,
-  type Parity,
-  PROTOCOL_VERSION,
+import type {
+  ConnectionSettings,
+  Message,
+  MessagePayload,
+  Metadata,
+  Parity,
 } from "./wire/types.ts";
 
 /** A service and its handlers, ready to be served (see {@linkcode implement}). */
@@ -159,7 +152,8 @@ interface PendingPing {
   reject(e: unknown): void;
 }
 
-const DEFAULTS = {
+/** Default limits and timeouts. */
+export const DEFAULTS = {
   maxConcurrentRequests: 64,
   handshakeTimeout: 10_000,
   maxMessageSize: 16 * 1024 * 1024,
@@ -169,14 +163,16 @@ const DEFAULTS = {
   closeTimeout: 5000,
 };
 
-function checkU32(name: string, v: number): number {
+/** @internal */
+export function checkU32(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1 || v > 0xffff_ffff) {
     throw new RangeError(`Invalid ${name}: expected an integer from 1 to 4294967295, got ${v}`);
   }
   return v;
 }
 
-function checkKeepalive(k: SessionOptions["keepalive"]): void {
+/** @internal */
+export function checkKeepalive(k: SessionOptions["keepalive"]): void {
   if (k === undefined) return;
   if (typeof k !== "object" || k === null) {
     throw new TypeError("Invalid keepalive: expected { interval, timeout }");
@@ -186,7 +182,8 @@ function checkKeepalive(k: SessionOptions["keepalive"]): void {
   if (k.interval === 0) throw new RangeError("Invalid keepalive interval: must be above 0 ms");
 }
 
-function checkMs(name: string, v: number): number {
+/** @internal */
+export function checkMs(name: string, v: number): number {
   if (typeof v !== "number" || !(v >= 0 && v <= 0x7fff_ffff)) {
     throw new RangeError(`Invalid ${name}: expected 0 to 2147483647 milliseconds, got ${v}`);
   }
@@ -199,7 +196,8 @@ const LINK_CLOSE_WAIT_MS = 500;
 /** Messages above this size are handed to the link without a copy. */
 const HANDOFF_SIZE = 64 * 1024;
 
-const opposite = (p: Parity): Parity => (p === "odd" ? "even" : "odd");
+/** The other parity. */
+export const opposite = (p: Parity): Parity => (p === "odd" ? "even" : "odd");
 
 /**
  * A roam session over one link: the root connection (id 0) plus any
@@ -786,226 +784,4 @@ export class Session {
     else this.#conduit.abort(error);
     this.#resolveClosed(reason);
   }
-}
-
-/** Reads the first message of the handshake, within the timeout. */
-async function firstMessage(conduit: Conduit, timeout: number, expected: string): Promise<Message> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new HandshakeError(`No ${expected} from the peer within ${timeout} ms`)),
-      timeout,
-    );
-  });
-  let bytes: Uint8Array | undefined;
-  try {
-    bytes = (await Promise.race([conduit.recv(), timedOut])).value;
-  } catch (e) {
-    if (e instanceof HandshakeError) throw e;
-    if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
-      sendError(conduit, (e as Error).message); // e.g. an oversized frame or a text message
-      throw new HandshakeError(
-        `The peer broke the protocol during the handshake: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
-      );
-    }
-    throw new HandshakeError(`The link failed during the handshake`, { cause: e });
-  } finally {
-    clearTimeout(timer);
-  }
-  if (bytes === undefined) {
-    throw new HandshakeError("The peer closed the link during the handshake");
-  }
-  try {
-    return decodeMessage(bytes);
-  } catch (e) {
-    sendError(conduit, `undecodable handshake message: ${(e as Error).message}`);
-    throw new HandshakeError(`Cannot decode the peer's ${expected}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-}
-
-function sendError(conduit: Conduit, description: string): void {
-  const w = new Writer(64);
-  writeMessage(w, { connectionId: 0, payload: { type: "protocolError", description } });
-  conduit.send(w.finish());
-}
-
-function settingsOf(options: SessionOptions, parity: Parity): ConnectionSettings {
-  return {
-    parity,
-    maxConcurrentRequests: checkU32(
-      "maxConcurrentRequests",
-      options.maxConcurrentRequests ?? DEFAULTS.maxConcurrentRequests,
-    ),
-  };
-}
-
-/** How long a failed handshake waits for its `ProtocolError` to be taken by the link. */
-const REFUSAL_FLUSH_MS = 100;
-
-async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    // Flush a ProtocolError if one was queued, but never wait on a peer that does not read.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flushed = await Promise.race([
-      conduit.close().then(() => true, () => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), REFUSAL_FLUSH_MS))),
-    ]);
-    clearTimeout(timer);
-    if (!flushed) conduit.abort(e);
-    throw e;
-  }
-}
-
-/**
- * Starts a session as the initiator: sends `Hello`, waits for
- * `HelloYourself`.
- *
- * @param link The link to the peer.
- * @param options Session options.
- * @returns The established session.
- * @throws {HandshakeError} When the peer answers with anything but
- * `HelloYourself`, closes the link, or does not answer in time.
- *
- * @example A client and server over a memory link
- * ```ts
- * import { accept, implement, initiate, memoryLink, service, t } from "@roam/roam";
- *
- * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
- * const [a, b] = memoryLink();
- * const [client, server] = await Promise.all([
- *   initiate(a),
- *   accept(b, { services: [implement(Adder, { add: (x, y) => x + y })] }),
- * ]);
- * console.log(await client.client(Adder).add(2, 3)); // 5
- * await client.close();
- * await server.closed;
- * ```
- */
-export async function initiate(link: Link, options: InitiatorOptions = {}): Promise<Session> {
-  checkKeepalive(options.keepalive);
-  const parity = options.parity ?? "odd";
-  if (parity !== "odd" && parity !== "even") {
-    throw new TypeError(`Invalid parity: ${String(parity)}`);
-  }
-  const local = settingsOf(options, parity);
-  const metadata = toMetadata(options.metadata);
-  const timeout = checkMs(
-    "handshakeTimeout",
-    options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
-  );
-  const conduit = new BareConduit(link);
-  return await handshake(conduit, async () => {
-    const w = new Writer(64);
-    writeMessage(w, {
-      connectionId: 0,
-      payload: { type: "hello", version: PROTOCOL_VERSION, settings: local, metadata },
-    });
-    conduit.send(w.finish());
-    const reply = await firstMessage(conduit, timeout, "HelloYourself");
-    const p = reply.payload;
-    if (p.type === "protocolError") {
-      throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
-        cause: new ProtocolError(p.description, true),
-      });
-    }
-    if (p.type !== "helloYourself") {
-      sendError(conduit, `expected HelloYourself, got ${p.type}`);
-      throw new HandshakeError(`Expected HelloYourself from the peer, got ${p.type}`);
-    }
-    const session = new Session(
-      conduit,
-      "initiator",
-      parity,
-      local,
-      p.settings,
-      exposeMetadata(p.metadata),
-      options,
-    );
-    session.start();
-    return session;
-  });
-}
-
-/**
- * Starts a session as the acceptor: waits for `Hello`, answers
- * `HelloYourself` with the opposite parity.
- *
- * @param link The link to the peer.
- * @param options Session options.
- * @returns The established session.
- * @throws {HandshakeError} When the first message is not a version 7
- * `Hello` (the peer is sent a `ProtocolError`), the link closes, or no
- * `Hello` arrives in time.
- *
- * @example Serving a service
- * ```ts
- * import { accept, implement, memoryLink, service, t } from "@roam/roam";
- *
- * const Echo = service("Echo", { echo: { args: [t.string], returns: t.string } });
- * const [, serverLink] = memoryLink();
- * const pending = accept(serverLink, {
- *   services: [implement(Echo, { echo: (s) => s })],
- *   handshakeTimeout: 10,
- * });
- * await pending.catch(() => {}); // nobody connects here: the handshake times out
- * ```
- */
-export async function accept(link: Link, options: SessionOptions = {}): Promise<Session> {
-  checkKeepalive(options.keepalive);
-  const metadata = toMetadata(options.metadata);
-  const timeout = checkMs(
-    "handshakeTimeout",
-    options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
-  );
-  const maxConcurrent = settingsOf(options, "even").maxConcurrentRequests;
-  const conduit = new BareConduit(link);
-  return await handshake(conduit, async () => {
-    const hello = await firstMessage(conduit, timeout, "Hello");
-    const p = hello.payload;
-    if (p.type === "protocolError") {
-      throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
-        cause: new ProtocolError(p.description, true),
-      });
-    }
-    if (p.type !== "hello") {
-      sendError(conduit, `expected Hello, got ${p.type}`);
-      throw new HandshakeError(`Expected Hello from the peer, got ${p.type}`);
-    }
-    if (p.version !== PROTOCOL_VERSION) {
-      sendError(
-        conduit,
-        `unsupported protocol version ${p.version}, this peer speaks ${PROTOCOL_VERSION}`,
-      );
-      throw new HandshakeError(
-        `The peer speaks protocol version ${p.version}, not ${PROTOCOL_VERSION}`,
-      );
-    }
-    // The acceptor takes the opposite of the initiator's parity.
-    const parity = opposite(p.settings.parity);
-    const local: ConnectionSettings = { parity, maxConcurrentRequests: maxConcurrent };
-    const w = new Writer(64);
-    writeMessage(w, {
-      connectionId: 0,
-      payload: { type: "helloYourself", settings: local, metadata },
-    });
-    conduit.send(w.finish());
-    const session = new Session(
-      conduit,
-      "acceptor",
-      parity,
-      local,
-      p.settings,
-      exposeMetadata(p.metadata),
-      options,
-    );
-    session.start();
-    return session;
-  });
 }

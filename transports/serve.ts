@@ -24,13 +24,8 @@
  */
 
 import type { Link } from "../lib/link.ts";
-import {
-  accept,
-  initiate,
-  type InitiatorOptions,
-  type Session,
-  type SessionOptions,
-} from "../lib/session.ts";
+import { accept, initiate } from "../lib/handshake.ts";
+import type { InitiatorOptions, Session, SessionOptions } from "../lib/session.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions extends InitiatorOptions {
