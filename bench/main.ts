@@ -10,11 +10,13 @@ import { Report } from "./_harness.ts";
 import { postcardBench } from "./postcard_bench.ts";
 import { sessionBench } from "./session_bench.ts";
 import { tcpBench } from "./tcp_bench.ts";
+import { channelBench } from "./channel_bench.ts";
 import { websocketBench } from "./websocket_bench.ts";
 
 const report = new Report();
 postcardBench(report);
 await sessionBench(report);
 await tcpBench(report);
+await channelBench(report);
 await websocketBench(report);
 report.finish();

@@ -403,7 +403,7 @@ export class Rx<T> {
     if (this.#state !== "open" && this.#state !== "closed") return;
     this.#state = "failed";
     this.#error = error;
-    this.#items.drain();
+    // Items already received stay readable; the error comes after them.
     for (const r of this.#readers.drain()) r.reject(error);
   }
 
