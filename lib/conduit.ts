@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Link } from "./link.ts";
+import { directReceive, directSend, type Link, type PayloadSink } from "./link.ts";
 
 /**
  * A message pipe under a session. `send` never blocks; memory stays
@@ -17,6 +17,13 @@ export interface Conduit {
   send(message: Uint8Array): void;
   /** Resolves with the next message; `done` is true at a graceful end of stream. */
   recv(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /**
+   * Delivers every later message to `sink` as it arrives (after the
+   * handshake's `recv` calls). Used instead of `recv` from then on.
+   */
+  listen(sink: PayloadSink): void;
+  /** Stops delivering to the `listen` sink (the session ended). */
+  stop(): void;
   /** Flushes what was sent, then ends the stream gracefully. */
   close(): Promise<void>;
   /** Drops the link at once. */
@@ -29,9 +36,12 @@ export interface Conduit {
 export class BareConduit implements Conduit {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #direct: ((payload: Uint8Array) => void) | undefined;
+  readonly #receive: ((sink: PayloadSink) => void) | undefined;
   #failed = false;
   #closed = false;
   #aborted = false;
+  #stopped = false;
   /** Called once when sending fails (the link broke). */
   onSendError: ((error: unknown) => void) | undefined = undefined;
   readonly #fail = (e: unknown): void => {
@@ -48,17 +58,49 @@ export class BareConduit implements Conduit {
   constructor(link: Link) {
     this.#reader = link.readable.getReader();
     this.#writer = link.writable.getWriter();
+    this.#direct = (link as { [directSend]?: (payload: Uint8Array) => void })[directSend];
+    this.#receive = (link as { [directReceive]?: (sink: PayloadSink) => void })[directReceive];
     // Observe the writer's end so a broken link never becomes an unhandled rejection.
     this.#writer.closed.catch(this.#fail);
   }
 
   send(message: Uint8Array): void {
     if (this.#failed || this.#closed) return;
-    this.#writer.write(message).catch(this.#fail);
+    if (this.#direct !== undefined) this.#direct(message);
+    else this.#writer.write(message).catch(this.#fail);
   }
 
   recv(): Promise<ReadableStreamReadResult<Uint8Array>> {
     return this.#reader.read();
+  }
+
+  listen(sink: PayloadSink): void {
+    if (this.#receive !== undefined) {
+      this.#receive(sink);
+      return;
+    }
+    void (async () => {
+      for (;;) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await this.#reader.read();
+        } catch (e) {
+          sink.error(e);
+          return;
+        }
+        if (r.done) {
+          sink.end();
+          return;
+        }
+        sink.payload(r.value);
+        if (this.#stopped) return;
+      }
+    })();
+  }
+
+  /** Stops a `listen` loop after the current message (the session ended). */
+  stop(): void {
+    this.#stopped = true;
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Link } from "./link.ts";
+import { Queue } from "./_queue.ts";
+import { directReceive, directSend, type Link, type PayloadSink } from "./link.ts";
 import { copyOut } from "./postcard/_writer.ts";
 
 /** Default largest frame accepted: 16 MiB. */
@@ -167,6 +168,8 @@ export class FrameWriter {
   #busy: Promise<void> | undefined;
   #failure: unknown;
   #drained: (() => void)[] = [];
+  /** Called once when writing fails. */
+  onError: ((e: unknown) => void) | undefined = undefined;
 
   /**
    * Creates a writer.
@@ -262,6 +265,7 @@ export class FrameWriter {
   }
 
   #fail(e: unknown): void {
+    if (this.#failure === undefined) this.onError?.(e);
     this.#failure = e;
     this.#busy = undefined;
     const waiters = this.#drained;
@@ -306,29 +310,54 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       socket.close();
     }
   };
+  // Payloads wait here until read; the stream itself queues nothing
+  // (high-water mark 0), so a switch to push mode loses nothing.
+  const frames = new Queue<Uint8Array>();
+  const HIGH = 64;
   let paused = false;
-  const HWM = 64;
-  /** How the stream ends once the payloads already queued have been read. */
+  let waiting: ReadableStreamDefaultController<Uint8Array> | undefined;
+  let push: PayloadSink | undefined;
+  /** How the stream ends once the payloads already received have been read. */
   let ending: { error?: unknown } | undefined;
-  const queued = (c: ReadableStreamDefaultController<Uint8Array>): number =>
-    HWM - (c.desiredSize ?? HWM);
-  const end = (c: ReadableStreamDefaultController<Uint8Array>): void => {
-    const e = ending!;
-    if ("error" in e) c.error(e.error);
-    else c.close();
+  let ended = false;
+  const deliverEnd = (c: ReadableStreamDefaultController<Uint8Array> | undefined): void => {
+    if (ended || ending === undefined) return;
+    ended = true;
+    if (push !== undefined) {
+      if ("error" in ending) push.error(ending.error);
+      else push.end();
+    } else if (c !== undefined) {
+      if ("error" in ending) c.error(ending.error);
+      else c.close();
+    }
   };
-  const settle = (
-    c: ReadableStreamDefaultController<Uint8Array>,
-    state: { error?: unknown },
-  ): void => {
+  const emit = (payload: Uint8Array): void => {
+    if (push !== undefined) push.payload(payload);
+    else if (waiting !== undefined) {
+      const c = waiting;
+      waiting = undefined;
+      c.enqueue(payload);
+    } else {
+      frames.push(payload);
+      if (!paused && frames.length >= HIGH) {
+        paused = true;
+        socket.pause();
+      }
+    }
+  };
+  const settle = (state: { error?: unknown }): void => {
     readDone = true;
     ending = state;
     // Payloads received before the end or the error are still delivered first.
-    if (queued(c) === 0) end(c);
+    if (push !== undefined) deliverEnd(undefined);
+    else if (waiting !== undefined && frames.length === 0) {
+      const c = waiting;
+      waiting = undefined;
+      deliverEnd(c);
+    }
   };
   const readable = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const emit = (payload: Uint8Array): void => controller.enqueue(payload);
+    start() {
       socket.start({
         data(chunk) {
           if (readDone) return;
@@ -336,18 +365,12 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
             decoder.push(chunk, emit);
           } catch (e) {
             socket.pause();
-            settle(controller, { error: e });
-            return;
-          }
-          if (!paused && queued(controller) >= HWM) {
-            paused = true;
-            socket.pause();
+            settle({ error: e });
           }
         },
         end() {
           if (readDone) return;
           settle(
-            controller,
             decoder.atBoundary
               ? {}
               : { error: new Error("The peer closed the connection in the middle of a frame") },
@@ -356,27 +379,45 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
         },
         error(e) {
           if (readDone) return;
-          settle(controller, { error: e });
+          settle({ error: e });
           finish();
         },
       });
     },
     pull(controller) {
-      if (ending !== undefined) {
-        if (queued(controller) === 0) end(controller);
+      const next = frames.shift();
+      if (next !== undefined) {
+        controller.enqueue(next);
+        if (paused && frames.length < HIGH / 2 && !readDone) {
+          paused = false;
+          socket.resume();
+        }
         return;
       }
-      if (paused) {
-        paused = false;
-        socket.resume();
-      }
+      if (ending !== undefined) deliverEnd(controller);
+      else waiting = controller;
     },
     cancel() {
       readDone = true;
       kill();
     },
-  }, { highWaterMark: HWM });
+  }, { highWaterMark: 0 });
+  const receive = (sink: PayloadSink): void => {
+    push = sink;
+    waiting = undefined;
+    for (let p = frames.shift(); p !== undefined; p = frames.shift()) sink.payload(p);
+    deliverEnd(undefined);
+    if (paused && !readDone) {
+      paused = false;
+      socket.resume();
+    }
+  };
+  let sinkController: WritableStreamDefaultController | undefined;
+  writer.onError = (e) => sinkController?.error(e);
   const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      sinkController = controller;
+    },
     write(payload) {
       return writer.write(payload);
     },
@@ -390,7 +431,15 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       kill();
     },
   });
-  return { readable, writable };
+  const send = (payload: Uint8Array): void => {
+    if (writeDone || closed) return;
+    try {
+      void writer.write(payload);
+    } catch (e) {
+      sinkController?.error(e);
+    }
+  };
+  return { readable, writable, [directSend]: send, [directReceive]: receive } as Link;
 }
 
 /**

@@ -25,6 +25,32 @@ export interface Link {
   readonly writable: WritableStream<Uint8Array>;
 }
 
+/**
+ * A link may also carry a function under this key that takes a payload
+ * exactly like `writable.getWriter().write()`, minus the per-write promise.
+ * The conduit uses it on the hot path when present; links without it are
+ * written through their `writable`. Failures still surface on `writable`.
+ */
+export const directSend: unique symbol = Symbol("roam.link.directSend");
+
+/** Where a link in push mode delivers what it receives. */
+export interface PayloadSink {
+  /** One payload. */
+  payload(p: Uint8Array): void;
+  /** A graceful end of stream. */
+  end(): void;
+  /** The link failed. */
+  error(e: unknown): void;
+}
+
+/**
+ * A link may also carry a function under this key that switches it to push
+ * mode: from then on every payload (including any still buffered) goes to
+ * the sink as it arrives, with no promise per payload, and `readable` is
+ * no longer fed. Links without it are read through their `readable`.
+ */
+export const directReceive: unique symbol = Symbol("roam.link.directReceive");
+
 /** Options for {@linkcode memoryLink}. */
 export interface MemoryLinkOptions {
   /**

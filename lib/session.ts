@@ -501,48 +501,40 @@ export class Session {
   /** Starts the receive loop and keepalive. Called once after the handshake. */
   start(): void {
     this.#scheduleKeepalive();
-    void this.#run();
-  }
-
-  async #run(): Promise<void> {
-    const conduit = this.#conduit;
-    const maxSize = this.#limits.maxMessageSize;
-    while (this.#state !== "closed") {
-      let bytes: Uint8Array | undefined;
-      try {
-        bytes = (await conduit.recv()).value;
-      } catch (e) {
+    this.#conduit.listen({
+      payload: (bytes) => this.#onMessage(bytes),
+      end: () =>
+        this.#teardown(new ClosedError("session-closed", "The peer closed the link"), true),
+      error: (e) => {
         if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
           this.#violation((e as Error).message); // e.g. a frame above the size limit
         } else {
           this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
         }
-        return;
-      }
-      if (this.isClosed) return;
-      if (bytes === undefined) {
-        this.#teardown(new ClosedError("session-closed", "The peer closed the link"), true);
-        return;
-      }
-      if (bytes.length > maxSize) {
-        this.#violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
-        return;
-      }
-      let message: Message;
-      try {
-        message = decodeMessage(bytes);
-      } catch (e) {
-        this.#violation(`undecodable message: ${(e as Error).message}`);
-        return;
-      }
-      try {
-        this.#dispatch(message);
-      } catch (e) {
-        // A bug of ours must not leave the peer hanging.
-        this.#reportError(e, "message dispatch");
-        this.#violation("internal error while handling a message");
-        return;
-      }
+      },
+    });
+  }
+
+  #onMessage(bytes: Uint8Array): void {
+    if (this.#state === "closed") return;
+    const maxSize = this.#limits.maxMessageSize;
+    if (bytes.length > maxSize) {
+      this.#violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
+      return;
+    }
+    let message: Message;
+    try {
+      message = decodeMessage(bytes);
+    } catch (e) {
+      this.#violation(`undecodable message: ${(e as Error).message}`);
+      return;
+    }
+    try {
+      this.#dispatch(message);
+    } catch (e) {
+      // A bug of ours must not leave the peer hanging.
+      this.#reportError(e, "message dispatch");
+      this.#violation("internal error while handling a message");
     }
   }
 
@@ -780,6 +772,7 @@ export class Session {
     this.#pendingOpens.clear();
     for (const p of this.#pings.values()) p.reject(error);
     this.#pings.clear();
+    this.#conduit.stop();
     if (flush) this.#linkClosed = this.#conduit.close().catch(() => {});
     else this.#conduit.abort(error);
     this.#resolveClosed(reason);
