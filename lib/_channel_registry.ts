@@ -250,37 +250,41 @@ export class ChannelRegistry implements ChannelHost {
     return id < this.#next;
   }
 
+  /** Handles an `Item`: decodes it with the channel's item schema and hands it to the `Rx`. */
+  handleItem(id: number, item: Uint8Array): void {
+    const entry = this.#entries.get(id);
+    const port = this.#port;
+    if (entry === undefined) {
+      port.violation(
+        this.#knownGone(id)
+          ? `item for channel ${id} after it closed`
+          : `item for unknown channel ${id}`,
+      );
+      return;
+    }
+    if (!(entry.end instanceof Rx)) {
+      port.violation(`item for channel ${id}, on which this side is the sender`);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = decodeRange(entry.item, item, 0, item.length, undefined, true);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      port.violation(`undecodable item on channel ${id}: ${e.message}`);
+      return;
+    }
+    if (!ci.item(entry.end, value)) port.violation(`the peer exceeded its credit on channel ${id}`);
+  }
+
   /** Handles a `ChannelMessage` for this connection. */
   handle(id: number, body: ChannelBody): void {
     const entry = this.#entries.get(id);
     const port = this.#port;
     switch (body.type) {
-      case "item": {
-        if (entry === undefined) {
-          port.violation(
-            this.#knownGone(id)
-              ? `item for channel ${id} after it closed`
-              : `item for unknown channel ${id}`,
-          );
-          return;
-        }
-        if (!(entry.end instanceof Rx)) {
-          port.violation(`item for channel ${id}, on which this side is the sender`);
-          return;
-        }
-        let value: unknown;
-        try {
-          value = decodeRange(entry.item, body.item, 0, body.item.length, undefined, true);
-        } catch (e) {
-          if (!(e instanceof DecodeError)) throw e;
-          port.violation(`undecodable item on channel ${id}: ${e.message}`);
-          return;
-        }
-        if (!ci.item(entry.end, value)) {
-          port.violation(`the peer exceeded its credit on channel ${id}`);
-        }
+      case "item":
+        this.handleItem(id, body.item);
         return;
-      }
       case "close":
         if (entry === undefined || !(entry.end instanceof Rx)) {
           if (entry === undefined && this.#knownGone(id)) {

@@ -536,7 +536,8 @@ export class Connection {
     }
   }
 
-  #onResponse(id: number, metadata: Metadata, ret: Uint8Array): void {
+  /** Handles a `Response` (the session's fast path calls this directly). */
+  handleResponse(id: number, metadata: Metadata, ret: Uint8Array): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) {
       if (this.#cancelled.delete(id)) {
@@ -569,10 +570,10 @@ export class Connection {
   handleRequest(id: number, body: RequestBody): void {
     switch (body.type) {
       case "call":
-        this.#onCall(id, body.methodId, body.channels, body.metadata, body.args);
+        this.handleCall(id, body.methodId, body.channels, body.metadata, body.args);
         return;
       case "response":
-        this.#onResponse(id, body.metadata, body.ret);
+        this.handleResponse(id, body.metadata, body.ret);
         return;
       case "cancel":
         this.#onCancel(id);
@@ -580,7 +581,8 @@ export class Connection {
     }
   }
 
-  #onCall(
+  /** Handles a `Call` (the session's fast path calls this directly). */
+  handleCall(
     id: number,
     methodId: bigint,
     channelIds: readonly number[],
@@ -745,6 +747,11 @@ export class Connection {
   /** Handles a `ChannelMessage` for this connection. */
   handleChannel(id: number, body: ChannelBody): void {
     this.#registry().handle(id, body);
+  }
+
+  /** Handles a channel `Item` (the session's fast path calls this directly). */
+  handleItem(id: number, item: Uint8Array): void {
+    this.#registry().handleItem(id, item);
   }
 
   #onCancel(id: number): void {

@@ -46,6 +46,15 @@ export interface SocketSink {
   end(): void;
   /** Reading failed. */
   error(e: unknown): void;
+  /**
+   * Optional: where the next bytes should go when a large payload is being
+   * received, so a socket that reads into buffers can read straight into it
+   * (no copy). After reading into it, the socket calls `filled(n)` instead
+   * of `data`.
+   */
+  target?(): Uint8Array | undefined;
+  /** Optional: `n` bytes were read into the last `target()`. */
+  filled?(n: number): void;
 }
 
 /**
@@ -100,6 +109,26 @@ export class FrameDecoder {
    */
   constructor(maxFrameSize: number) {
     this.#max = maxFrameSize;
+  }
+
+  /**
+   * The unfilled part of a large payload being assembled, for reading
+   * straight into it; undefined when no large payload is pending.
+   */
+  target(): Uint8Array | undefined {
+    const p = this.#payload;
+    if (p === undefined || p.length - this.#payloadFill < 16 * 1024) return undefined;
+    return p.subarray(this.#payloadFill);
+  }
+
+  /** Records `n` bytes read into the last {@linkcode FrameDecoder.target}. */
+  filled(n: number, emit: (payload: Uint8Array) => void): void {
+    const p = this.#payload!;
+    this.#payloadFill += n;
+    if (this.#payloadFill === p.length) {
+      this.#payload = undefined;
+      emit(p);
+    }
   }
 
   /** True when the stream is between frames (EOF here is clean). */
@@ -381,6 +410,10 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
           if (readDone) return;
           settle({ error: e });
           finish();
+        },
+        target: () => (readDone ? undefined : decoder.target()),
+        filled(n) {
+          if (!readDone) decoder.filled(n, emit);
         },
       });
     },

@@ -11,6 +11,8 @@ import { Connection, type SessionPort } from "./connection.ts";
 import { ClosedError, ConnectionRejectedError, ProtocolError, type RpcError } from "./errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
 import { copyOut, Writer } from "./postcard/_writer.ts";
+import { Reader } from "./postcard/_reader.ts";
+import { DecodeError } from "./postcard/errors.ts";
 import type { Client, Handlers } from "./rpc.ts";
 import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
 import { decodeMessage, writeMessage } from "./wire/message.ts";
@@ -189,6 +191,8 @@ export function checkMs(name: string, v: number): number {
   }
   return v;
 }
+
+const NO_IDS: readonly number[] = Object.freeze([]);
 
 /** How long `close()` waits for the link itself to finish closing. */
 const LINK_CLOSE_WAIT_MS = 500;
@@ -524,8 +528,14 @@ export class Session {
     }
     let message: Message;
     try {
+      if (this.#dispatchFast(bytes)) return;
       message = decodeMessage(bytes);
     } catch (e) {
+      if (!(e instanceof DecodeError)) {
+        this.#reportError(e, "message dispatch");
+        this.#violation("internal error while handling a message");
+        return;
+      }
       this.#violation(`undecodable message: ${(e as Error).message}`);
       return;
     }
@@ -536,6 +546,50 @@ export class Session {
       this.#reportError(e, "message dispatch");
       this.#violation("internal error while handling a message");
     }
+  }
+
+  /**
+   * The bulk of the traffic (calls and responses without channels or
+   * metadata, channel items) dispatched without building a `Message`.
+   * Returns false, having dispatched nothing, for anything else or anything
+   * odd: the full decoder then handles it, errors included.
+   */
+  #dispatchFast(bytes: Uint8Array): boolean {
+    const r = new Reader(bytes);
+    let cid: number;
+    let tag: number;
+    let id: number;
+    let body: number;
+    try {
+      cid = r.safe("connection id");
+      tag = r.u8("MessagePayload");
+      if (tag !== 7 && tag !== 8) return false;
+      id = r.safe("id");
+      body = r.u8("body");
+    } catch {
+      return false;
+    }
+    if (tag === 8) {
+      if (body !== 0) return false;
+      this.#connectionFor(cid, "channel message")?.handleItem(id, bytes.subarray(r.pos));
+      return true;
+    }
+    let methodId = 0n;
+    if (body === 0) {
+      try {
+        methodId = r.varintBig("method id", 64);
+      } catch {
+        return false;
+      }
+    } else if (body !== 1) return false;
+    // No channels, no metadata: two zero bytes.
+    if (bytes[r.pos] !== 0 || bytes[r.pos + 1] !== 0 || r.pos + 2 > bytes.length) return false;
+    const rest = bytes.subarray(r.pos + 2);
+    const conn = this.#connectionFor(cid, "request");
+    if (conn === undefined) return true;
+    if (body === 0) conn.handleCall(id, methodId, NO_IDS, EMPTY_METADATA, rest);
+    else conn.handleResponse(id, EMPTY_METADATA, rest);
+    return true;
   }
 
   #dispatch(message: Message): void {

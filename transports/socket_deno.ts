@@ -8,7 +8,8 @@
 import type { RawSocket, SocketSink } from "../lib/framing.ts";
 import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
 
-const READ_SIZE = 64 * 1024;
+const READ_SIZE = 16 * 1024;
+const MAX_READ_SIZE = 256 * 1024;
 
 function isClosedError(e: unknown): boolean {
   return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
@@ -21,6 +22,7 @@ function adapt(conn: Deno.Conn): RawSocket {
   let wake: (() => void) | undefined;
   let closed = false;
   let chain: Promise<void> = Promise.resolve();
+  let writing = 0;
   const writeAll = async (chunk: Uint8Array): Promise<void> => {
     let off = 0;
     while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
@@ -28,17 +30,32 @@ function adapt(conn: Deno.Conn): RawSocket {
   return {
     start(sink: SocketSink) {
       void (async () => {
-        const buf = new Uint8Array(READ_SIZE);
+        let buf = new Uint8Array(READ_SIZE);
         try {
           for (;;) {
             while (paused && !closed) await new Promise<void>((r) => (wake = r));
             if (closed) return;
+            const into = sink.target?.();
+            if (into !== undefined) {
+              // Part of a large frame: read straight into it.
+              const got = await conn.read(into);
+              if (got === null) {
+                sink.end();
+                return;
+              }
+              sink.filled!(got);
+              continue;
+            }
             const n = await conn.read(buf);
             if (n === null) {
               sink.end();
               return;
             }
             sink.data(buf.subarray(0, n));
+            // A full read means bulk data: read bigger chunks from now on.
+            if (n === buf.length && buf.length < MAX_READ_SIZE) {
+              buf = new Uint8Array(buf.length * 4);
+            }
           }
         } catch (e) {
           if (closed && isClosedError(e)) return;
@@ -55,12 +72,14 @@ function adapt(conn: Deno.Conn): RawSocket {
       wake = undefined;
     },
     write(chunk) {
-      const p = chain.then(() => writeAll(chunk));
-      chain = p;
+      // When idle, start the write now rather than a microtask later.
+      const p = writing === 0 ? writeAll(chunk) : chain.then(() => writeAll(chunk));
+      writing++;
+      chain = p.finally(() => writing--);
       return p;
     },
     async closeWrite() {
-      await chain;
+      await chain.catch(() => {});
       await conn.closeWrite().catch((e) => {
         if (!isClosedError(e)) throw e;
       });
