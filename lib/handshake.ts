@@ -26,6 +26,7 @@ import { decodeMessage, writeMessage } from "./wire/message.ts";
 import {
   type ConnectionSettings,
   type Message,
+  type MessagePayload,
   type Parity,
   PROTOCOL_VERSION,
 } from "./wire/types.ts";
@@ -68,6 +69,30 @@ async function firstMessage(conduit: Conduit, timeout: number, expected: string)
       cause: e,
     });
   }
+}
+
+/**
+ * Reads the peer's first message and checks that it is of `type`; a
+ * `ProtocolError` or any other message fails the handshake (the latter
+ * answered with a `ProtocolError`).
+ */
+async function expect<K extends "hello" | "helloYourself">(
+  conduit: Conduit,
+  timeout: number,
+  type: K,
+  name: string,
+): Promise<Extract<MessagePayload, { type: K }>> {
+  const p = (await firstMessage(conduit, timeout, name)).payload;
+  if (p.type === "protocolError") {
+    throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
+      cause: new ProtocolError(p.description, true),
+    });
+  }
+  if (p.type !== type) {
+    sendError(conduit, `expected ${name}, got ${p.type}`);
+    throw new HandshakeError(`Expected ${name} from the peer, got ${p.type}`);
+  }
+  return p as Extract<MessagePayload, { type: K }>;
 }
 
 function sendError(conduit: Conduit, description: string): void {
@@ -150,17 +175,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
       payload: { type: "hello", version: PROTOCOL_VERSION, settings: local, metadata },
     });
     conduit.send(w.finish());
-    const reply = await firstMessage(conduit, timeout, "HelloYourself");
-    const p = reply.payload;
-    if (p.type === "protocolError") {
-      throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
-        cause: new ProtocolError(p.description, true),
-      });
-    }
-    if (p.type !== "helloYourself") {
-      sendError(conduit, `expected HelloYourself, got ${p.type}`);
-      throw new HandshakeError(`Expected HelloYourself from the peer, got ${p.type}`);
-    }
+    const p = await expect(conduit, timeout, "helloYourself", "HelloYourself");
     const session = new Session(
       conduit,
       "initiator",
@@ -209,17 +224,7 @@ export async function accept(link: Link, options: SessionOptions = {}): Promise<
   const maxConcurrent = settingsOf(options, "even").maxConcurrentRequests;
   const conduit = new BareConduit(link);
   return await handshake(conduit, async () => {
-    const hello = await firstMessage(conduit, timeout, "Hello");
-    const p = hello.payload;
-    if (p.type === "protocolError") {
-      throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
-        cause: new ProtocolError(p.description, true),
-      });
-    }
-    if (p.type !== "hello") {
-      sendError(conduit, `expected Hello, got ${p.type}`);
-      throw new HandshakeError(`Expected Hello from the peer, got ${p.type}`);
-    }
+    const p = await expect(conduit, timeout, "hello", "Hello");
     if (p.version !== PROTOCOL_VERSION) {
       sendError(
         conduit,

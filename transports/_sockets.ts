@@ -58,11 +58,21 @@ export interface Listener extends AsyncIterable<Link>, AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Wraps a runtime socket server as a {@linkcode Listener} of framed links. */
-export function framedListener(server: SocketServer, options: FramingOptions): Listener {
-  const accept = async (): Promise<Link | undefined> => {
+/** A socket server whose accepted sockets come out wrapped by `wrap`. */
+export interface Accepting<T> extends AsyncIterable<T>, AsyncDisposable {
+  /** The bound address. */
+  readonly address: SocketAddress;
+  /** The next accepted connection, or undefined once closed. */
+  accept(): Promise<T | undefined>;
+  /** Stops accepting. */
+  close(): Promise<void>;
+}
+
+/** Wraps a runtime socket server; each accepted socket goes through `wrap`. */
+export function acceptingOf<T>(server: SocketServer, wrap: (socket: RawSocket) => T): Accepting<T> {
+  const accept = async (): Promise<T | undefined> => {
     const socket = await server.accept();
-    return socket === undefined ? undefined : socketLink(socket, options);
+    return socket === undefined ? undefined : wrap(socket);
   };
   return {
     address: server.address,
@@ -70,13 +80,18 @@ export function framedListener(server: SocketServer, options: FramingOptions): L
     close: () => server.close(),
     async *[Symbol.asyncIterator]() {
       for (;;) {
-        const link = await accept();
-        if (link === undefined) return;
-        yield link;
+        const next = await accept();
+        if (next === undefined) return;
+        yield next;
       }
     },
     [Symbol.asyncDispose]: () => server.close(),
   };
+}
+
+/** Wraps a runtime socket server as a {@linkcode Listener} of framed links. */
+export function framedListener(server: SocketServer, options: FramingOptions): Listener {
+  return acceptingOf(server, (socket) => socketLink(socket, options));
 }
 
 /** Checks a port number. */

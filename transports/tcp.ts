@@ -24,6 +24,7 @@ import type { FramingOptions } from "../lib/framing.ts";
 import { socketLink } from "../lib/framing.ts";
 import type { Link } from "../lib/link.ts";
 import {
+  acceptingOf,
   type ByteStream,
   byteStream,
   checkPort,
@@ -126,21 +127,5 @@ export async function listenTcpStream(
   const port = checkPort(options.port ?? 0, true);
   const sockets = await loadSockets();
   const server = sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port });
-  const accept = async (): Promise<ByteStream | undefined> => {
-    const s = await server.accept();
-    return s === undefined ? undefined : byteStream(s);
-  };
-  return {
-    address: server.address,
-    accept,
-    close: () => server.close(),
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        const s = await accept();
-        if (s === undefined) return;
-        yield s;
-      }
-    },
-    [Symbol.asyncDispose]: () => server.close(),
-  };
+  return acceptingOf(server, byteStream);
 }

@@ -28,6 +28,7 @@
 
 import type { Link } from "../lib/link.ts";
 import { checkPort } from "./_sockets.ts";
+import type { ServerRuntime } from "./_websocket_adapter.ts";
 
 /** Links upgraded but not yet taken by `accept()`; further upgrades get 503. */
 const MAX_BACKLOG = 128;
@@ -74,26 +75,6 @@ export interface WebSocketListener extends AsyncIterable<Link>, AsyncDisposable 
    * Idempotent.
    */
   close(): Promise<void>;
-}
-
-/** What the runtime adapters are given (`websocket_server_deno.ts`, `websocket_server_bun.ts`). */
-interface ServerConfig {
-  readonly hostname: string;
-  readonly port: number;
-  readonly maxMessageSize: number;
-  route(request: Request): Response | Promise<Response> | undefined;
-  deliver(link: Link): void;
-}
-
-/** A running server of the runtime. */
-interface ServerHandle {
-  readonly hostname: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-interface ServerRuntime {
-  serve(config: ServerConfig): ServerHandle;
 }
 
 let loaded: Promise<ServerRuntime> | undefined;

@@ -6,32 +6,8 @@
  * @module
  */
 
-import type { Link } from "../lib/link.ts";
 import { websocketLink } from "./websocket.ts";
-
-/** What the runtime-neutral server gives the adapter. */
-export interface ServerConfig {
-  /** Address to bind. */
-  readonly hostname: string;
-  /** Port (0 picks a free one). */
-  readonly port: number;
-  /** Largest message accepted. */
-  readonly maxMessageSize: number;
-  /** Answers a request, or returns undefined to upgrade it to a roam link. */
-  route(request: Request): Response | Promise<Response> | undefined;
-  /** Takes each new link. */
-  deliver(link: Link): void;
-}
-
-/** A running server. */
-export interface ServerHandle {
-  /** The bound address. */
-  readonly hostname: string;
-  /** The bound port. */
-  readonly port: number;
-  /** Stops the server; its WebSocket connections are closed with code 1001. */
-  close(): Promise<void>;
-}
+import type { ServerConfig, ServerHandle } from "./_websocket_adapter.ts";
 
 /**
  * Starts the server.
