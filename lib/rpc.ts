@@ -90,8 +90,14 @@ export type Client<M extends MethodSpecs> = {
   ) => Promise<CallReturn<M[K]>>;
 };
 
-/** The value a handler produces: the return value, or a `Result` for a fallible method. */
-export type HandlerReturn<S extends MethodSpec> = CallReturn<S>;
+/**
+ * The value a handler produces: the return value, or a `Result` for a
+ * fallible method. A method returning `t.unit` may return nothing (`void`).
+ */
+export type HandlerReturn<S extends MethodSpec> = S extends { readonly error: Schema<unknown> }
+  ? CallReturn<S>
+  : [ReturnOf<S>] extends [undefined] ? void
+  : CallReturn<S>;
 
 /** What a handler receives after its arguments. */
 export interface CallContext {
