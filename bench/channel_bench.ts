@@ -30,6 +30,7 @@ import {
 } from "../mod.ts";
 import { asyncOpsPerSecond, flags, type Report } from "./_harness.ts";
 import { frameOf, loadRawTcp } from "./_raw_tcp.ts";
+import { echo } from "./_echo.ts";
 
 const ChannelBench = service("ChannelBench", {
   upload: { args: [t.rx(t.i32)], returns: t.u32 },
@@ -162,18 +163,6 @@ function pipelined(link: [Link, Link]): (n: number) => Promise<void> {
     for (let i = 0; i < n; i++) writer.write(ITEM).catch(() => {});
     for (let i = 0; i < n; i++) await reader.read();
   };
-}
-
-/** Echoes every payload back on the same link. */
-async function echo(link: Link): Promise<void> {
-  const reader = link.readable.getReader();
-  const writer = link.writable.getWriter();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    writer.write(value).catch(() => {});
-  }
-  await writer.close().catch(() => {});
 }
 
 async function memoryBaselines(): Promise<{ frames: number; bulk: number }> {

@@ -17,6 +17,7 @@ import {
   t,
 } from "../mod.ts";
 import { asyncOpsPerSecond, type Report } from "./_harness.ts";
+import { echo } from "./_echo.ts";
 
 const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
 
@@ -35,18 +36,6 @@ const REQUEST = encodeMessage({
     },
   },
 });
-
-/** Echoes every payload back on the same link until it closes. */
-async function echo(link: Link): Promise<void> {
-  const reader = link.readable.getReader();
-  const writer = link.writable.getWriter();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    writer.write(value).catch(() => {});
-  }
-  await writer.close().catch(() => {});
-}
 
 /** A bare TransformStream ping-pong: one stream each way, the far end echoes. */
 function transformPair(): Link {

@@ -30,18 +30,8 @@ import {
 
 // ------------------------------------------------------------------ bytes
 
-/** Bytes from a hex string with optional spaces: "00 0a 2a". */
-export function hex(s: string): Uint8Array {
-  const clean = s.replace(/\s+/g, "");
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/** Hex of bytes, space separated. */
-export function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
-}
+export { hex, toHex } from "./_session_helpers.ts";
+import { toHex } from "./_session_helpers.ts";
 
 /** A runtime's own inspection (what `console.log` shows), without importing `node:util`. */
 export function inspect(value: unknown): string {
