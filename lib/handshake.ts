@@ -32,17 +32,27 @@ import {
 } from "./wire/types.ts";
 
 /** Reads the first message of the handshake, within the timeout. */
-async function firstMessage(conduit: Conduit, timeout: number, expected: string): Promise<Message> {
+async function firstMessage(
+  conduit: Conduit,
+  timeout: number,
+  expected: string,
+  signal: AbortSignal | undefined,
+): Promise<Message> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new HandshakeError(`No ${expected} from the peer within ${timeout} ms`)),
       timeout,
     );
+    onAbort = () =>
+      reject(new HandshakeError("The handshake was aborted", { cause: signal!.reason }));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
   });
   let bytes: Uint8Array | undefined;
   try {
-    bytes = (await Promise.race([conduit.recv(), timedOut])).value;
+    bytes = (await Promise.race([conduit.recv(), stopped])).value;
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
     if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
@@ -57,6 +67,7 @@ async function firstMessage(conduit: Conduit, timeout: number, expected: string)
     throw new HandshakeError(`The link failed during the handshake`, { cause: e });
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort!);
   }
   if (bytes === undefined) {
     throw new HandshakeError("The peer closed the link during the handshake");
@@ -81,8 +92,9 @@ async function expect<K extends "hello" | "helloYourself">(
   timeout: number,
   type: K,
   name: string,
+  signal: AbortSignal | undefined,
 ): Promise<Extract<MessagePayload, { type: K }>> {
-  const p = (await firstMessage(conduit, timeout, name)).payload;
+  const p = (await firstMessage(conduit, timeout, name, signal)).payload;
   if (p.type === "protocolError") {
     throw new HandshakeError(`The peer refused the handshake: ${p.description}`, {
       cause: new ProtocolError(p.description, true),
@@ -175,7 +187,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
       payload: { type: "hello", version: PROTOCOL_VERSION, settings: local, metadata },
     });
     conduit.send(w.finish());
-    const p = await expect(conduit, timeout, "helloYourself", "HelloYourself");
+    const p = await expect(conduit, timeout, "helloYourself", "HelloYourself", options.signal);
     const session = new Session(
       conduit,
       "initiator",
@@ -224,7 +236,7 @@ export async function accept(link: Link, options: SessionOptions = {}): Promise<
   const maxConcurrent = settingsOf(options, "even").maxConcurrentRequests;
   const conduit = new BareConduit(link);
   return await handshake(conduit, async () => {
-    const p = await expect(conduit, timeout, "hello", "Hello");
+    const p = await expect(conduit, timeout, "hello", "Hello", options.signal);
     if (p.version !== PROTOCOL_VERSION) {
       sendError(
         conduit,

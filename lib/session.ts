@@ -120,6 +120,8 @@ export interface SessionOptions {
   readonly limits?: SessionLimits;
   /** Milliseconds `close()` waits for in-flight calls before closing the link (default 5000). */
   readonly closeTimeout?: number;
+  /** Aborting it stops a handshake still in progress (the link is closed). */
+  readonly signal?: AbortSignal;
 }
 
 /** Options of the initiating side. */

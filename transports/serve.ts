@@ -167,6 +167,13 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
   const source = await listenOn(parse(address), options);
   const sessions = new Set<Session>();
   const handshakes = new Set<Promise<void>>();
+  const stopping = new AbortController();
+  const sessionOptions: ServeOptions = {
+    ...options,
+    signal: options.signal === undefined
+      ? stopping.signal
+      : AbortSignal.any([options.signal, stopping.signal]),
+  };
   let stopped = false;
   const report = (e: unknown, where: string): void => {
     if (options.onError !== undefined) options.onError(e, where);
@@ -182,7 +189,7 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
         continue;
       }
       if (link === undefined) return;
-      const h = accept(link, options).then((session) => {
+      const h = accept(link, sessionOptions).then((session) => {
         if (stopped) {
           void session.close();
           return;
@@ -190,7 +197,9 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
         sessions.add(session);
         void session.closed.then(() => sessions.delete(session));
         options.onSession?.(session);
-      }, (e) => report(e, "a session handshake"));
+      }, (e) => {
+        if (!stopping.signal.aborted) report(e, "a session handshake");
+      });
       handshakes.add(h);
       void h.finally(() => handshakes.delete(h));
     }
@@ -198,6 +207,7 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
   const close = async (opts: { sessions?: boolean } = {}): Promise<void> => {
     if (!stopped) {
       stopped = true;
+      stopping.abort(); // handshakes still in progress end now
       await source.close();
       await loop;
     }
