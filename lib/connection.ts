@@ -98,8 +98,6 @@ interface HandlerEntry {
   readonly fn: Handler<MethodSpec>;
 }
 
-const NOT_STARTED = Symbol("not started");
-
 class Context implements CallContext {
   readonly #call: Incoming;
   readonly connection: Connection;
@@ -645,7 +643,7 @@ export class Connection {
     call.started = true;
     this.#active++;
     const args = call.args;
-    let result: unknown = NOT_STARTED;
+    let result: unknown;
     try {
       args.push(new Context(call, this));
       result = call.entry.fn(...(args as Parameters<Handler<MethodSpec>>));
@@ -854,9 +852,4 @@ function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean;
     }
     throw e;
   }
-}
-
-/** Used by the session to fail calls on a connection it drops. */
-export function closedError(message: string): ClosedError {
-  return new ClosedError("connection-closed", message);
 }
