@@ -77,6 +77,12 @@ export interface RawSocket {
   closeWrite(): void | Promise<void>;
   /** Closes the socket in both directions at once. */
   close(): void;
+  /**
+   * True when a chunk may be reused as soon as `write` returned nothing or
+   * its promise resolved (the socket keeps no reference to it). Lets the
+   * frame writer recycle its batch buffers.
+   */
+  readonly reusesChunks?: boolean;
 }
 
 /** Options for framed links. */
@@ -189,8 +195,12 @@ export class FrameDecoder {
 /** Writes frames to a raw socket, coalescing frames queued while it is busy. */
 export class FrameWriter {
   readonly #socket: RawSocket;
-  #batch = new Uint8Array(4096);
+  #batch: Uint8Array = new Uint8Array(4096);
   #batchFill = 0;
+  /** Batch buffers handed to the socket since the last flush began. */
+  #owned: Uint8Array[] = [];
+  /** Batch buffers the socket is done with, ready for reuse. */
+  #spare: Uint8Array[] = [];
   /** Large payloads queued (with their headers) behind the batch. */
   #pieces: Uint8Array[] = [];
   #queued = 0;
@@ -247,8 +257,15 @@ export class FrameWriter {
   #cut(): void {
     if (this.#batchFill === 0) return;
     this.#pieces.push(this.#batch.subarray(0, this.#batchFill));
-    this.#batch = new Uint8Array(this.#batch.length);
+    this.#owned.push(this.#batch);
+    this.#batch = this.#spare.pop() ?? new Uint8Array(4096);
     this.#batchFill = 0;
+  }
+
+  /** Takes back batch buffers the socket has finished writing. */
+  #recycle(buffers: Uint8Array[]): void {
+    if (!this.#socket.reusesChunks) return;
+    for (const b of buffers) if (this.#spare.length < 4) this.#spare.push(b);
   }
 
   #flush(): void {
@@ -263,6 +280,8 @@ export class FrameWriter {
       return;
     }
     this.#pieces = [];
+    const owned = this.#owned;
+    this.#owned = [];
     let pending: Promise<void> | undefined;
     for (const piece of pieces) {
       this.#queued -= piece.length;
@@ -276,11 +295,15 @@ export class FrameWriter {
     }
     if (pending === undefined) {
       // The socket took everything at once: flush what arrived meanwhile on the next write.
+      this.#recycle(owned);
       this.#busy = undefined;
       this.#flushIfQueued();
       return;
     }
-    this.#busy = pending.then(() => this.#flush(), (e) => this.#fail(e));
+    this.#busy = pending.then(() => {
+      this.#recycle(owned);
+      this.#flush();
+    }, (e) => this.#fail(e));
   }
 
   #flushIfQueued(): void {

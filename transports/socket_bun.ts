@@ -60,6 +60,8 @@ const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
 
 /** Per-socket state, attached as `socket.data`. */
 class Adapter implements RawSocket {
+  /** Bun copies what it writes; what it cannot write yet is kept as a view until drained. */
+  readonly reusesChunks = true;
   socket: BunSocket | undefined;
   #sink: SocketSink | undefined;
   /** Bytes received before `start` (a server socket can get data at once). */

@@ -28,6 +28,7 @@ function adapt(conn: Deno.Conn): RawSocket {
     while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
   };
   return {
+    reusesChunks: true,
     start(sink: SocketSink) {
       void (async () => {
         let buf = new Uint8Array(READ_SIZE);
