@@ -5,7 +5,8 @@
  * @module
  */
 
-import { directReceive, directSend, type Link, type PayloadSink } from "./link.ts";
+import { directReceive, directSend, directSendCopy, type Link, type PayloadSink } from "./link.ts";
+import { copyOut } from "./postcard/_writer.ts";
 
 /**
  * A message pipe under a session. `send` never blocks; memory stays
@@ -13,8 +14,10 @@ import { directReceive, directSend, type Link, type PayloadSink } from "./link.t
  * limits for calls, credit for channel items).
  */
 export interface Conduit {
-  /** Queues one encoded message for the peer. */
+  /** Queues one encoded message for the peer; the conduit owns it from now on. */
   send(message: Uint8Array): void;
+  /** Queues the message in `bytes[0, length)`; `bytes` may be reused as soon as this returns. */
+  sendCopy(bytes: Uint8Array, length: number): void;
   /** Resolves with the next message; `done` is true at a graceful end of stream. */
   recv(): Promise<ReadableStreamReadResult<Uint8Array>>;
   /**
@@ -38,6 +41,7 @@ export class BareConduit implements Conduit {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #direct: ((payload: Uint8Array) => void) | undefined;
   readonly #receive: ((sink: PayloadSink) => void) | undefined;
+  readonly #directCopy: ((bytes: Uint8Array, length: number) => void) | undefined;
   #failed = false;
   #closed = false;
   #aborted = false;
@@ -60,6 +64,8 @@ export class BareConduit implements Conduit {
     this.#writer = link.writable.getWriter();
     this.#direct = (link as { [directSend]?: (payload: Uint8Array) => void })[directSend];
     this.#receive = (link as { [directReceive]?: (sink: PayloadSink) => void })[directReceive];
+    this.#directCopy =
+      (link as { [directSendCopy]?: (b: Uint8Array, n: number) => void })[directSendCopy];
     // Observe the writer's end so a broken link never becomes an unhandled rejection.
     this.#writer.closed.catch(this.#fail);
   }
@@ -101,6 +107,12 @@ export class BareConduit implements Conduit {
   /** Stops a `listen` loop after the current message (the session ended). */
   stop(): void {
     this.#stopped = true;
+  }
+
+  sendCopy(bytes: Uint8Array, length: number): void {
+    if (this.#failed || this.#closed) return;
+    if (this.#directCopy !== undefined) this.#directCopy(bytes, length);
+    else this.send(copyOut(bytes, length));
   }
 
   async close(): Promise<void> {

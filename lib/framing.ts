@@ -8,7 +8,7 @@
  */
 
 import { Queue } from "./_queue.ts";
-import { directReceive, directSend, type Link, type PayloadSink } from "./link.ts";
+import { directReceive, directSend, directSendCopy, type Link, type PayloadSink } from "./link.ts";
 import { copyOut } from "./postcard/_writer.ts";
 
 /** Default largest frame accepted: 16 MiB. */
@@ -236,6 +236,17 @@ export class FrameWriter {
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
 
+  /** Queues `bytes[0, n)`, copied before returning. */
+  writeCopy(bytes: Uint8Array, n: number): void | Promise<void> {
+    if (n > COALESCE_LIMIT) return this.write(bytes.slice(0, n));
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#append(n, bytes);
+    this.#queued += 4 + n;
+    if (this.#busy === undefined) this.#flush();
+    if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
+  }
+
+  /** Appends the frame of `payload[0, n)` to the batch. */
   #append(n: number, payload: Uint8Array): void {
     if (this.#batchFill + 4 + n > this.#batch.length) {
       this.#cut();
@@ -249,7 +260,7 @@ export class FrameWriter {
     b[p + 3] = n >>> 24;
     p += 4;
     if (n < 32) { for (let i = 0; i < n; i++) b[p + i] = payload[i]!; }
-    else b.set(payload, p);
+    else b.set(n === payload.length ? payload : payload.subarray(0, n), p);
     this.#batchFill = p + n;
   }
 
@@ -495,7 +506,21 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       sinkController?.error(e);
     }
   };
-  return { readable, writable, [directSend]: send, [directReceive]: receive } as Link;
+  const sendCopy = (bytes: Uint8Array, n: number): void => {
+    if (writeDone || closed) return;
+    try {
+      void writer.writeCopy(bytes, n);
+    } catch (e) {
+      sinkController?.error(e);
+    }
+  };
+  return {
+    readable,
+    writable,
+    [directSend]: send,
+    [directSendCopy]: sendCopy,
+    [directReceive]: receive,
+  } as Link;
 }
 
 /**

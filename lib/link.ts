@@ -33,6 +33,13 @@ export interface Link {
  */
 export const directSend: unique symbol = Symbol("roam.link.directSend");
 
+/**
+ * A link may also carry a function under this key that sends
+ * `bytes[0, length)` and copies them before returning, so the caller may
+ * reuse `bytes` at once (no allocation per message on the caller's side).
+ */
+export const directSendCopy: unique symbol = Symbol("roam.link.directSendCopy");
+
 /** Where a link in push mode delivers what it receives. */
 export interface PayloadSink {
   /** One payload. */

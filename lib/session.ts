@@ -10,7 +10,7 @@ import type { Conduit } from "./conduit.ts";
 import { Connection, type SessionPort } from "./connection.ts";
 import { ClosedError, ConnectionRejectedError, ProtocolError, type RpcError } from "./errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
-import { copyOut, Writer } from "./postcard/_writer.ts";
+import { Writer } from "./postcard/_writer.ts";
 import { Reader } from "./postcard/_reader.ts";
 import { DecodeError } from "./postcard/errors.ts";
 import type { Client, Handlers } from "./rpc.ts";
@@ -473,7 +473,8 @@ export class Session {
 
   #sendFrom(w: Writer): void {
     if (this.#state === "closed") return;
-    this.#conduit.send(w.pos > HANDOFF_SIZE ? w.handOff() : copyOut(w.buf, w.pos));
+    if (w.pos > HANDOFF_SIZE) this.#conduit.send(w.handOff());
+    else this.#conduit.sendCopy(w.buf, w.pos);
   }
 
   #violation(description: string): void {
