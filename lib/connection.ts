@@ -5,9 +5,10 @@
  * @module
  */
 
-import { methodIdBytes, RoamErrorIndex, writeCallHead, writeResponseHead } from "./_frames.ts";
+import { methodIdBytes, RoamErrorIndex, writeCallHead } from "./_frames.ts";
 import { ChannelRegistry, hasChannels, type OutgoingChannels } from "./_channel_registry.ts";
 import { Queue } from "./_queue.ts";
+import { Dispatcher } from "./_serving.ts";
 import {
   CancelledError,
   ClosedError,
@@ -20,15 +21,7 @@ import { decodeRange, encodeWith } from "./postcard/codec.ts";
 import { DecodeError } from "./postcard/errors.ts";
 import { Reader } from "./postcard/_reader.ts";
 import type { Writer } from "./postcard/_writer.ts";
-import type {
-  CallContext,
-  CallOptions,
-  CallResult,
-  CallReturn,
-  Client,
-  Handler,
-  Handlers,
-} from "./rpc.ts";
+import type { CallOptions, CallResult, CallReturn, Client, Handlers } from "./rpc.ts";
 import type {
   ArgsOf,
   MethodDescriptor,
@@ -80,61 +73,6 @@ interface Queued {
   dead: boolean;
 }
 
-interface Incoming {
-  readonly id: number;
-  readonly entry: HandlerEntry;
-  readonly metadata: Metadata;
-  readonly args: unknown[];
-  controller: AbortController | undefined;
-  /** Set when the call was aborted before its handler asked for a signal. */
-  abortReason: unknown;
-  started: boolean;
-  responded: boolean;
-  responseMetadata: Metadata;
-}
-
-interface HandlerEntry {
-  readonly method: MethodDescriptor;
-  readonly fn: Handler<MethodSpec>;
-}
-
-class Context implements CallContext {
-  readonly #call: Incoming;
-  readonly connection: Connection;
-  #metadata: Metadata | undefined;
-
-  constructor(call: Incoming, connection: Connection) {
-    this.#call = call;
-    this.connection = connection;
-  }
-
-  get metadata(): Metadata {
-    return this.#metadata ??= exposeMetadata(this.#call.metadata);
-  }
-
-  get signal(): AbortSignal {
-    const call = this.#call;
-    if (call.controller === undefined) {
-      call.controller = new AbortController();
-      if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
-    }
-    return call.controller.signal;
-  }
-
-  get requestId(): number {
-    return this.#call.id;
-  }
-
-  get method(): string {
-    const m = this.#call.entry.method;
-    return `${m.service}.${m.name}`;
-  }
-
-  setResponseMetadata(metadata: MetadataInit): void {
-    this.#call.responseMetadata = toMetadata(metadata);
-  }
-}
-
 /** How many late responses to cancelled calls are remembered, at most. */
 const CANCELLED_MEMORY = 4096;
 
@@ -152,15 +90,11 @@ export class Connection {
   readonly #local: ConnectionSettings;
   readonly #peer: ConnectionSettings;
   readonly #limits: ConnectionLimits;
-  readonly #peerParityBit: number;
   #nextRequestId: number;
   readonly #pending = new Map<number, Pending>();
   readonly #cancelled = new Map<number, true>();
   #waiting: Queue<Queued> | undefined;
-  #handlers: Map<bigint, HandlerEntry> | undefined;
-  readonly #running = new Map<number, Incoming>();
-  #active = 0;
-  #backlog: Queue<Incoming> | undefined;
+  readonly #serving: Dispatcher;
   #closed: RpcError | undefined;
   #channels: ChannelRegistry | undefined;
   #closedPromise: Promise<RpcError | undefined> | undefined;
@@ -195,7 +129,15 @@ export class Connection {
     this.peerMetadata = peerMetadata;
     this.#limits = limits;
     this.#nextRequestId = local.parity === "odd" ? 1 : 2;
-    this.#peerParityBit = peer.parity === "odd" ? 1 : 0;
+    this.#serving = new Dispatcher(
+      port,
+      this,
+      local.maxConcurrentRequests,
+      peer.parity === "odd" ? 1 : 0,
+      limits,
+      () => this.#registry(),
+      () => this.#closed !== undefined,
+    );
   }
 
   /** This side's settings for the connection. */
@@ -285,22 +227,7 @@ export class Connection {
    * @throws {TypeError} For a missing handler or a method already served.
    */
   serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
-    const table = this.#handlers ??= new Map();
-    const entries: HandlerEntry[] = [];
-    for (const name of Object.keys(service.methods)) {
-      const method = service.methods[name as keyof M & string] as unknown as MethodDescriptor;
-      const fn = (handlers as Record<string, unknown>)[name];
-      if (typeof fn !== "function") {
-        throw new TypeError(`Cannot serve ${service.name}: no handler function for ${name}`);
-      }
-      if (table.has(method.id)) {
-        throw new TypeError(
-          `Cannot serve ${service.name}.${name}: its method id is already served`,
-        );
-      }
-      entries.push({ method, fn: fn.bind(handlers) as Handler<MethodSpec> });
-    }
-    for (const e of entries) table.set(e.method.id, e);
+    this.#serving.register(service, handlers);
   }
 
   /**
@@ -574,7 +501,7 @@ export class Connection {
         this.handleResponse(id, body.metadata, body.ret);
         return;
       case "cancel":
-        this.#onCancel(id);
+        this.#serving.cancel(id);
         return;
     }
   }
@@ -587,159 +514,7 @@ export class Connection {
     metadata: Metadata,
     args: Uint8Array,
   ): void {
-    if (id % 2 !== this.#peerParityBit) {
-      this.#port.violation(`request id ${id} on connection ${this.id} has the wrong parity`);
-      return;
-    }
-    if (this.#running.has(id)) {
-      this.#port.violation(`request id ${id} on connection ${this.id} is already in flight`);
-      return;
-    }
-    const entry = this.#handlers?.get(methodId);
-    if (entry === undefined) {
-      this.#respondError(id, RoamErrorIndex.UnknownMethod, EMPTY_METADATA);
-      return;
-    }
-    const method = entry.method;
-    let decoded: unknown[];
-    const channels = hasChannels(method.args) ? this.#registry().incoming(channelIds) : undefined;
-    try {
-      decoded = decodeRange(method.args, args, 0, args.length, channels?.hooks, true) as unknown[];
-    } catch (e) {
-      channels?.abandon();
-      if (channels?.isViolation(e)) return;
-      if (!(e instanceof DecodeError)) throw e;
-      this.#respondError(id, RoamErrorIndex.InvalidPayload, EMPTY_METADATA);
-      return;
-    }
-    const call: Incoming = {
-      id,
-      entry,
-      metadata,
-      args: decoded,
-      controller: undefined,
-      abortReason: undefined,
-      started: false,
-      responded: false,
-      responseMetadata: EMPTY_METADATA,
-    };
-    this.#running.set(id, call);
-    if (this.#active >= this.#local.maxConcurrentRequests) {
-      const backlog = this.#backlog ??= new Queue();
-      if (backlog.length >= this.#limits.maxQueuedRequests) {
-        this.#port.violation(
-          `the peer exceeded max_concurrent_requests ${this.#local.maxConcurrentRequests} on connection ${this.id} by more than ${this.#limits.maxQueuedRequests} queued calls`,
-        );
-        return;
-      }
-      backlog.push(call);
-      return;
-    }
-    this.#start(call);
-  }
-
-  #start(call: Incoming): void {
-    if (call.responded) return; // cancelled while queued
-    call.started = true;
-    this.#active++;
-    const args = call.args;
-    let result: unknown;
-    try {
-      args.push(new Context(call, this));
-      result = call.entry.fn(...(args as Parameters<Handler<MethodSpec>>));
-    } catch (e) {
-      this.#handlerFailed(call, e);
-      return;
-    }
-    if (
-      result instanceof Promise ||
-      (typeof result === "object" && result !== null && "then" in result)
-    ) {
-      (result as Promise<unknown>).then(
-        (v) => this.#reply(call, v),
-        (e) => this.#handlerFailed(call, e),
-      );
-    } else {
-      this.#reply(call, result);
-    }
-  }
-
-  #handlerFailed(call: Incoming, error: unknown): void {
-    const m = call.entry.method;
-    if (!call.responded && this.#closed === undefined) {
-      this.#port.reportError(error, `handler of ${m.service}.${m.name} (request ${call.id})`);
-    }
-    this.#finish(call);
-    this.#respondError(call.id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
-  }
-
-  #reply(call: Incoming, value: unknown): void {
-    if (call.responded || this.#closed !== undefined) {
-      this.#finish(call);
-      return;
-    }
-    const method = call.entry.method;
-    const port = this.#port;
-    const w = port.acquire();
-    try {
-      writeResponseHead(w, this.id, call.id, call.responseMetadata);
-      if (method.error === undefined) {
-        w.u8(0);
-        encodeWith(w, method.returns as Schema<unknown>, value, "return value");
-      } else {
-        const r = value as { ok?: unknown; value?: unknown; error?: unknown } | null;
-        if (typeof r !== "object" || r === null || typeof r.ok !== "boolean") {
-          throw new TypeError(
-            `Cannot encode the result of ${method.service}.${method.name}: a fallible handler returns ok(value) or err(error)`,
-          );
-        }
-        if (r.ok) {
-          w.u8(0);
-          encodeWith(w, method.returns as Schema<unknown>, r.value, "return value");
-        } else {
-          w.u8(1);
-          w.u8(RoamErrorIndex.User);
-          encodeWith(w, method.error as Schema<unknown>, r.error, "error value");
-        }
-      }
-      call.responded = true;
-      port.sendFrom(w);
-    } catch (e) {
-      port.release(w);
-      this.#handlerFailed(call, e);
-      return;
-    }
-    port.release(w);
-    this.#finish(call);
-  }
-
-  /** Forgets a finished incoming call and starts the next queued one. */
-  #finish(call: Incoming): void {
-    if (this.#running.get(call.id) !== call) return;
-    this.#running.delete(call.id);
-    if (call.started) this.#active--;
-    const backlog = this.#backlog;
-    while (
-      backlog !== undefined && backlog.length > 0 && this.#closed === undefined &&
-      this.#active < this.#local.maxConcurrentRequests
-    ) {
-      this.#start(backlog.shift()!);
-    }
-  }
-
-  #respondError(id: number, index: number, metadata: Metadata, call?: Incoming): void {
-    if (this.#closed !== undefined || call?.responded) return;
-    if (call !== undefined) call.responded = true;
-    const port = this.#port;
-    const w = port.acquire();
-    try {
-      writeResponseHead(w, this.id, id, metadata);
-      w.u8(1);
-      w.u8(index);
-      port.sendFrom(w);
-    } finally {
-      port.release(w);
-    }
+    this.#serving.call(id, methodId, channelIds, metadata, args);
   }
 
   /** Handles a `ChannelMessage` for this connection. */
@@ -750,18 +525,6 @@ export class Connection {
   /** Handles a channel `Item` (the session's fast path calls this directly). */
   handleItem(id: number, item: Uint8Array): void {
     this.#registry().handleItem(id, item);
-  }
-
-  #onCancel(id: number): void {
-    const call = this.#running.get(id);
-    if (call === undefined) return; // finished already: a harmless race
-    abortCall(call, new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`));
-    if (!call.responded) {
-      this.#respondError(id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
-    }
-    // A queued call that never started is dropped now; a started one is
-    // forgotten when its handler settles.
-    if (!call.started) this.#finish(call);
   }
 
   // ------------------------------------------------------------ teardown
@@ -786,32 +549,20 @@ export class Connection {
       q.pending.cleanup?.();
       q.pending.reject(error);
     }
-    for (const call of this.#running.values()) {
-      call.responded = true;
-      abortCall(call, error);
-    }
-    this.#running.clear();
+    this.#serving.fail(error);
     this.#channels?.failAll(error);
-    this.#active = 0;
-    this.#backlog = undefined;
     this.#resolveClosed?.(error);
     this.onClose?.();
   }
 
   /** True when nothing is in flight in either direction. */
   get idle(): boolean {
-    return this.#pending.size === 0 && this.#running.size === 0 &&
+    return this.#pending.size === 0 && !this.#serving.busy &&
       (this.#waiting?.length ?? 0) === 0;
   }
 }
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
-
-/** Aborts a call's signal, now or when its handler first asks for it. */
-function abortCall(call: Incoming, reason: unknown): void {
-  if (call.controller !== undefined) call.controller.abort(reason);
-  else if (call.abortReason === undefined) call.abortReason = reason;
-}
 
 /** Decodes a `Result<T, RoamError<E>>` response payload. */
 function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean; value: unknown } {

@@ -1,0 +1,341 @@
+/**
+ * The serving side of a connection: handlers by method id, incoming calls
+ * (argument decoding with channel binding, the concurrency bound and its
+ * backlog), responses, errors and cancellation.
+ *
+ * @module
+ */
+
+import type { ChannelRegistry } from "./_channel_registry.ts";
+import { hasChannels } from "./_channel_registry.ts";
+import { RoamErrorIndex, writeResponseHead } from "./_frames.ts";
+import { Queue } from "./_queue.ts";
+import type { Connection, ConnectionLimits, SessionPort } from "./connection.ts";
+import { CancelledError } from "./errors.ts";
+import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
+import { decodeRange, encodeWith } from "./postcard/codec.ts";
+import { DecodeError } from "./postcard/errors.ts";
+import type { Schema } from "./postcard/schema.ts";
+import type { CallContext, Handler, Handlers } from "./rpc.ts";
+import type { MethodDescriptor, MethodSpec, MethodSpecs, ServiceDescriptor } from "./service.ts";
+import type { Metadata } from "./wire/types.ts";
+
+interface Incoming {
+  readonly id: number;
+  readonly entry: HandlerEntry;
+  readonly metadata: Metadata;
+  readonly args: unknown[];
+  controller: AbortController | undefined;
+  /** Set when the call was aborted before its handler asked for a signal. */
+  abortReason: unknown;
+  started: boolean;
+  responded: boolean;
+  responseMetadata: Metadata;
+}
+
+interface HandlerEntry {
+  readonly method: MethodDescriptor;
+  readonly fn: Handler<MethodSpec>;
+}
+
+/** What a handler receives after its arguments. */
+class Context implements CallContext {
+  readonly #call: Incoming;
+  readonly connection: Connection;
+  #metadata: Metadata | undefined;
+
+  constructor(call: Incoming, connection: Connection) {
+    this.#call = call;
+    this.connection = connection;
+  }
+
+  get metadata(): Metadata {
+    return this.#metadata ??= exposeMetadata(this.#call.metadata);
+  }
+
+  get signal(): AbortSignal {
+    const call = this.#call;
+    if (call.controller === undefined) {
+      call.controller = new AbortController();
+      if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
+    }
+    return call.controller.signal;
+  }
+
+  get requestId(): number {
+    return this.#call.id;
+  }
+
+  get method(): string {
+    const m = this.#call.entry.method;
+    return `${m.service}.${m.name}`;
+  }
+
+  setResponseMetadata(metadata: MetadataInit): void {
+    this.#call.responseMetadata = toMetadata(metadata);
+  }
+}
+
+/** Aborts a call's signal, now or when its handler first asks for it. */
+function abortCall(call: Incoming, reason: unknown): void {
+  if (call.controller !== undefined) call.controller.abort(reason);
+  else if (call.abortReason === undefined) call.abortReason = reason;
+}
+
+/** The incoming calls of one connection. */
+export class Dispatcher {
+  readonly #port: SessionPort;
+  readonly #connection: Connection;
+  readonly #maxConcurrent: number;
+  readonly #peerParityBit: number;
+  readonly #limits: ConnectionLimits;
+  readonly #channels: () => ChannelRegistry;
+  readonly #closed: () => boolean;
+  #handlers: Map<bigint, HandlerEntry> | undefined;
+  readonly #running = new Map<number, Incoming>();
+  #active = 0;
+  #backlog: Queue<Incoming> | undefined;
+
+  /**
+   * @param port The session.
+   * @param connection The connection (handlers see it in their context).
+   * @param maxConcurrent Handlers run at once, at most.
+   * @param peerParityBit 1 when the peer's request ids are odd, else 0.
+   * @param limits The backlog bound.
+   * @param channels The connection's channel table.
+   * @param closed True once the connection is closed.
+   */
+  constructor(
+    port: SessionPort,
+    connection: Connection,
+    maxConcurrent: number,
+    peerParityBit: number,
+    limits: ConnectionLimits,
+    channels: () => ChannelRegistry,
+    closed: () => boolean,
+  ) {
+    this.#port = port;
+    this.#connection = connection;
+    this.#maxConcurrent = maxConcurrent;
+    this.#peerParityBit = peerParityBit;
+    this.#limits = limits;
+    this.#channels = channels;
+    this.#closed = closed;
+  }
+
+  /** Incoming calls not yet answered. */
+  get busy(): boolean {
+    return this.#running.size > 0;
+  }
+
+  /** Registers the handlers of a service (see `Connection.serve`). */
+  register<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
+    const table = this.#handlers ??= new Map();
+    const entries: HandlerEntry[] = [];
+    for (const name of Object.keys(service.methods)) {
+      const method = service.methods[name as keyof M & string] as unknown as MethodDescriptor;
+      const fn = (handlers as Record<string, unknown>)[name];
+      if (typeof fn !== "function") {
+        throw new TypeError(`Cannot serve ${service.name}: no handler function for ${name}`);
+      }
+      if (table.has(method.id)) {
+        throw new TypeError(
+          `Cannot serve ${service.name}.${name}: its method id is already served`,
+        );
+      }
+      entries.push({ method, fn: fn.bind(handlers) as Handler<MethodSpec> });
+    }
+    for (const e of entries) table.set(e.method.id, e);
+  }
+
+  /** Handles an incoming `Call`. */
+  call(
+    id: number,
+    methodId: bigint,
+    channelIds: readonly number[],
+    metadata: Metadata,
+    args: Uint8Array,
+  ): void {
+    if (id % 2 !== this.#peerParityBit) {
+      this.#port.violation(
+        `request id ${id} on connection ${this.#connection.id} has the wrong parity`,
+      );
+      return;
+    }
+    if (this.#running.has(id)) {
+      this.#port.violation(
+        `request id ${id} on connection ${this.#connection.id} is already in flight`,
+      );
+      return;
+    }
+    const entry = this.#handlers?.get(methodId);
+    if (entry === undefined) {
+      this.#respondError(id, RoamErrorIndex.UnknownMethod, EMPTY_METADATA);
+      return;
+    }
+    const method = entry.method;
+    let decoded: unknown[];
+    const channels = hasChannels(method.args) ? this.#channels().incoming(channelIds) : undefined;
+    try {
+      decoded = decodeRange(method.args, args, 0, args.length, channels?.hooks, true) as unknown[];
+    } catch (e) {
+      channels?.abandon();
+      if (channels?.isViolation(e)) return;
+      if (!(e instanceof DecodeError)) throw e;
+      this.#respondError(id, RoamErrorIndex.InvalidPayload, EMPTY_METADATA);
+      return;
+    }
+    const call: Incoming = {
+      id,
+      entry,
+      metadata,
+      args: decoded,
+      controller: undefined,
+      abortReason: undefined,
+      started: false,
+      responded: false,
+      responseMetadata: EMPTY_METADATA,
+    };
+    this.#running.set(id, call);
+    if (this.#active >= this.#maxConcurrent) {
+      const backlog = this.#backlog ??= new Queue();
+      if (backlog.length >= this.#limits.maxQueuedRequests) {
+        this.#port.violation(
+          `the peer exceeded max_concurrent_requests ${this.#maxConcurrent} on connection ${this.#connection.id} by more than ${this.#limits.maxQueuedRequests} queued calls`,
+        );
+        return;
+      }
+      backlog.push(call);
+      return;
+    }
+    this.#start(call);
+  }
+
+  #start(call: Incoming): void {
+    if (call.responded) return; // cancelled while queued
+    call.started = true;
+    this.#active++;
+    const args = call.args;
+    let result: unknown;
+    try {
+      args.push(new Context(call, this.#connection));
+      result = call.entry.fn(...(args as Parameters<Handler<MethodSpec>>));
+    } catch (e) {
+      this.#handlerFailed(call, e);
+      return;
+    }
+    if (
+      result instanceof Promise ||
+      (typeof result === "object" && result !== null && "then" in result)
+    ) {
+      (result as Promise<unknown>).then(
+        (v) => this.#reply(call, v),
+        (e) => this.#handlerFailed(call, e),
+      );
+    } else {
+      this.#reply(call, result);
+    }
+  }
+
+  #handlerFailed(call: Incoming, error: unknown): void {
+    const m = call.entry.method;
+    if (!call.responded && !this.#closed()) {
+      this.#port.reportError(error, `handler of ${m.service}.${m.name} (request ${call.id})`);
+    }
+    this.#finish(call);
+    this.#respondError(call.id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
+  }
+
+  #reply(call: Incoming, value: unknown): void {
+    if (call.responded || this.#closed()) {
+      this.#finish(call);
+      return;
+    }
+    const method = call.entry.method;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
+      if (method.error === undefined) {
+        w.u8(0);
+        encodeWith(w, method.returns as Schema<unknown>, value, "return value");
+      } else {
+        const r = value as { ok?: unknown; value?: unknown; error?: unknown } | null;
+        if (typeof r !== "object" || r === null || typeof r.ok !== "boolean") {
+          throw new TypeError(
+            `Cannot encode the result of ${method.service}.${method.name}: a fallible handler returns ok(value) or err(error)`,
+          );
+        }
+        if (r.ok) {
+          w.u8(0);
+          encodeWith(w, method.returns as Schema<unknown>, r.value, "return value");
+        } else {
+          w.u8(1);
+          w.u8(RoamErrorIndex.User);
+          encodeWith(w, method.error as Schema<unknown>, r.error, "error value");
+        }
+      }
+      call.responded = true;
+      port.sendFrom(w);
+    } catch (e) {
+      port.release(w);
+      this.#handlerFailed(call, e);
+      return;
+    }
+    port.release(w);
+    this.#finish(call);
+  }
+
+  /** Forgets a finished incoming call and starts the next queued one. */
+  #finish(call: Incoming): void {
+    if (this.#running.get(call.id) !== call) return;
+    this.#running.delete(call.id);
+    if (call.started) this.#active--;
+    const backlog = this.#backlog;
+    while (
+      backlog !== undefined && backlog.length > 0 && !this.#closed() &&
+      this.#active < this.#maxConcurrent
+    ) {
+      this.#start(backlog.shift()!);
+    }
+  }
+
+  #respondError(id: number, index: number, metadata: Metadata, call?: Incoming): void {
+    if (this.#closed() || call?.responded) return;
+    if (call !== undefined) call.responded = true;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeResponseHead(w, this.#connection.id, id, metadata);
+      w.u8(1);
+      w.u8(index);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  /** Handles an incoming `Cancel`. */
+  cancel(id: number): void {
+    const call = this.#running.get(id);
+    if (call === undefined) return; // finished already: a harmless race
+    abortCall(call, new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`));
+    if (!call.responded) {
+      this.#respondError(id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
+    }
+    // A queued call that never started is dropped now; a started one is
+    // forgotten when its handler settles.
+    if (!call.started) this.#finish(call);
+  }
+
+  /** The connection closed: running handlers see their signal aborted; nothing more is sent. */
+  fail(error: unknown): void {
+    for (const call of this.#running.values()) {
+      call.responded = true;
+      abortCall(call, error);
+    }
+    this.#running.clear();
+    this.#active = 0;
+    this.#backlog = undefined;
+  }
+}
