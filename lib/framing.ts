@@ -38,6 +38,45 @@ export class FramingError extends Error {
   }
 }
 
+/** True when a link failed because the peer broke the framing rules (see {@linkcode FramingError}). */
+export function isProtocolViolation(e: unknown): e is Error {
+  return (e as { protocolViolation?: unknown } | null)?.protocolViolation === true;
+}
+
+/**
+ * Read backpressure for a pull loop: `pause()` until `resume()`. A loop
+ * does `while (gate.paused && !stopped) await gate.wait();`, and whoever
+ * stops it calls `release()` so the loop can see the stop.
+ */
+export class PauseGate {
+  /** True between `pause()` and `resume()`. */
+  paused = false;
+  #wake: (() => void) | undefined;
+
+  /** Makes the loop wait before its next read. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Lets the loop read again. */
+  resume(): void {
+    this.paused = false;
+    this.release();
+  }
+
+  /** Wakes a waiting loop (to resume, or to notice that it should stop). */
+  release(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Resolves at the next `resume()` or `release()`. */
+  wait(): Promise<void> {
+    return new Promise((r) => (this.#wake = r));
+  }
+}
+
 /** Where a raw socket delivers what it reads. */
 export interface SocketSink {
   /** Received bytes, valid only during the call (the socket may reuse the buffer). */
@@ -539,15 +578,14 @@ export function streamLink(
 ): Link {
   const reader = readable.getReader();
   const writer = writable.getWriter();
-  let paused = false;
-  let wake: (() => void) | undefined;
+  const gate = new PauseGate();
   let stopped = false;
   const socket: RawSocket = {
     start(sink) {
       void (async () => {
         try {
           for (;;) {
-            while (paused && !stopped) await new Promise<void>((r) => (wake = r));
+            while (gate.paused && !stopped) await gate.wait();
             if (stopped) return;
             const { value, done } = await reader.read();
             if (done) {
@@ -561,14 +599,8 @@ export function streamLink(
         }
       })();
     },
-    pause() {
-      paused = true;
-    },
-    resume() {
-      paused = false;
-      wake?.();
-      wake = undefined;
-    },
+    pause: () => gate.pause(),
+    resume: () => gate.resume(),
     write(chunk) {
       return writer.write(chunk);
     },
@@ -577,7 +609,7 @@ export function streamLink(
     },
     close() {
       stopped = true;
-      wake?.();
+      gate.release();
       reader.cancel().catch(() => {});
       writer.abort().catch(() => {});
     },

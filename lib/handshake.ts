@@ -9,6 +9,7 @@
 
 import { BareConduit, type Conduit } from "./conduit.ts";
 import { HandshakeError, ProtocolError } from "./errors.ts";
+import { isProtocolViolation } from "./framing.ts";
 import type { Link } from "./link.ts";
 import { exposeMetadata, toMetadata } from "./metadata.ts";
 import { Writer } from "./postcard/_writer.ts";
@@ -55,10 +56,10 @@ async function firstMessage(
     bytes = (await Promise.race([conduit.recv(), stopped])).value;
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
-    if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
-      sendError(conduit, (e as Error).message); // e.g. an oversized frame or a text message
+    if (isProtocolViolation(e)) {
+      sendError(conduit, e.message); // e.g. an oversized frame or a text message
       throw new HandshakeError(
-        `The peer broke the protocol during the handshake: ${(e as Error).message}`,
+        `The peer broke the protocol during the handshake: ${e.message}`,
         {
           cause: e,
         },

@@ -7,6 +7,7 @@
  */
 
 import type { Conduit } from "./conduit.ts";
+import { isProtocolViolation } from "./framing.ts";
 import { Connection, type SessionPort } from "./connection.ts";
 import { ClosedError, ConnectionRejectedError, ProtocolError, type RpcError } from "./errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
@@ -513,8 +514,8 @@ export class Session {
       end: () =>
         this.#teardown(new ClosedError("session-closed", "The peer closed the link"), true),
       error: (e) => {
-        if ((e as { protocolViolation?: unknown } | null)?.protocolViolation === true) {
-          this.#violation((e as Error).message); // e.g. a frame above the size limit
+        if (isProtocolViolation(e)) {
+          this.#violation(e.message); // e.g. a frame above the size limit
         } else {
           this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
         }

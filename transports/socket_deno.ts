@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RawSocket, SocketSink } from "../lib/framing.ts";
+import { PauseGate, type RawSocket, type SocketSink } from "../lib/framing.ts";
 import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
 
 const READ_SIZE = 16 * 1024;
@@ -18,8 +18,7 @@ function isClosedError(e: unknown): boolean {
 
 /** Adapts a `Deno.Conn` to the framing layer. */
 function adapt(conn: Deno.Conn): RawSocket {
-  let paused = false;
-  let wake: (() => void) | undefined;
+  const gate = new PauseGate();
   let closed = false;
   let chain: Promise<void> = Promise.resolve();
   let writing = 0;
@@ -34,7 +33,7 @@ function adapt(conn: Deno.Conn): RawSocket {
         let buf = new Uint8Array(READ_SIZE);
         try {
           for (;;) {
-            while (paused && !closed) await new Promise<void>((r) => (wake = r));
+            while (gate.paused && !closed) await gate.wait();
             if (closed) return;
             const into = sink.target?.();
             if (into !== undefined) {
@@ -64,14 +63,8 @@ function adapt(conn: Deno.Conn): RawSocket {
         }
       })();
     },
-    pause() {
-      paused = true;
-    },
-    resume() {
-      paused = false;
-      wake?.();
-      wake = undefined;
-    },
+    pause: () => gate.pause(),
+    resume: () => gate.resume(),
     write(chunk) {
       // When idle, start the write now rather than a microtask later.
       const p = writing === 0 ? writeAll(chunk) : chain.then(() => writeAll(chunk));
@@ -88,7 +81,7 @@ function adapt(conn: Deno.Conn): RawSocket {
     close() {
       if (closed) return;
       closed = true;
-      wake?.();
+      gate.release();
       try {
         conn.close();
       } catch {

@@ -130,21 +130,27 @@ export interface SpawnedProcess {
 }
 
 /**
+ * What the runtime adapters get to start a process (checked already).
+ *
+ * @internal
+ */
+export interface SpawnRequest {
+  /** Working directory, or the parent's. */
+  readonly cwd: string | undefined;
+  /** Variables added to the parent's environment. */
+  readonly env: Readonly<Record<string, string>> | undefined;
+  /** What happens to the child's stderr. */
+  readonly stderr: "inherit" | "null" | "piped";
+}
+
+/**
  * What a runtime's stdio adapter provides.
  *
  * @internal
  */
 export interface StdioRuntime {
   /** Starts a process with piped stdin and stdout; throws when it cannot. */
-  spawn(
-    command: string,
-    args: readonly string[],
-    options: {
-      readonly cwd: string | undefined;
-      readonly env: Readonly<Record<string, string>> | undefined;
-      readonly stderr: "inherit" | "null" | "piped";
-    },
-  ): SpawnedProcess;
+  spawn(command: string, args: readonly string[], options: SpawnRequest): SpawnedProcess;
   /** This process's stdin and stdout as byte streams. */
   ownStdio(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
 }

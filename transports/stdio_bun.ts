@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { ChildSignal, ChildStatus, SpawnedProcess, StdioRuntime } from "./stdio.ts";
+import type {
+  ChildSignal,
+  ChildStatus,
+  SpawnedProcess,
+  SpawnRequest,
+  StdioRuntime,
+} from "./stdio.ts";
 
 /** The parts of Bun's `FileSink` used here: a buffered writer to a pipe or file. */
 interface FileSink {
@@ -67,11 +73,7 @@ const STDERR = { inherit: "inherit", null: "ignore", piped: "pipe" } as const;
 function spawn(
   command: string,
   args: readonly string[],
-  options: {
-    readonly cwd: string | undefined;
-    readonly env: Readonly<Record<string, string>> | undefined;
-    readonly stderr: "inherit" | "null" | "piped";
-  },
+  options: SpawnRequest,
 ): SpawnedProcess {
   const proc = Bun.spawn({
     cmd: [command, ...args],

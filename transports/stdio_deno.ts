@@ -5,16 +5,18 @@
  * @module
  */
 
-import type { ChildSignal, ChildStatus, SpawnedProcess, StdioRuntime } from "./stdio.ts";
+import type {
+  ChildSignal,
+  ChildStatus,
+  SpawnedProcess,
+  SpawnRequest,
+  StdioRuntime,
+} from "./stdio.ts";
 
 function spawn(
   command: string,
   args: readonly string[],
-  options: {
-    readonly cwd: string | undefined;
-    readonly env: Readonly<Record<string, string>> | undefined;
-    readonly stderr: "inherit" | "null" | "piped";
-  },
+  options: SpawnRequest,
 ): SpawnedProcess {
   const child = new Deno.Command(command, {
     args: [...args],
