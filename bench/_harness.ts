@@ -64,27 +64,59 @@ export function opsPerSecond(fn: () => void, options: MeasureOptions = {}): numb
   const samples = options.samples ?? (flags.quick ? 3 : 7);
   const sampleMs = options.sampleMs ?? (flags.quick ? 100 : 250);
   const warmupMs = options.warmupMs ?? (flags.quick ? 100 : 300);
-  // Warm up and size a batch to roughly 1 ms.
+  const batch = sizeBatch(fn, warmupMs);
+  const rates: number[] = [];
+  for (let s = 0; s < samples; s++) rates.push(sample(fn, batch, sampleMs));
+  return median(rates);
+}
+
+/**
+ * Measures two synchronous operations, `fn` and its `baseline`, in
+ * alternating samples (fn, baseline, fn, baseline, ...), so that a slow
+ * stretch of the machine falls on both rather than on one. Returns the
+ * median rate of each.
+ */
+export function opsPerSecondPair(
+  fn: () => void,
+  baseline: () => void,
+  options: MeasureOptions = {},
+): [number, number] {
+  const samples = options.samples ?? (flags.quick ? 3 : 9);
+  const sampleMs = options.sampleMs ?? (flags.quick ? 100 : 150);
+  const warmupMs = options.warmupMs ?? (flags.quick ? 100 : 300);
+  const batches = [sizeBatch(fn, warmupMs), sizeBatch(baseline, warmupMs)];
+  const fns = [fn, baseline];
+  const rates: [number[], number[]] = [[], []];
+  for (let s = 0; s < samples * 2; s++) {
+    const which = s % 2;
+    rates[which]!.push(sample(fns[which]!, batches[which]!, sampleMs));
+  }
+  return [median(rates[0]), median(rates[1])];
+}
+
+/** Runs `fn` in batches of `batch` for about `ms` and returns its rate per second. */
+function sample(fn: () => void, batch: number, ms: number): number {
+  let ops = 0;
+  const t0 = performance.now();
+  let t1 = t0;
+  while (t1 - t0 < ms) {
+    for (let i = 0; i < batch; i++) fn();
+    ops += batch;
+    t1 = performance.now();
+  }
+  return (ops * 1000) / (t1 - t0);
+}
+
+/** Warms `fn` up for `ms` and returns a batch size that runs for about 1 ms. */
+function sizeBatch(fn: () => void, ms: number): number {
   let batch = 1;
-  const warmEnd = performance.now() + warmupMs;
-  while (performance.now() < warmEnd) {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
     const t0 = performance.now();
     for (let i = 0; i < batch; i++) fn();
     if (performance.now() - t0 < 1) batch *= 2;
   }
-  const rates: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    let ops = 0;
-    const t0 = performance.now();
-    let t1 = t0;
-    while (t1 - t0 < sampleMs) {
-      for (let i = 0; i < batch; i++) fn();
-      ops += batch;
-      t1 = performance.now();
-    }
-    rates.push((ops * 1000) / (t1 - t0));
-  }
-  return median(rates);
+  return batch;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 
 import { decode, encode, t } from "../postcard.ts";
-import { opsPerSecond, type Report } from "./_harness.ts";
+import { opsPerSecond, opsPerSecondPair, type Report } from "./_harness.ts";
 
 const Person = t.struct({ name: t.string, age: t.u32, email: t.option(t.string) });
 const Point = t.struct({ x: t.i32, y: t.i32 });
@@ -27,10 +27,9 @@ function pair<T>(
   value: T,
 ): void {
   if (report.wants(`encode ${label}`)) {
-    const ours = opsPerSecond(() => {
+    const [ours, json] = opsPerSecondPair(() => {
       sink = encode(schema, value);
-    });
-    const json = opsPerSecond(() => {
+    }, () => {
       sink = te.encode(JSON.stringify(value));
     });
     report.add(`encode ${label}`, ours, "ops/s", json, "JSON.stringify+TextEncoder");
@@ -38,10 +37,9 @@ function pair<T>(
   if (report.wants(`decode ${label}`)) {
     const bytes = encode(schema, value);
     const text = te.encode(JSON.stringify(value));
-    const ours = opsPerSecond(() => {
+    const [ours, json] = opsPerSecondPair(() => {
       sink = decode(schema, bytes);
-    });
-    const json = opsPerSecond(() => {
+    }, () => {
       sink = JSON.parse(td.decode(text));
     });
     report.add(`decode ${label}`, ours, "ops/s", json, "TextDecoder+JSON.parse");

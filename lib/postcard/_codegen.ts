@@ -14,6 +14,7 @@
 
 import type { Compiled, Decoder, Encoder } from "./_compile.ts";
 import { ZERO_SIZED_LIMIT } from "./_compile.ts";
+import { SHORT_STRING, shortAscii } from "./_reader.ts";
 import type {
   ArraySchema,
   EnumSchema,
@@ -171,6 +172,173 @@ function encFields(g: Gen, fields: readonly FieldSchema[], x: string): string {
   return body;
 }
 
+// ---------------------------------------------------------------- small values
+
+/** Most schema nodes a generated small-value encoder covers. */
+const SMALL_BUDGET = 64;
+
+/** True where typed arrays are little-endian, as postcard floats are. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A JavaScript expression for the LEB128 size of the non-negative number `v` (below 2^32). */
+function varintSizeOf(v: string): string {
+  return `(${v} < 128 ? 1 : ${v} < 16384 ? 2 : ${v} < 2097152 ? 3 : ${v} < 268435456 ? 4 : 5)`;
+}
+
+/** Statements that write the LEB128 form of the non-negative number `v` (below 2^32) at `p`. */
+function putVarint(g: Gen, v: string): string {
+  const z = g.v();
+  return `if (${v} < 128) out[p++] = ${v}; else { let ${z} = ${v}; while (${z} >= 128) { out[p++] = (${z} & 127) | 128; ${z} >>>= 7; } out[p++] = ${z}; }`;
+}
+
+/** The two passes of a small-value encoder for one node. */
+interface Small {
+  /** Reads the value into locals, checks it and adds its size to `n`. */
+  size: string;
+  /** Writes it into `out` at `p`. */
+  write: string;
+}
+
+/**
+ * Code for one node of a small-value encoder, or undefined for a schema
+ * whose size is not cheap to know (lists, maps, enums, 64-bit integers,
+ * channels). The size pass reads every field once into a local and checks
+ * its type and range; anything unusual returns undefined and `encode`
+ * takes the ordinary path, which reports the error. Strings are assumed to
+ * be ASCII while sizing; the write pass returns undefined at the first
+ * other character.
+ */
+function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Small | undefined {
+  if (++g.nodes > SMALL_BUDGET) return undefined;
+  const bail = "return undefined;";
+  switch (schema.kind) {
+    case "bool":
+      return {
+        size: `if (${x} !== true && ${x} !== false) ${bail} n += 1;`,
+        write: `out[p++] = ${x} ? 1 : 0;`,
+      };
+    case "u8":
+    case "i8": {
+      const ok = schema.kind === "u8" ? `(${x} & 255) === ${x}` : `((${x} << 24) >> 24) === ${x}`;
+      return {
+        size: `if (typeof ${x} !== "number" || !(${ok})) ${bail} n += 1;`,
+        write: `out[p++] = ${x} & 255;`,
+      };
+    }
+    case "u16":
+    case "u32": {
+      const ok = schema.kind === "u16" ? `(${x} & 65535) === ${x}` : `(${x} >>> 0) === ${x}`;
+      return {
+        size: `if (typeof ${x} !== "number" || !(${ok})) ${bail} n += ${varintSizeOf(x)};`,
+        write: putVarint(g, x),
+      };
+    }
+    case "i16":
+    case "i32": {
+      const ok = schema.kind === "i16" ? `((${x} << 16) >> 16) === ${x}` : `(${x} | 0) === ${x}`;
+      const z = g.v();
+      locals.push(z);
+      return {
+        size:
+          `if (typeof ${x} !== "number" || !(${ok})) ${bail} ${z} = ((${x} << 1) ^ (${x} >> 31)) >>> 0; n += ${
+            varintSizeOf(z)
+          };`,
+        write: putVarint(g, z),
+      };
+    }
+    case "f32":
+    case "f64": {
+      if (!LITTLE_ENDIAN) return undefined;
+      const floats = schema.kind === "f32" ? new Float32Array(1) : new Float64Array(1);
+      const f = g.k(floats);
+      const bytes = g.k(new Uint8Array(floats.buffer));
+      let write = `${f}[0] = ${x};`;
+      for (let i = 0; i < floats.BYTES_PER_ELEMENT; i++) write += ` out[p++] = ${bytes}[${i}];`;
+      return {
+        size: `if (typeof ${x} !== "number") ${bail} n += ${floats.BYTES_PER_ELEMENT};`,
+        write,
+      };
+    }
+    case "unit":
+      return { size: `if (${x} !== undefined && ${x} !== null) ${bail}`, write: "" };
+    case "string": {
+      const i = g.v();
+      const c = g.v();
+      return {
+        size: `if (typeof ${x} !== "string") ${bail} n += ${x}.length + ${
+          varintSizeOf(`${x}.length`)
+        };`,
+        write: `${
+          putVarint(g, `${x}.length`)
+        } for (let ${i} = 0; ${i} < ${x}.length; ${i}++) { const ${c} = ${x}.charCodeAt(${i}); if (${c} >= 128) ${bail} out[p++] = ${c}; }`,
+      };
+    }
+    case "bytes":
+      return {
+        size: `if (!(${x} instanceof Uint8Array)) ${bail} n += ${x}.length + ${
+          varintSizeOf(`${x}.length`)
+        };`,
+        write: `${putVarint(g, `${x}.length`)} out.set(${x}, p); p += ${x}.length;`,
+      };
+    case "option": {
+      const inner = small(g, (schema as OptionSchema<unknown>).inner, x, locals);
+      if (inner === undefined) return undefined;
+      return {
+        size: `n += 1; if (${x} !== undefined && ${x} !== null) { ${inner.size} }`,
+        write:
+          `if (${x} === undefined || ${x} === null) out[p++] = 0; else { out[p++] = 1; ${inner.write} }`,
+      };
+    }
+    case "struct":
+    case "tuple": {
+      const parts: [string, Schema<unknown>][] = schema.kind === "struct"
+        ? (schema as StructSchema<unknown>).fields.map((f) => [prop(f.name), f.schema])
+        : (schema as TupleSchema<unknown>).items.map((item, i) => [`[${i}]`, item]);
+      let size = schema.kind === "struct"
+        ? `if (typeof ${x} !== "object" || ${x} === null) ${bail}\n`
+        : `if (!Array.isArray(${x}) || ${x}.length !== ${parts.length}) ${bail}\n`;
+      let write = "";
+      for (const [access, item] of parts) {
+        const y = g.v();
+        locals.push(y);
+        const inner = small(g, item, y, locals);
+        if (inner === undefined) return undefined;
+        size += `${y} = ${x}${access}; ${inner.size}\n`;
+        write += `${inner.write}\n`;
+      }
+      return { size, write };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Generates an encoder for small values of fixed shape (no lists, maps or
+ * enums): it reads and checks the value, allocates a result of the exact
+ * size (from `alloc`, or a new `Uint8Array`) and writes straight into it, with no intermediate
+ * buffer and no copy. It returns undefined, for the ordinary encoder to
+ * take over, when the value is larger than `max` bytes, has a non-ASCII
+ * string or does not fit the schema. Undefined for other schemas.
+ */
+export function generateSmallEncoder(
+  schema: Schema<unknown>,
+  compile: CompileFn,
+  alloc: ((n: number) => Uint8Array) | undefined,
+  max: number,
+): ((x: unknown) => Uint8Array | undefined) | undefined {
+  const g = new Gen(compile);
+  const locals: string[] = [];
+  const code = small(g, schema, "x", locals);
+  if (code === undefined) return undefined;
+  const a = alloc === undefined ? "new Uint8Array" : g.k(alloc);
+  const decl = locals.length > 0 ? `let ${locals.join(", ")};` : "";
+  return make<(x: unknown) => Uint8Array | undefined>(
+    g,
+    `"use strict"; return function encodeSmall(x) {\nlet n = 0; ${decl}\n${code.size}\nif (n > ${max}) return undefined;\nconst out = ${a}(n);\nlet p = 0;\n${code.write}\nreturn out;\n};`,
+  );
+}
+
 // ---------------------------------------------------------------- decode
 
 /** Statements that decode one value of `schema` into the variable `to`. */
@@ -178,16 +346,23 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
   const fb = (): string => `${to} = ${g.k(g.compile(schema).decode)}(r);`;
   if (++g.nodes > NODE_BUDGET) return fb();
   switch (schema.kind) {
-    case "u8":
-      return `${to} = r.u8("u8");`;
+    case "u8": {
+      const q = g.v();
+      return `{ const ${q} = r.pos; if (${q} < r.end) { ${to} = r.buf[${q}]; r.pos = ${q} + 1; } else ${to} = r.u8("u8"); }`;
+    }
     case "u16":
-      return `${to} = r.varint32("u16", 65535);`;
+      return oneByteVarint(g, to, `r.varint32("u16", 65535)`);
     case "u32":
-      return `${to} = r.varint32("u32");`;
+      return oneByteVarint(g, to, `r.varint32("u32")`);
     case "i32":
-      return `${to} = r.varint32("i32"); ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
-    case "string":
-      return `${to} = r.string("string");`;
+      return `${oneByteVarint(g, to, `r.varint32("i32")`)} ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
+    case "string": {
+      // A short ASCII string is read inline through the intern cache.
+      const q = g.v();
+      const n = g.v();
+      const a = g.k(shortAscii);
+      return `{ const ${q} = r.pos; const ${n} = ${q} < r.end ? r.buf[${q}] : 255; if (${n} <= ${SHORT_STRING} && ${q} + 1 + ${n} <= r.end && (${to} = ${a}(r.buf, ${q} + 1, ${q} + 1 + ${n})) !== undefined) r.pos = ${q} + 1 + ${n}; else ${to} = r.string("string"); }`;
+    }
     case "f32":
       return `${to} = r.f32("f32");`;
     case "f64":
@@ -197,9 +372,11 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     case "option": {
       const t = g.v();
       const inner = (schema as OptionSchema<unknown>).inner;
-      return `{ const ${t} = r.u8("option"); if (${t} === 0) ${to} = undefined; else if (${t} === 1) { ${
+      const q = g.v();
+      // A tag past the end or other than 0/1 goes to the closure decoder, which reports it.
+      return `{ const ${q} = r.pos; const ${t} = ${q} < r.end ? r.buf[${q}] : 2; if (${t} === 0) { r.pos = ${q} + 1; ${to} = undefined; } else if (${t} === 1) { r.pos = ${q} + 1; ${
         dec(g, inner, to)
-      } } else { r.pos--; ${fb()} } }`;
+      } } else { ${fb()} } }`;
     }
     case "struct": {
       const fields = (schema as StructSchema<unknown>).fields;
@@ -262,6 +439,13 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     default:
       return fb();
   }
+}
+
+/** Reads a varint into `to`: a one-byte varint inline, anything else through `slow`. */
+function oneByteVarint(g: Gen, to: string, slow: string): string {
+  const q = g.v();
+  const b = g.v();
+  return `{ const ${q} = r.pos; const ${b} = ${q} < r.end ? r.buf[${q}] : 128; if (${b} < 128) { ${to} = ${b}; r.pos = ${q} + 1; } else ${to} = ${slow}; }`;
 }
 
 function tupleOf(items: readonly Schema<unknown>[]): Schema<unknown> {

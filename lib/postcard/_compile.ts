@@ -5,9 +5,9 @@
  * @module
  */
 
-import { generateDecoder, generateEncoder } from "./_codegen.ts";
+import { generateDecoder, generateEncoder, generateSmallEncoder } from "./_codegen.ts";
 import { MAX_DEPTH, type Reader } from "./_reader.ts";
-import type { Writer } from "./_writer.ts";
+import { allocOut, SLOW_BUFFERS, type Writer } from "./_writer.ts";
 import {
   type ArraySchema,
   type ChannelSchema,
@@ -47,7 +47,15 @@ export interface Prepared extends Compiled {
   readonly fastEncode: Encoder;
   /** Fastest available decoder. */
   readonly fastDecode: Decoder;
+  /**
+   * For small values of fixed shape: encodes into a new array of the exact
+   * size, or returns undefined for the ordinary path (see `generateSmallEncoder`).
+   */
+  readonly encodeSmall: ((value: unknown) => Uint8Array | undefined) | undefined;
 }
+
+/** Largest result the small-value encoder writes in place. */
+const SMALL_MAX = 4096;
 
 /** Largest count accepted for a sequence of zero-sized elements. */
 export const ZERO_SIZED_LIMIT = 65_536;
@@ -129,6 +137,8 @@ export function show(v: unknown): string {
 
 const cache = new WeakMap<Schema<unknown>, Compiled>();
 const preparedCache = new WeakMap<Schema<unknown>, Prepared>();
+let lastSchema: Schema<unknown> | undefined;
+let lastPrepared: Prepared | undefined;
 
 /** Returns the compiled form of `schema`, compiling it on first use. */
 export function compile(schema: Schema<unknown>): Compiled {
@@ -145,6 +155,8 @@ export function compile(schema: Schema<unknown>): Compiled {
  * straight-line code where the platform allows it.
  */
 export function prepare(schema: Schema<unknown>): Prepared {
+  // Hot loops encode one schema over and over: skip the WeakMap for it.
+  if (schema === lastSchema) return lastPrepared!;
   let p = preparedCache.get(schema);
   if (p === undefined) {
     const c = compile(schema);
@@ -152,9 +164,17 @@ export function prepare(schema: Schema<unknown>): Prepared {
       ...c,
       fastEncode: generateEncoder(schema, compile) ?? c.encode,
       fastDecode: generateDecoder(schema, compile) ?? c.decode,
+      encodeSmall: generateSmallEncoder(
+        schema,
+        compile,
+        SLOW_BUFFERS ? allocOut : undefined,
+        SMALL_MAX,
+      ),
     };
     preparedCache.set(schema, p);
   }
+  lastSchema = schema;
+  lastPrepared = p;
   return p;
 }
 

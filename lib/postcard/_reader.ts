@@ -15,14 +15,54 @@ const scratch = new DataView(new ArrayBuffer(8));
 /** Deepest nesting of recursive (`t.lazy`) values a decoder follows. */
 export const MAX_DEPTH = 512;
 
+/** Strings up to this many bytes are decoded in JavaScript and interned. */
+export const SHORT_STRING = 32;
+const INTERN_SLOTS = 1024;
+/**
+ * Recently decoded short ASCII strings, by a hash of their bytes. Field
+ * values such as names, states and keys repeat from message to message;
+ * returning the same string skips building it again (JSON parsers keep a
+ * similar cache). Bounded: 1,024 strings of at most 32 characters.
+ */
+const interned: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+
+/**
+ * Decodes `buf[start, stop)` when every byte is ASCII, reusing an interned
+ * string with the same bytes; undefined for any other byte.
+ */
+export function shortAscii(buf: Uint8Array, start: number, stop: number): string | undefined {
+  const n = stop - start;
+  // The slot comes from the length and a few bytes; the comparison below checks them all.
+  const h = n === 0
+    ? 0
+    : (Math.imul(n, 0x9e3779b1) ^ Math.imul(buf[start]! | (buf[stop - 1]! << 8), 0x85ebca6b) ^
+      Math.imul(buf[start + (n >> 1)]! | (buf[start + (n >> 2)]! << 8), 0xc2b2ae35)) | 0;
+  const slot = (h ^ (h >>> 16)) & (INTERN_SLOTS - 1);
+  const hit = interned[slot];
+  if (hit !== undefined && hit.length === n) {
+    // The interned string is ASCII, so equal bytes are ASCII too.
+    let i = 0;
+    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return hit;
+  }
+  let s = "";
+  for (let i = start; i < stop; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) return undefined;
+    s += String.fromCharCode(c);
+  }
+  interned[slot] = s;
+  return s;
+}
+
 /** A read cursor over a byte range. */
 export class Reader {
   /** The input bytes. */
-  readonly buf: Uint8Array;
+  buf: Uint8Array;
   /** Read position. */
   pos: number;
   /** End of the readable range (exclusive). */
-  readonly end: number;
+  end: number;
   /** Current nesting depth of recursive values. */
   depth = 0;
   /**
@@ -46,6 +86,21 @@ export class Reader {
     this.buf = buf;
     this.pos = start;
     this.end = end;
+  }
+
+  /**
+   * Points this reader at `buf[start, end)` with fresh state, so one reader
+   * can serve many decodes.
+   */
+  reset(buf: Uint8Array, start: number, end: number): this {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    this.depth = 0;
+    this.borrow = false;
+    this.channels = undefined;
+    this.#view = undefined;
+    return this;
   }
 
   /** Bytes left to read. */
@@ -241,24 +296,17 @@ export class Reader {
   string(what: string): string {
     const n = this.length(what, 1, 0);
     const start = this.pos;
-    const buf = this.buf;
     const stop = start + n;
-    if (n <= 32) {
-      let s = "";
-      let i = start;
-      for (; i < stop; i++) {
-        const c = buf[i]!;
-        if (c >= 0x80) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === stop) {
+    if (n <= SHORT_STRING) {
+      const s = shortAscii(this.buf, start, stop);
+      if (s !== undefined) {
         this.pos = stop;
         return s;
       }
     }
     let s: string;
     try {
-      s = utf8.decode(buf.subarray(start, stop));
+      s = utf8.decode(this.buf.subarray(start, stop));
     } catch {
       this.fail(what, "invalid UTF-8", start);
     }

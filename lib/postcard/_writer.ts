@@ -33,7 +33,7 @@ export function varintSize(n: number): number {
  * Deno's V8 allocates every ArrayBuffer outside the heap (about 1 µs each,
  * against ~50 ns on Bun), so there small results share a slab.
  */
-const SLOW_BUFFERS = "Deno" in globalThis;
+export const SLOW_BUFFERS: boolean = "Deno" in globalThis;
 const sliceCopy = Uint8Array.prototype.slice;
 
 /** Results up to this size are carved out of a shared slab. */
@@ -63,6 +63,22 @@ export function copyOut(buf: Uint8Array, n: number): Uint8Array {
   }
   const out = new Uint8Array(slab.buffer, slabPos, n);
   for (let i = 0; i < n; i++) out[i] = buf[i]!;
+  slabPos = (slabPos + n + 7) & ~7;
+  return out;
+}
+
+/**
+ * A new byte array of `n` bytes for an encoder to fill: on runtimes where
+ * allocating buffers is slow, small ones are views into a shared slab (see
+ * `copyOut`).
+ */
+export function allocOut(n: number): Uint8Array {
+  if (!SLOW_BUFFERS || n > POOLED_MAX) return new Uint8Array(n);
+  if (slabPos + n > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const out = new Uint8Array(slab.buffer, slabPos, n);
   slabPos = (slabPos + n + 7) & ~7;
   return out;
 }
@@ -121,14 +137,20 @@ export class Writer {
 
   /** Writes an unsigned LEB128 varint of a non-negative safe integer. */
   varint(n: number): void {
-    if (this.pos + 10 > this.buf.length) this.#grow(10);
-    const buf = this.buf;
     let pos = this.pos;
     if (n < 0x80) {
-      buf[pos] = n;
+      if (pos >= this.buf.length) this.#grow(1);
+      this.buf[pos] = n;
       this.pos = pos + 1;
       return;
     }
+    // Near the end of the buffer, grow only when this varint does not fit
+    // (an exactly sized buffer from `encode` must not grow needlessly).
+    if (pos + 10 > this.buf.length) {
+      const need = varintSize(n);
+      if (pos + need > this.buf.length) this.#grow(need);
+    }
+    const buf = this.buf;
     if (n >= TWO_32) {
       while (n >= TWO_32) {
         buf[pos++] = (n % 128) | 0x80;
@@ -272,6 +294,19 @@ export class Writer {
     this.#view = undefined;
     this.pos = 0;
     return out;
+  }
+
+  /**
+   * Makes `buf` the buffer written from position 0 and returns the
+   * previous one, to be put back with another call. The writer grows away
+   * from `buf` (into a new buffer) if the bytes do not fit.
+   */
+  swap(buf: Uint8Array): Uint8Array {
+    const previous = this.buf;
+    this.buf = buf;
+    this.pos = 0;
+    this.#view = undefined;
+    return previous;
   }
 
   /** Forgets the written bytes; drops an oversized buffer. */

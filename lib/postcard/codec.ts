@@ -11,6 +11,9 @@ import { Writer } from "./_writer.ts";
 import type { Schema } from "./schema.ts";
 
 const shared = new Writer(1024);
+const EMPTY = new Uint8Array(0);
+const sharedReader = new Reader(EMPTY);
+let readerBusy = false;
 
 /**
  * Encodes `value` with `schema` and returns a new byte array.
@@ -32,6 +35,13 @@ const shared = new Writer(1024);
  * ```
  */
 export function encode<T>(schema: Schema<T>, value: NoInfer<T>): Uint8Array {
+  // A small value of fixed shape is written straight into a result of its
+  // exact size, with no shared buffer and no copy.
+  const small = prepare(schema).encodeSmall;
+  if (small !== undefined) {
+    const out = small(value);
+    if (out !== undefined) return out;
+  }
   const w = shared.busy ? new Writer(256) : shared;
   w.busy = true;
   try {
@@ -145,10 +155,20 @@ export function decodeRange<T>(
     throw new TypeError(`Cannot decode: expected a Uint8Array, got ${typeof bytes}`);
   }
   const c = prepare(schema);
-  const r = new Reader(bytes, start, end);
-  r.channels = channels;
-  r.borrow = borrow;
-  const v = c.fastDecode(r);
-  if (r.pos !== end) r.fail(c.name, `${end - r.pos} trailing bytes`);
-  return v as T;
+  // One reader serves every decode; a nested decode (from a channel hook) gets its own.
+  const r = readerBusy ? new Reader(bytes, start, end) : sharedReader.reset(bytes, start, end);
+  const own = r === sharedReader;
+  if (own) readerBusy = true;
+  try {
+    r.channels = channels;
+    r.borrow = borrow;
+    const v = c.fastDecode(r);
+    if (r.pos !== end) r.fail(c.name, `${end - r.pos} trailing bytes`);
+    return v as T;
+  } finally {
+    if (own) {
+      readerBusy = false;
+      r.buf = EMPTY; // do not keep the input alive
+    }
+  }
 }
