@@ -19,16 +19,19 @@ export const MAX_DEPTH = 512;
 export const SHORT_STRING = 32;
 const INTERN_SLOTS = 1024;
 /**
- * Recently decoded short ASCII strings, by a hash of their bytes. Field
- * values such as names, states and keys repeat from message to message;
- * returning the same string skips building it again (JSON parsers keep a
- * similar cache). Bounded: 1,024 strings of at most 32 characters.
+ * Recently decoded short ASCII strings, by a hash of their bytes, with a
+ * copy of those bytes (32 per slot) to compare against. Field values such
+ * as names, states and keys repeat from message to message; returning the
+ * same string skips building it again (JSON parsers keep a similar cache).
+ * Bounded: 1,024 strings of at most 32 characters.
  */
 const interned: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+const internedBytes = new Uint8Array(INTERN_SLOTS * SHORT_STRING);
 
 /**
- * Decodes `buf[start, stop)` when every byte is ASCII, reusing an interned
- * string with the same bytes; undefined for any other byte.
+ * Decodes `buf[start, stop)` (at most 32 bytes) when every byte is ASCII,
+ * reusing an interned string with the same bytes; undefined for any other
+ * byte.
  */
 export function shortAscii(buf: Uint8Array, start: number, stop: number): string | undefined {
   const n = stop - start;
@@ -38,11 +41,12 @@ export function shortAscii(buf: Uint8Array, start: number, stop: number): string
     : (Math.imul(n, 0x9e3779b1) ^ Math.imul(buf[start]! | (buf[stop - 1]! << 8), 0x85ebca6b) ^
       Math.imul(buf[start + (n >> 1)]! | (buf[start + (n >> 2)]! << 8), 0xc2b2ae35)) | 0;
   const slot = (h ^ (h >>> 16)) & (INTERN_SLOTS - 1);
+  const base = slot * SHORT_STRING;
   const hit = interned[slot];
   if (hit !== undefined && hit.length === n) {
-    // The interned string is ASCII, so equal bytes are ASCII too.
+    // The interned bytes are ASCII, so equal bytes are ASCII too.
     let i = 0;
-    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
+    while (i < n && internedBytes[base + i] === buf[start + i]) i++;
     if (i === n) return hit;
   }
   let s = "";
@@ -52,6 +56,7 @@ export function shortAscii(buf: Uint8Array, start: number, stop: number): string
     s += String.fromCharCode(c);
   }
   interned[slot] = s;
+  for (let i = 0; i < n; i++) internedBytes[base + i] = buf[start + i]!;
   return s;
 }
 
