@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Pipe } from "./_pipe.ts";
+
 /**
  * A bidirectional, message-oriented connection to one peer.
  *
@@ -69,7 +71,9 @@ export interface MemoryLinkOptions {
 
 /**
  * Creates two connected in-memory links: what one writes, the other reads.
- * Payloads are passed by reference, without copying or framing.
+ * Payloads are passed by reference, without copying or framing. Sessions
+ * on a memory link use its push mode: payloads are handed over in batches,
+ * one microtask per batch, rather than one stream read per payload.
  *
  * @param options Buffering options.
  * @returns The two ends.
@@ -94,11 +98,14 @@ export function memoryLink(options: MemoryLinkOptions = {}): [Link, Link] {
       `Cannot create a memory link: highWaterMark must be a positive integer, got ${hwm}`,
     );
   }
-  const strategy = { highWaterMark: hwm };
-  const ab = new TransformStream<Uint8Array, Uint8Array>(undefined, strategy, { highWaterMark: 0 });
-  const ba = new TransformStream<Uint8Array, Uint8Array>(undefined, strategy, { highWaterMark: 0 });
-  return [
-    { readable: ba.readable, writable: ab.writable },
-    { readable: ab.readable, writable: ba.writable },
-  ];
+  const ab = new Pipe(hwm);
+  const ba = new Pipe(hwm);
+  const end = (inbound: Pipe, outbound: Pipe): Link =>
+    ({
+      readable: inbound.readable,
+      writable: outbound.writable,
+      [directSend]: (payload: Uint8Array) => outbound.push(payload),
+      [directReceive]: (sink: PayloadSink) => inbound.receive(sink),
+    }) as Link;
+  return [end(ba, ab), end(ab, ba)];
 }

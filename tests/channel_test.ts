@@ -333,6 +333,8 @@ function memoryInUse(): number {
       memoryUsage(): { heapUsed: number; external?: number; arrayBuffers?: number };
     };
   };
+  // Count what is still reachable, not garbage a lazy collector has yet to free.
+  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
   const m = g.process!.memoryUsage();
   return m.heapUsed + (m.external ?? 0) + (m.arrayBuffers ?? 0);
 }

@@ -1,0 +1,153 @@
+/**
+ * One direction of an in-memory link: a queue of payloads between a
+ * writer and a reader in the same process, read either as a Web Stream or
+ * in push mode, where payloads are handed to a sink in batches, one
+ * microtask per batch rather than one promise per payload.
+ *
+ * @module
+ */
+
+import { Queue } from "./_queue.ts";
+import type { PayloadSink } from "./link.ts";
+
+/** The state of one direction. */
+export class Pipe {
+  readonly #queue = new Queue<Uint8Array>();
+  readonly #highWaterMark: number;
+  /** Writers waiting for the queue to fall below the high-water mark. */
+  #spaceWaiters: (() => void)[] = [];
+  /** A stream read waiting for the next payload. */
+  #waiting: (() => void) | undefined;
+  #sink: PayloadSink | undefined;
+  #scheduled = false;
+  /** Set by the writer: the stream ends once the queue is empty. */
+  #ended = false;
+  /** Set when the writer aborted or the reader cancelled. */
+  #failure: { reason: unknown } | undefined;
+  #delivered = false;
+  /** Told when the reader cancels, so the writer's side errors. */
+  onCancel: ((reason: unknown) => void) | undefined;
+
+  /**
+   * Creates a pipe.
+   *
+   * @param highWaterMark Payloads queued before a stream writer waits.
+   */
+  constructor(highWaterMark: number) {
+    this.#highWaterMark = highWaterMark;
+  }
+
+  /** The reading end, as a Web Stream. */
+  readonly readable: ReadableStream<Uint8Array> = new ReadableStream<Uint8Array>({
+    pull: (controller) => this.#pull(controller),
+    cancel: (reason) => {
+      this.#delivered = true; // the reader gave up: nothing more goes to a sink
+      this.#fail(reason);
+      this.onCancel?.(reason);
+    },
+  }, { highWaterMark: 0 });
+
+  /** The writing end, as a Web Stream. */
+  readonly writable: WritableStream<Uint8Array> = new WritableStream<Uint8Array>({
+    start: (controller) => {
+      this.onCancel = (reason) => controller.error(reason);
+    },
+    write: (payload): Promise<void> | undefined => {
+      this.push(payload);
+      if (this.#queue.length < this.#highWaterMark || this.#sink !== undefined) return undefined;
+      return new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
+    },
+    close: () => this.end(),
+    abort: (reason) => this.#fail(reason),
+  });
+
+  /** Queues one payload, never waiting (the layers above bound what they send). */
+  push(payload: Uint8Array): void {
+    if (this.#ended || this.#failure !== undefined) return;
+    this.#queue.push(payload);
+    if (this.#sink !== undefined) this.#schedule();
+    else this.#wake();
+  }
+
+  /** Ends the stream after the queued payloads. */
+  end(): void {
+    if (this.#ended || this.#failure !== undefined) return;
+    this.#ended = true;
+    if (this.#sink !== undefined) this.#schedule();
+    else this.#wake();
+  }
+
+  /** Switches to push mode: this and every later payload goes to `sink`. */
+  receive(sink: PayloadSink): void {
+    this.#sink = sink;
+    this.#schedule();
+  }
+
+  #fail(reason: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { reason };
+    this.#queue.drain();
+    this.#releaseWriters();
+    if (this.#sink !== undefined) this.#schedule();
+    else this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    w?.();
+  }
+
+  #releaseWriters(): void {
+    const waiters = this.#spaceWaiters;
+    if (waiters.length === 0) return;
+    this.#spaceWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> | void {
+    const next = this.#queue.shift();
+    if (next !== undefined) {
+      controller.enqueue(next);
+      if (this.#queue.length < this.#highWaterMark) this.#releaseWriters();
+      return;
+    }
+    if (this.#failure !== undefined) {
+      controller.error(this.#failure.reason);
+      return;
+    }
+    if (this.#ended) {
+      controller.close();
+      return;
+    }
+    // Nothing yet: pull again once something arrives.
+    return new Promise<void>((resolve) => (this.#waiting = resolve)).then(() =>
+      this.#pull(controller)
+    );
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#delivered) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const sink = this.#sink!;
+    if (this.#failure !== undefined) {
+      this.#delivered = true;
+      sink.error(this.#failure.reason);
+      return;
+    }
+    for (let p = this.#queue.shift(); p !== undefined; p = this.#queue.shift()) {
+      sink.payload(p);
+      if (this.#failure !== undefined) return this.#flush();
+    }
+    this.#releaseWriters();
+    if (this.#ended) {
+      this.#delivered = true;
+      sink.end();
+    }
+  };
+}
