@@ -16,8 +16,8 @@ export class Pipe {
   readonly #highWaterMark: number;
   /** Writers waiting for the queue to fall below the high-water mark. */
   #spaceWaiters: (() => void)[] = [];
-  /** A stream read waiting for the next payload. */
-  #waiting: (() => void) | undefined;
+  /** The stream's controller while a read waits for the next payload. */
+  #waiting: ReadableStreamDefaultController<Uint8Array> | undefined;
   #sink: PayloadSink | undefined;
   #scheduled = false;
   /** Set by the writer: the stream ends once the queue is empty. */
@@ -92,10 +92,12 @@ export class Pipe {
     else this.#wake();
   }
 
+  /** Serves a waiting stream read, if any, from the queue or the end. */
   #wake(): void {
-    const w = this.#waiting;
+    const c = this.#waiting;
+    if (c === undefined) return;
     this.#waiting = undefined;
-    w?.();
+    this.#pull(c);
   }
 
   #releaseWriters(): void {
@@ -105,7 +107,7 @@ export class Pipe {
     for (const w of waiters) w();
   }
 
-  #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> | void {
+  #pull(controller: ReadableStreamDefaultController<Uint8Array>): void {
     const next = this.#queue.shift();
     if (next !== undefined) {
       controller.enqueue(next);
@@ -120,10 +122,7 @@ export class Pipe {
       controller.close();
       return;
     }
-    // Nothing yet: pull again once something arrives.
-    return new Promise<void>((resolve) => (this.#waiting = resolve)).then(() =>
-      this.#pull(controller)
-    );
+    this.#waiting = controller; // served by the next push, end or failure
   }
 
   #schedule(): void {

@@ -9,7 +9,7 @@
 
 import { Queue } from "./_queue.ts";
 import { directReceive, directSend, directSendCopy, type Link, type PayloadSink } from "./link.ts";
-import { copyOut } from "./postcard/_writer.ts";
+import { copyRange } from "./postcard/_writer.ts";
 
 /** Default largest frame accepted: 16 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
@@ -221,7 +221,7 @@ export class FrameDecoder {
         );
       }
       if (end - pos >= length) {
-        emit(copyOut(pos === 0 ? chunk : chunk.subarray(pos), length));
+        emit(copyRange(chunk, pos, length));
         pos += length;
       } else {
         this.#payload = new Uint8Array(length);

@@ -134,7 +134,7 @@ export function byteStream(socket: RawSocket): ByteStream {
       socket.start({
         data(chunk) {
           if (readDone) return;
-          controller.enqueue(chunk.slice());
+          controller.enqueue(new Uint8Array(chunk)); // a plain copy, even of a Bun `Buffer`
           if (!paused && (controller.desiredSize ?? 1) <= 0) {
             paused = true;
             socket.pause();

@@ -86,9 +86,11 @@ class Adapter implements RawSocket {
   }
 
   onData(d: Uint8Array): void {
-    const chunk = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-    if (this.#sink === undefined) this.#early.push(chunk.slice());
-    else this.#sink.data(chunk);
+    // Bun hands over a Node `Buffer`; the frame decoder copies out of it
+    // into plain arrays, so it is passed on as it is (reading its `.buffer`
+    // is costly in JavaScriptCore).
+    if (this.#sink === undefined) this.#early.push(new Uint8Array(d));
+    else this.#sink.data(d);
   }
 
   onEnd(error?: unknown): void {

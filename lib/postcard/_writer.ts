@@ -49,20 +49,28 @@ let slabPos = 0;
  * needs an exclusive buffer, e.g. to transfer it, copies with `slice()`.
  */
 export function copyOut(buf: Uint8Array, n: number): Uint8Array {
+  return copyRange(buf, 0, n);
+}
+
+/**
+ * Copies `buf[start, start + n)` into a new plain `Uint8Array` (never a
+ * subclass such as a Node `Buffer`, even when `buf` is one), pooled like
+ * {@linkcode copyOut}.
+ */
+export function copyRange(buf: Uint8Array, start: number, n: number): Uint8Array {
   if (!SLOW_BUFFERS) {
-    // Not `buf.slice`: a Node `Buffer` (Bun hands those out) slices by view.
-    if (n > 64) return sliceCopy.call(buf, 0, n);
-    const out = new Uint8Array(n); // cheaper than slice() for small copies
-    for (let i = 0; i < n; i++) out[i] = buf[i]!;
+    const out = new Uint8Array(n);
+    if (n > 64) out.set(start === 0 && n === buf.length ? buf : buf.subarray(start, start + n));
+    else for (let i = 0; i < n; i++) out[i] = buf[start + i]!;
     return out;
   }
-  if (n > POOLED_MAX) return sliceCopy.call(buf, 0, n);
+  if (n > POOLED_MAX) return sliceCopy.call(buf, start, start + n);
   if (slabPos + n > slab.length) {
     slab = new Uint8Array(SLAB_SIZE);
     slabPos = 0;
   }
   const out = new Uint8Array(slab.buffer, slabPos, n);
-  for (let i = 0; i < n; i++) out[i] = buf[i]!;
+  for (let i = 0; i < n; i++) out[i] = buf[start + i]!;
   slabPos = (slabPos + n + 7) & ~7;
   return out;
 }
