@@ -9,7 +9,7 @@
 
 import { Queue } from "./_queue.ts";
 import { directReceive, directSend, directSendCopy, type Link, type PayloadSink } from "./link.ts";
-import { copyRange } from "./postcard/_writer.ts";
+import { copyRange, recycle } from "./postcard/_writer.ts";
 
 /** Default largest frame accepted: 16 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
@@ -242,6 +242,8 @@ export class FrameWriter {
   #spare: Uint8Array[] = [];
   /** Large payloads queued (with their headers) behind the batch. */
   #pieces: Uint8Array[] = [];
+  /** Large payloads among the pieces, given back to the writer pool once written. */
+  #large: Uint8Array[] = [];
   #queued = 0;
   #busy: Promise<void> | undefined;
   #failure: unknown;
@@ -269,6 +271,7 @@ export class FrameWriter {
       const head = new Uint8Array(4);
       new DataView(head.buffer).setUint32(0, n, true);
       this.#pieces.push(head, payload);
+      this.#large.push(payload);
     }
     this.#queued += 4 + n;
     if (this.#busy === undefined) this.#flush();
@@ -313,9 +316,10 @@ export class FrameWriter {
   }
 
   /** Takes back batch buffers the socket has finished writing. */
-  #recycle(buffers: Uint8Array[]): void {
+  #recycle(buffers: Uint8Array[], large: Uint8Array[]): void {
     if (!this.#socket.reusesChunks) return;
     for (const b of buffers) if (this.#spare.length < 4) this.#spare.push(b);
+    for (const p of large) recycle(p);
   }
 
   #flush(): void {
@@ -332,6 +336,8 @@ export class FrameWriter {
     this.#pieces = [];
     const owned = this.#owned;
     this.#owned = [];
+    const large = this.#large;
+    this.#large = [];
     let pending: Promise<void> | undefined;
     for (const piece of pieces) {
       this.#queued -= piece.length;
@@ -345,13 +351,13 @@ export class FrameWriter {
     }
     if (pending === undefined) {
       // The socket took everything at once: flush what arrived meanwhile on the next write.
-      this.#recycle(owned);
+      this.#recycle(owned, large);
       this.#busy = undefined;
       this.#flushIfQueued();
       return;
     }
     this.#busy = pending.then(() => {
-      this.#recycle(owned);
+      this.#recycle(owned, large);
       this.#flush();
     }, (e) => this.#fail(e));
   }

@@ -91,6 +91,43 @@ export function allocOut(n: number): Uint8Array {
   return out;
 }
 
+/** Buffers at least this large are handed off rather than copied, and pooled. */
+const LARGE = 64 * 1024;
+/** Large buffers handed to a transport by {@linkcode Writer.handOff}, not yet given back. */
+const handedOff = new WeakSet<ArrayBufferLike>();
+/** Large buffers given back, for writers to grow into (at most 4, 8 MiB in all). */
+const pool: ArrayBufferLike[] = [];
+let pooledBytes = 0;
+const POOL_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Gives back a payload returned by {@linkcode Writer.handOff} once nothing
+ * references it any more (a socket finished writing it), so the next large
+ * message reuses its memory instead of allocating and zeroing more. Any
+ * other array is ignored.
+ */
+export function recycle(payload: Uint8Array): void {
+  const b = payload.buffer;
+  if (!handedOff.delete(b)) return;
+  if (pool.length < 4 && pooledBytes + b.byteLength <= POOL_BYTES) {
+    pool.push(b);
+    pooledBytes += b.byteLength;
+  }
+}
+
+/** A pooled buffer of at least `min` bytes and not much more, if there is one. */
+function pooled(min: number): Uint8Array | undefined {
+  for (let i = 0; i < pool.length; i++) {
+    const b = pool[i]!;
+    if (b.byteLength >= min && b.byteLength <= 2 * min + LARGE) {
+      pool.splice(i, 1);
+      pooledBytes -= b.byteLength;
+      return new Uint8Array(b);
+    }
+  }
+  return undefined;
+}
+
 /** A growable output buffer with postcard primitive writers. */
 export class Writer {
   /** The backing storage; valid bytes are `[0, pos)`. */
@@ -131,7 +168,7 @@ export class Writer {
     // A large single write (a big `bytes` value) gets just the room it needs.
     if (n > size) size = this.pos + n + 4096;
     while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = (size >= LARGE ? pooled(size) : undefined) ?? new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.#view = undefined;
@@ -295,9 +332,12 @@ export class Writer {
   /**
    * Returns the written bytes without copying and gives the writer a new
    * buffer: for large messages, where a copy costs more than an allocation.
+   * Whoever ends up done with the bytes may pass them to
+   * {@linkcode recycle}.
    */
   handOff(): Uint8Array {
     const out = this.buf.subarray(0, this.pos);
+    if (this.buf.length >= LARGE) handedOff.add(this.buf.buffer);
     this.buf = new Uint8Array(this.#initial);
     this.#view = undefined;
     this.pos = 0;
