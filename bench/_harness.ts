@@ -130,26 +130,62 @@ export async function asyncOpsPerSecond(
   const samples = options.samples ?? (flags.quick ? 3 : 5);
   const sampleMs = options.sampleMs ?? (flags.quick ? 150 : 400);
   const warmupMs = options.warmupMs ?? (flags.quick ? 150 : 400);
+  const batch = await sizeAsyncBatch(run, warmupMs);
+  const rates: number[] = [];
+  for (let s = 0; s < samples; s++) rates.push(await asyncSample(run, batch, sampleMs));
+  return median(rates);
+}
+
+/** Runs `run(batch)` repeatedly for about `ms` and returns its rate per second. */
+async function asyncSample(
+  run: (n: number) => Promise<void>,
+  batch: number,
+  ms: number,
+): Promise<number> {
+  let ops = 0;
+  const t0 = performance.now();
+  let t1 = t0;
+  while (t1 - t0 < ms) {
+    await run(batch);
+    ops += batch;
+    t1 = performance.now();
+  }
+  return (ops * 1000) / (t1 - t0);
+}
+
+/**
+ * Measures two asynchronous operations, `run` and its `baseline`, in
+ * alternating samples, like {@linkcode opsPerSecondPair}: the machine's
+ * slow and fast stretches fall on both. Returns the median rate of each.
+ */
+export async function asyncOpsPerSecondPair(
+  run: (n: number) => Promise<void>,
+  baseline: (n: number) => Promise<void>,
+  options: MeasureOptions = {},
+): Promise<[number, number]> {
+  const samples = options.samples ?? (flags.quick ? 3 : 7);
+  const sampleMs = options.sampleMs ?? (flags.quick ? 150 : 300);
+  const warmupMs = options.warmupMs ?? (flags.quick ? 150 : 400);
+  const fns = [run, baseline];
+  const batches = [await sizeAsyncBatch(run, warmupMs), await sizeAsyncBatch(baseline, warmupMs)];
+  const rates: [number[], number[]] = [[], []];
+  for (let s = 0; s < samples * 2; s++) {
+    const which = s % 2;
+    rates[which]!.push(await asyncSample(fns[which]!, batches[which]!, sampleMs));
+  }
+  return [median(rates[0]), median(rates[1])];
+}
+
+/** Warms `run` up for `ms` and returns a batch size that takes about 5 ms. */
+async function sizeAsyncBatch(run: (n: number) => Promise<void>, ms: number): Promise<number> {
   let batch = 1;
-  const warmEnd = performance.now() + warmupMs;
-  while (performance.now() < warmEnd) {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
     const t0 = performance.now();
     await run(batch);
     if (performance.now() - t0 < 5) batch *= 2;
   }
-  const rates: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    let ops = 0;
-    const t0 = performance.now();
-    let t1 = t0;
-    while (t1 - t0 < sampleMs) {
-      await run(batch);
-      ops += batch;
-      t1 = performance.now();
-    }
-    rates.push((ops * 1000) / (t1 - t0));
-  }
-  return median(rates);
+  return batch;
 }
 
 /** Collects results and prints them. */

@@ -7,7 +7,7 @@
 
 import { accept, encodeMessage, implement, initiate, service, type Session, t } from "../mod.ts";
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
-import { asyncOpsPerSecond, type Report } from "./_harness.ts";
+import { asyncOpsPerSecondPair, type Report } from "./_harness.ts";
 import { frameOf, loadRawTcp } from "./_raw_tcp.ts";
 
 const Bench = service("Bench", {
@@ -41,19 +41,6 @@ export async function tcpBench(report: Report): Promise<void> {
   const raw = await loadRawTcp();
   const server = await raw.echoServer();
   const client = await raw.connect(server.port);
-  const frame = addFrame();
-  const rawSeq = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i++) await client.exchange(frame, 1);
-  });
-  const rawPipe = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i += 64) await client.exchange(frame, 64);
-  });
-  const bigFrame = frameOf(new Uint8Array(MiB).fill(7));
-  const rawBig = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i++) await client.exchange(bigFrame, 1);
-  }, { samples: 3 });
-  client.close();
-  await server.close();
 
   const listener = await listenTcp({ port: 0 });
   const port = (listener.address as { port: number }).port;
@@ -65,33 +52,50 @@ export async function tcpBench(report: Report): Promise<void> {
   const roam = session.client(Bench);
   const serverSession = await served;
 
-  const seq = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i++) await roam.add(3, 5);
-  });
-  report.add("TCP unary calls, sequential", seq, "calls/s", rawSeq, "raw TCP echo, sequential");
-  const batch = Array.from({ length: 64 });
-  const pipe = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i += 64) await Promise.all(batch.map(() => roam.add(3, 5)));
-  });
-  report.add(
-    "TCP unary calls, 64 in flight",
-    pipe,
-    "calls/s",
-    rawPipe,
-    "raw TCP echo, 64 frames in flight",
-  );
-  const big = new Uint8Array(MiB).fill(7);
-  const bigRate = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i++) await roam.echo(big);
-  }, { samples: 3 });
-  report.add(
-    "TCP 1 MiB bytes echo",
-    bigRate * MiB / 1e6,
-    "MB/s",
-    rawBig * MiB / 1e6,
-    "raw TCP 1 MiB echo",
-  );
+  // Each figure alternates samples of roam and of the raw echo.
+  const frame = addFrame();
+  if (report.wants("TCP unary calls, sequential")) {
+    const [seq, rawSeq] = await asyncOpsPerSecondPair(async (n) => {
+      for (let i = 0; i < n; i++) await roam.add(3, 5);
+    }, async (n) => {
+      for (let i = 0; i < n; i++) await client.exchange(frame, 1);
+    });
+    report.add("TCP unary calls, sequential", seq, "calls/s", rawSeq, "raw TCP echo, sequential");
+  }
+  if (report.wants("TCP unary calls, 64 in flight")) {
+    const batch = Array.from({ length: 64 });
+    const [pipe, rawPipe] = await asyncOpsPerSecondPair(async (n) => {
+      for (let i = 0; i < n; i += 64) await Promise.all(batch.map(() => roam.add(3, 5)));
+    }, async (n) => {
+      for (let i = 0; i < n; i += 64) await client.exchange(frame, 64);
+    });
+    report.add(
+      "TCP unary calls, 64 in flight",
+      pipe,
+      "calls/s",
+      rawPipe,
+      "raw TCP echo, 64 frames in flight",
+    );
+  }
+  if (report.wants("TCP 1 MiB bytes echo")) {
+    const big = new Uint8Array(MiB).fill(7);
+    const bigFrame = frameOf(big);
+    const [bigRate, rawBig] = await asyncOpsPerSecondPair(async (n) => {
+      for (let i = 0; i < n; i++) await roam.echo(big);
+    }, async (n) => {
+      for (let i = 0; i < n; i++) await client.exchange(bigFrame, 1);
+    }, { samples: 5 });
+    report.add(
+      "TCP 1 MiB bytes echo",
+      bigRate * MiB / 1e6,
+      "MB/s",
+      rawBig * MiB / 1e6,
+      "raw TCP 1 MiB echo",
+    );
+  }
 
+  client.close();
+  await server.close();
   await session.close();
   await serverSession.closed;
   await listener.close();
