@@ -98,7 +98,8 @@ export {
   UnknownMethodError,
 } from "./lib/errors.ts";
 export type { RpcErrorCode } from "./lib/errors.ts";
-export { implement, Session } from "./lib/session.ts";
+export { Session } from "./lib/session.ts";
+export { implement } from "./lib/session_options.ts";
 export { accept, initiate } from "./lib/handshake.ts";
 export type {
   ConnectionDecision,
@@ -108,7 +109,7 @@ export type {
   ServiceImpl,
   SessionLimits,
   SessionOptions,
-} from "./lib/session.ts";
+} from "./lib/session_options.ts";
 export { Connection } from "./lib/connection.ts";
 export { err, ok } from "./lib/rpc.ts";
 export type {

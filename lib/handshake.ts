@@ -13,6 +13,7 @@ import { isProtocolViolation } from "./framing.ts";
 import type { Link } from "./link.ts";
 import { exposeMetadata, toMetadata } from "./metadata.ts";
 import { Writer } from "./postcard/_writer.ts";
+import { Session } from "./session.ts";
 import {
   checkKeepalive,
   checkMs,
@@ -20,9 +21,8 @@ import {
   DEFAULTS,
   type InitiatorOptions,
   opposite,
-  Session,
   type SessionOptions,
-} from "./session.ts";
+} from "./session_options.ts";
 import { decodeMessage, writeMessage } from "./wire/message.ts";
 import {
   type ConnectionSettings,

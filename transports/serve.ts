@@ -25,7 +25,8 @@
 
 import type { Link } from "../lib/link.ts";
 import { accept, initiate } from "../lib/handshake.ts";
-import type { InitiatorOptions, Session, SessionOptions } from "../lib/session.ts";
+import type { Session } from "../lib/session.ts";
+import type { InitiatorOptions, SessionOptions } from "../lib/session_options.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions extends InitiatorOptions {
