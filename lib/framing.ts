@@ -112,6 +112,11 @@ export interface RawSocket {
    * promise when the caller should wait before writing more.
    */
   write(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * Writes `buf[0, length)` like `write`, without a view having to be made
+   * first. Optional; offered by sockets that copy what they write at once.
+   */
+  writeRange?(buf: Uint8Array, length: number): void | Promise<void>;
   /** Ends the writing side after everything written so far (half close). */
   closeWrite(): void | Promise<void>;
   /** Closes the socket in both directions at once. */
@@ -323,6 +328,11 @@ export class FrameWriter {
   }
 
   #flush(): void {
+    const socket = this.#socket;
+    if (this.#pieces.length === 0 && this.#batchFill > 0 && socket.writeRange !== undefined) {
+      this.#flushBatch(socket.writeRange.bind(socket));
+      return;
+    }
     this.#cut();
     const pieces = this.#pieces;
     if (pieces.length === 0) {
@@ -358,6 +368,35 @@ export class FrameWriter {
     }
     this.#busy = pending.then(() => {
       this.#recycle(owned, large);
+      this.#flush();
+    }, (e) => this.#fail(e));
+  }
+
+  /**
+   * Writes the batch in place when nothing else is queued (no view of it,
+   * and the same buffer takes the next frames if the socket took it all).
+   */
+  #flushBatch(writeRange: (buf: Uint8Array, length: number) => void | Promise<void>): void {
+    const batch = this.#batch;
+    const n = this.#batchFill;
+    this.#queued -= n;
+    let r: void | Promise<void>;
+    try {
+      r = writeRange(batch, n);
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    this.#batchFill = 0;
+    if (r === undefined) {
+      this.#busy = undefined;
+      this.#flushIfQueued();
+      return;
+    }
+    // The socket still holds part of the batch: later frames go into another buffer.
+    this.#batch = this.#spare.pop() ?? new Uint8Array(4096);
+    this.#busy = r.then(() => {
+      this.#recycle([batch], []);
       this.#flush();
     }, (e) => this.#fail(e));
   }

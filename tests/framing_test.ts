@@ -739,3 +739,66 @@ test("a link over byte streams errors its readable when the input ends mid-frame
   await assert.rejects(link.readable.getReader().read(), /middle of a frame/);
   await link.writable.close();
 });
+
+// ------------------------------------------------------------------ in-place batch writes
+
+/**
+ * A socket with `writeRange` that behaves like Bun's: it copies at once
+ * what it takes and, when `partial` is set, takes only half and keeps a
+ * view of the rest until the test completes the write.
+ */
+class RangeSocket extends FakeSocket {
+  /** The bytes as the peer gets them, copied when they are taken. */
+  readonly taken: Uint8Array[] = [];
+  partial = false;
+  readonly reusesChunks = true;
+
+  override write(chunk: Uint8Array): void | Promise<void> {
+    return this.writeRange(chunk, chunk.length);
+  }
+
+  writeRange(buf: Uint8Array, length: number): void | Promise<void> {
+    this.calls.push("writeRange");
+    if (!this.partial) {
+      this.taken.push(buf.slice(0, length));
+      return;
+    }
+    const half = length >> 1;
+    this.taken.push(buf.slice(0, half));
+    const rest = buf.subarray(half, length);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({
+        chunk: rest,
+        resolve: () => {
+          this.taken.push(rest.slice()); // read only now, as a socket draining its backlog does
+          resolve();
+        },
+        reject,
+      });
+    });
+  }
+}
+
+test("frame writer writes its batch in place and reuses it when the socket takes it all", async () => {
+  const socket = new RangeSocket();
+  const writer = new FrameWriter(socket);
+  const payloads = Array.from({ length: 50 }, (_, i) => payloadOf(10 + i, i));
+  for (const p of payloads) await writer.write(p);
+  await writer.drain();
+  assert.equal(socket.count("writeRange"), 50);
+  assert.deepEqual(concat(socket.taken), concat(payloads.map(frame)));
+});
+
+test("frame writer never reuses a batch the socket still holds part of", async () => {
+  const socket = new RangeSocket();
+  socket.partial = true;
+  const writer = new FrameWriter(socket);
+  const first = [payloadOf(40, 1), payloadOf(41, 2)];
+  const later = [payloadOf(42, 3), payloadOf(43, 4), payloadOf(44, 5)];
+  void writer.write(first[0]!);
+  void writer.write(first[1]!); // queued behind the pending write
+  for (const p of later) void writer.write(p);
+  while (socket.pending.length > 0) await socket.complete();
+  await writer.drain();
+  assert.deepEqual(concat(socket.taken), concat([...first, ...later].map(frame)));
+});

@@ -11,7 +11,7 @@ import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
 /** The parts of Bun's `Socket` used here. */
 interface BunSocket {
   data: Adapter;
-  write(data: Uint8Array): number;
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
   pause(): void;
   resume(): void;
   setNoDelay(on: boolean): boolean;
@@ -147,16 +147,20 @@ class Adapter implements RawSocket {
   }
 
   write(chunk: Uint8Array): void | Promise<void> {
+    return this.writeRange(chunk, chunk.length);
+  }
+
+  writeRange(buf: Uint8Array, length: number): void | Promise<void> {
     if (this.#failed !== undefined) throw this.#failed;
     const s = this.socket;
     if (s === undefined || this.#closed) throw new Error("The socket is closed");
     if (this.#backlog.length === 0) {
-      const n = s.write(chunk);
+      const n = s.write(buf, 0, length);
       if (n < 0) throw new Error("The socket is closed");
-      if (n === chunk.length) return;
-      this.#backlog.push(chunk.subarray(n));
+      if (n === length) return;
+      this.#backlog.push(buf.subarray(n, length));
     } else {
-      this.#backlog.push(chunk);
+      this.#backlog.push(length === buf.length ? buf : buf.subarray(0, length));
     }
     return this.#drainPromise ??= new Promise<void>((r) => (this.#drained = r)).then(() => {
       if (this.#failed !== undefined) throw this.#failed;
