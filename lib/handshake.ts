@@ -28,6 +28,7 @@ import {
   type ConnectionSettings,
   type Message,
   type MessagePayload,
+  type Metadata,
   type Parity,
   PROTOCOL_VERSION,
 } from "./wire/types.ts";
@@ -189,17 +190,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
     });
     conduit.send(w.finish());
     const p = await expect(conduit, timeout, "helloYourself", "HelloYourself", options.signal);
-    const session = new Session(
-      conduit,
-      "initiator",
-      parity,
-      local,
-      p.settings,
-      exposeMetadata(p.metadata),
-      options,
-    );
-    session.start();
-    return session;
+    return start(conduit, "initiator", parity, local, p, options);
   });
 }
 
@@ -256,16 +247,28 @@ export async function accept(link: Link, options: SessionOptions = {}): Promise<
       payload: { type: "helloYourself", settings: local, metadata },
     });
     conduit.send(w.finish());
-    const session = new Session(
-      conduit,
-      "acceptor",
-      parity,
-      local,
-      p.settings,
-      exposeMetadata(p.metadata),
-      options,
-    );
-    session.start();
-    return session;
+    return start(conduit, "acceptor", parity, local, p, options);
   });
+}
+
+/** Creates the session once the peer's Hello or HelloYourself arrived, and starts it. */
+function start(
+  conduit: Conduit,
+  role: "initiator" | "acceptor",
+  parity: Parity,
+  local: ConnectionSettings,
+  peer: { settings: ConnectionSettings; metadata: Metadata },
+  options: SessionOptions,
+): Session {
+  const session = new Session(
+    conduit,
+    role,
+    parity,
+    local,
+    peer.settings,
+    exposeMetadata(peer.metadata),
+    options,
+  );
+  session.start();
+  return session;
 }
