@@ -11,7 +11,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decode, DecodeError, encode, type Infer, t } from "../postcard.ts";
 
-const Everything = t.struct({
+/** Fields both fast paths cover. */
+const smallFields = {
   flag: t.bool,
   tiny: t.u8,
   small: t.i8,
@@ -19,12 +20,18 @@ const Everything = t.struct({
   sword: t.i16,
   count: t.u32,
   delta: t.i32,
-  ratio: t.f32,
-  exact: t.f64,
   name: t.string,
-  blob: t.bytes,
   nothing: t.unit,
   maybe: t.option(t.tuple(t.string, t.i32)),
+};
+/** Decoded inline: no floats or bytes. */
+const Small = t.struct(smallFields);
+/** Encoded in place. */
+const Everything = t.struct({
+  ...smallFields,
+  ratio: t.f32,
+  exact: t.f64,
+  blob: t.bytes,
   inner: t.struct({ label: t.option(t.string), on: t.bool }),
 });
 type Everything = Infer<typeof Everything>;
@@ -148,4 +155,38 @@ test("decode() works normally after a decode that failed part way", () => {
   assert.throws(() => decode(Person, good.subarray(0, 3)), DecodeError);
   assert.throws(() => decode(Person, new Uint8Array([...good, 0])), DecodeError);
   assert.deepStrictEqual(decode(Person, good), { name: "Ada", age: 36 });
+});
+
+test("decode() reads fixed-shape values exactly as the general path does", () => {
+  const List = t.list(Small);
+  for (let i = 0; i < 2000; i++) {
+    const { flag, tiny, small, word, sword, count, delta, name, nothing, maybe } = randomValue();
+    const value = { flag, tiny, small, word, sword, count, delta, name, nothing, maybe };
+    const bytes = encode(Small, value);
+    const general = decode(List, new Uint8Array([1, ...bytes]))[0];
+    assert.deepStrictEqual(decode(Small, bytes), general);
+    assert.deepStrictEqual(general, value);
+  }
+});
+
+test("decode() of a fixed-shape value still rejects every truncation and a trailing byte", () => {
+  const bytes = encode(Small, {
+    flag: true,
+    tiny: 1,
+    small: -1,
+    word: 2,
+    sword: -2,
+    count: 3,
+    delta: -3,
+    name: "ok",
+    nothing: undefined,
+    maybe: ["x", 1],
+  });
+  for (let n = 0; n < bytes.length; n++) {
+    assert.throws(() => decode(Small, bytes.subarray(0, n)), DecodeError);
+  }
+  assert.throws(() => decode(Small, new Uint8Array([...bytes, 0])), /trailing/);
+  const badBool = bytes.slice();
+  badBool[0] = 2;
+  assert.throws(() => decode(Small, badBool), DecodeError);
 });

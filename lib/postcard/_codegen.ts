@@ -191,6 +191,22 @@ function putVarint(g: Gen, v: string): string {
   return `if (${v} < 128) out[p++] = ${v}; else { let ${z} = ${v}; while (${z} >= 128) { out[p++] = (${z} & 127) | 128; ${z} >>>= 7; } out[p++] = ${z}; }`;
 }
 
+/**
+ * Writes the ASCII string `s` into `out` at `p` and returns the position
+ * after it, or -1 at the first other character. One small function that
+ * every generated encoder shares, which JavaScript engines optimise better
+ * than a loop inlined into each encoder.
+ */
+function putAscii(out: Uint8Array, p: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128) return -1;
+    out[p + i] = c;
+  }
+  return p + n;
+}
+
 /** The two passes of a small-value encoder for one node. */
 interface Small {
   /** Reads the value into locals, checks it and adds its size to `n`. */
@@ -262,15 +278,12 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
     case "unit":
       return { size: `if (${x} !== undefined && ${x} !== null) ${bail}`, write: "" };
     case "string": {
-      const i = g.v();
-      const c = g.v();
+      const put = g.k(putAscii);
       return {
         size: `if (typeof ${x} !== "string") ${bail} n += ${x}.length + ${
           varintSizeOf(`${x}.length`)
         };`,
-        write: `${
-          putVarint(g, `${x}.length`)
-        } for (let ${i} = 0; ${i} < ${x}.length; ${i}++) { const ${c} = ${x}.charCodeAt(${i}); if (${c} >= 128) ${bail} out[p++] = ${c}; }`,
+        write: `${putVarint(g, `${x}.length`)} p = ${put}(out, p, ${x}); if (p < 0) ${bail}`,
       };
     }
     case "bytes":
@@ -460,6 +473,98 @@ function decFields(g: Gen, fields: readonly FieldSchema[], to: string): string {
   });
   const obj = fields.map((f, i) => `${objectKey(f.name)}: ${vars[i]}`).join(", ");
   return `{ ${body} ${to} = { ${obj} }; }`;
+}
+
+// ---------------------------------------------------------------- small decode
+
+/** What a small-value decoder returns when the input needs the ordinary decoder. */
+export const NOT_SMALL: unique symbol = Symbol("roam.postcard.notSmall");
+
+/**
+ * Statements that decode one value of `schema` from `buf` at `p` into `to`,
+ * all inline, for the common shape of small values: one-byte varints and
+ * short ASCII strings. Anything else (a longer varint, a long or non-ASCII
+ * string, a bad byte, the end of the input) returns `NOT_SMALL`, and the
+ * ordinary decoder reads the value again, decoding or reporting it.
+ * Undefined for schemas it does not cover.
+ */
+function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefined {
+  if (++g.nodes > SMALL_BUDGET) return undefined;
+  const bail = `return ${g.k(NOT_SMALL)};`;
+  const need = `if (p >= end) ${bail}`;
+  switch (schema.kind) {
+    case "bool": {
+      const b = g.v();
+      return `${need} { const ${b} = buf[p++]; if (${b} > 1) ${bail} ${to} = ${b} === 1; }`;
+    }
+    case "u8":
+      return `${need} ${to} = buf[p++];`;
+    case "i8":
+      return `${need} ${to} = (buf[p++] << 24) >> 24;`;
+    case "u16":
+    case "u32":
+      return `${need} ${to} = buf[p++]; if (${to} >= 128) ${bail}`;
+    case "i16":
+    case "i32":
+      return `${need} ${to} = buf[p++]; if (${to} >= 128) ${bail} ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
+    case "string": {
+      const n = g.v();
+      const a = g.k(shortAscii);
+      return `${need} { const ${n} = buf[p]; if (${n} > ${SHORT_STRING} || p + 1 + ${n} > end) ${bail} ${to} = ${a}(buf, p + 1, p + 1 + ${n}); if (${to} === undefined) ${bail} p += 1 + ${n}; }`;
+    }
+    case "unit":
+      return `${to} = undefined;`;
+    case "option": {
+      const inner = smallDec(g, (schema as OptionSchema<unknown>).inner, to);
+      if (inner === undefined) return undefined;
+      const t = g.v();
+      return `${need} { const ${t} = buf[p++]; if (${t} === 0) ${to} = undefined; else if (${t} === 1) { ${inner} } else ${bail} }`;
+    }
+    case "struct": {
+      const fields = (schema as StructSchema<unknown>).fields;
+      const vars = fields.map(() => g.v());
+      let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
+      for (let i = 0; i < fields.length; i++) {
+        const inner = smallDec(g, fields[i]!.schema, vars[i]!);
+        if (inner === undefined) return undefined;
+        body += inner;
+      }
+      const obj = fields.map((f, i) => `${objectKey(f.name)}: ${vars[i]}`).join(", ");
+      return `{ ${body} ${to} = { ${obj} }; }`;
+    }
+    case "tuple": {
+      const items = (schema as TupleSchema<unknown>).items;
+      const vars = items.map(() => g.v());
+      let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
+      for (let i = 0; i < items.length; i++) {
+        const inner = smallDec(g, items[i]!, vars[i]!);
+        if (inner === undefined) return undefined;
+        body += inner;
+      }
+      return `{ ${body} ${to} = [${vars.join(", ")}]; }`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Generates a decoder for small values of fixed shape (see `smallDec`):
+ * `(buf, start, end)` returns the value of `buf[start, end)` or
+ * `NOT_SMALL`. Undefined for other schemas.
+ */
+export function generateSmallDecoder(
+  schema: Schema<unknown>,
+  compile: CompileFn,
+): ((buf: Uint8Array, start: number, end: number) => unknown) | undefined {
+  const g = new Gen(compile);
+  const body = smallDec(g, schema, "out");
+  if (body === undefined) return undefined;
+  const bail = g.k(NOT_SMALL);
+  return make<(buf: Uint8Array, start: number, end: number) => unknown>(
+    g,
+    `"use strict"; return function decodeSmall(buf, start, end) {\nlet p = start; let out;\n${body}\nif (p !== end) return ${bail};\nreturn out;\n};`,
+  );
 }
 
 // ---------------------------------------------------------------- build

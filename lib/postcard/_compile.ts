@@ -5,7 +5,12 @@
  * @module
  */
 
-import { generateDecoder, generateEncoder, generateSmallEncoder } from "./_codegen.ts";
+import {
+  generateDecoder,
+  generateEncoder,
+  generateSmallDecoder,
+  generateSmallEncoder,
+} from "./_codegen.ts";
 import { MAX_DEPTH, type Reader } from "./_reader.ts";
 import { allocOut, SLOW_BUFFERS, type Writer } from "./_writer.ts";
 import {
@@ -52,6 +57,11 @@ export interface Prepared extends Compiled {
    * size, or returns undefined for the ordinary path (see `generateSmallEncoder`).
    */
   readonly encodeSmall: ((value: unknown) => Uint8Array | undefined) | undefined;
+  /**
+   * For small values of fixed shape: decodes `buf[start, end)` inline, or
+   * returns `NOT_SMALL` for the ordinary path (see `generateSmallDecoder`).
+   */
+  readonly decodeSmall: ((buf: Uint8Array, start: number, end: number) => unknown) | undefined;
 }
 
 /** Largest result the small-value encoder writes in place. */
@@ -170,6 +180,7 @@ export function prepare(schema: Schema<unknown>): Prepared {
         SLOW_BUFFERS ? allocOut : undefined,
         SMALL_MAX,
       ),
+      decodeSmall: generateSmallDecoder(schema, compile),
     };
     preparedCache.set(schema, p);
   }

@@ -6,6 +6,7 @@
  */
 
 import { type ChannelHooks, EncodeFault, prepare } from "./_compile.ts";
+import { NOT_SMALL } from "./_codegen.ts";
 import { Reader } from "./_reader.ts";
 import { Writer } from "./_writer.ts";
 import type { Schema } from "./schema.ts";
@@ -155,6 +156,11 @@ export function decodeRange<T>(
     throw new TypeError(`Cannot decode: expected a Uint8Array, got ${typeof bytes}`);
   }
   const c = prepare(schema);
+  // A small value of fixed shape is read inline; anything unusual takes the ordinary path.
+  if (c.decodeSmall !== undefined && channels === undefined) {
+    const v = c.decodeSmall(bytes, start, end);
+    if (v !== NOT_SMALL) return v as T;
+  }
   // One reader serves every decode; a nested decode (from a channel hook) gets its own.
   const r = readerBusy ? new Reader(bytes, start, end) : sharedReader.reset(bytes, start, end);
   const own = r === sharedReader;
