@@ -133,6 +133,7 @@ export class Pipe {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
+    if (this.#delivered) return; // ended, failed or cancelled by the reader meanwhile
     const sink = this.#sink!;
     if (this.#failure !== undefined) {
       this.#delivered = true;

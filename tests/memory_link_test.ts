@@ -175,3 +175,20 @@ test("push mode stops delivering once the reader cancels", async () => {
   await tick();
   assert.deepStrictEqual(events, [["payload", 1]]);
 });
+
+test("push mode: a sink whose reader cancels while handling a payload gets nothing more", async () => {
+  const [a, b] = memoryLink();
+  const events: string[] = [];
+  push(b, {
+    payload: (p) => {
+      events.push(`payload ${p[0]}`);
+      if (p[0] === 1) void b.readable.cancel(new Error("stop"));
+    },
+    end: () => events.push("end"),
+    error: () => events.push("error"),
+  });
+  send(a, bytes(1));
+  send(a, bytes(2));
+  await tick();
+  assert.deepStrictEqual(events, ["payload 1"]);
+});
