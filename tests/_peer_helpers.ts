@@ -7,6 +7,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import {
   accept,
   decodeMessage,
@@ -21,6 +22,7 @@ import {
   type MessagePayload,
   type Metadata,
   type Parity,
+  ProtocolError,
   service,
   type ServiceImpl,
   type Session,
@@ -283,6 +285,25 @@ export async function rawAcceptor(
   });
   const session = await within(initiating, 2000, "initiate()");
   return { peer, session, hello: first };
+}
+
+/**
+ * Expects the library's reaction to a violation: a `ProtocolError` on
+ * connection 0 whose description matches, then the link closed with
+ * nothing else sent, then the session ended by a local `ProtocolError`.
+ */
+export async function expectViolation(
+  peer: RawPeer,
+  session: Session,
+  description: RegExp,
+): Promise<{ error: Received<"protocolError">; reason: ProtocolError }> {
+  const error = await peer.expect("protocolError", 2000);
+  assert.equal(error.connectionId, 0);
+  assert.match(error.payload.description, description);
+  assert.equal(await peer.expectEnd(2000), "closed");
+  const reason = await within(session.closed, 2000, "session.closed");
+  assert.ok(reason instanceof ProtocolError, `closed with ${String(reason)}`);
+  return { error, reason };
 }
 
 /** Ends a raw peer and its session, waiting for both (no dangling reads or timers). */

@@ -21,7 +21,6 @@ import {
   encodeMessage,
   implement,
   type Message,
-  ProtocolError,
   Rx,
   serve,
   service,
@@ -34,6 +33,7 @@ import {
   deferred,
   delay,
   endRaw,
+  expectViolation,
   hex,
   rawAcceptor,
   rawInitiator,
@@ -1186,12 +1186,7 @@ async function assertChannelViolation(
 
   await inject(peer);
 
-  const error = await peer.expect("protocolError", 2000);
-  assert.equal(error.connectionId, 0);
-  assert.match(error.payload.description, description);
-  assert.equal(await peer.expectEnd(2000), "closed");
-  const reason = await within(session.closed, 2000, "session.closed");
-  assert.ok(reason instanceof ProtocolError, `closed with ${String(reason)}`);
+  const { reason } = await expectViolation(peer, session, description);
   assert.equal(reason.remote, false);
   // Items that were accepted before the violation may still be read; then the error.
   while (kept.rx.buffered > 0) await kept.rx.recv();

@@ -17,6 +17,7 @@ import {
   echoArgs,
   echoImpl,
   endRaw,
+  expectViolation,
   hex,
   Hold,
   holdImpl,
@@ -59,14 +60,8 @@ async function assertViolation(
 
   await inject(peer);
 
-  const error = await peer.expect("protocolError", 2000);
-  assert.equal(error.connectionId, 0);
-  assert.match(error.payload.description, description);
   // The library closes the link after the ProtocolError, sending nothing else.
-  assert.equal(await peer.expectEnd(2000), "closed");
-
-  const reason = await within(session.closed, 2000, "session.closed");
-  assert.ok(reason instanceof ProtocolError, `closed with ${String(reason)}`);
+  const { error, reason } = await expectViolation(peer, session, description);
   assert.ok(reason instanceof ClosedError);
   assert.equal(reason.code, "protocol-error");
   assert.equal(reason.remote, false);
