@@ -1,6 +1,6 @@
 /**
  * Raw TCP baseline on Bun: `Bun.listen` / `Bun.connect` with socket
- * handlers; the server writes back each chunk as it arrives.
+ * handlers; the server splits the stream into frames and writes each frame back.
  *
  * @module
  */

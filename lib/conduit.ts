@@ -5,7 +5,14 @@
  * @module
  */
 
-import { directReceive, directSend, directSendCopy, type Link, type PayloadSink } from "./link.ts";
+import {
+  directReceive,
+  directSend,
+  directSendCopy,
+  directSendParts,
+  type Link,
+  type PayloadSink,
+} from "./link.ts";
 import { copyOut } from "./postcard/_writer.ts";
 
 /**
@@ -18,6 +25,12 @@ export interface Conduit {
   send(message: Uint8Array): void;
   /** Queues the message in `bytes[0, length)`; `bytes` may be reused as soon as this returns. */
   sendCopy(bytes: Uint8Array, length: number): void;
+  /**
+   * Queues one message given as `parts` (`total` bytes in all); every part
+   * may be changed as soon as this returns. Undefined when the link has no
+   * better way than joining them (the caller then joins them itself).
+   */
+  readonly sendParts: ((parts: readonly Uint8Array[], total: number) => void) | undefined;
   /** Resolves with the next message; `done` is true at a graceful end of stream. */
   recv(): Promise<ReadableStreamReadResult<Uint8Array>>;
   /**
@@ -48,6 +61,7 @@ export class BareConduit implements Conduit {
   #stopped = false;
   /** Called once when sending fails (the link broke). */
   onSendError: ((error: unknown) => void) | undefined = undefined;
+  readonly sendParts: ((parts: readonly Uint8Array[], total: number) => void) | undefined;
   readonly #fail = (e: unknown): void => {
     if (this.#failed || this.#closed) return;
     this.#failed = true;
@@ -66,6 +80,12 @@ export class BareConduit implements Conduit {
     this.#receive = (link as { [directReceive]?: (sink: PayloadSink) => void })[directReceive];
     this.#directCopy =
       (link as { [directSendCopy]?: (b: Uint8Array, n: number) => void })[directSendCopy];
+    const parts = (link as {
+      [directSendParts]?: (parts: readonly Uint8Array[], total: number) => void;
+    })[directSendParts];
+    this.sendParts = parts === undefined ? undefined : (p, total) => {
+      if (!this.#failed && !this.#closed) parts(p, total);
+    };
     // Observe the writer's end so a broken link never becomes an unhandled rejection.
     this.#writer.closed.catch(this.#fail);
   }

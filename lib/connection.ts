@@ -313,7 +313,7 @@ export class Connection {
     let bytes: Uint8Array;
     try {
       encodeWith(w, method.args, args, "args", channels?.hooks);
-      bytes = w.buf.slice(0, w.pos);
+      bytes = w.copy();
     } catch (e) {
       channels?.rollback();
       return Promise.reject(e);

@@ -8,14 +8,23 @@
  */
 
 import { Queue } from "./_queue.ts";
-import { directReceive, directSend, directSendCopy, type Link, type PayloadSink } from "./link.ts";
-import { copyRange, recycle } from "./postcard/_writer.ts";
+import {
+  directReceive,
+  directSend,
+  directSendCopy,
+  directSendParts,
+  type Link,
+  type PayloadSink,
+} from "./link.ts";
+import { allocFilledLater, copyRange, joinParts, recycle } from "./postcard/_writer.ts";
 
 /** Default largest frame accepted: 16 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 
 /** Frames up to this size are copied into a shared batch; larger ones are written as they are. */
 const COALESCE_LIMIT = 64 * 1024;
+/** Parts at least this large are written by `writeParts` as they are, not copied into a batch. */
+const DIRECT_PART = 16 * 1024;
 /** Bytes waiting to be written before writers are asked to wait. */
 const WRITE_HIGH_WATER = 1024 * 1024;
 
@@ -117,6 +126,13 @@ export interface RawSocket {
    * first. Optional; offered by sockets that copy what they write at once.
    */
   writeRange?(buf: Uint8Array, length: number): void | Promise<void>;
+  /**
+   * Writes as much of `buf[start, start + length)` as the system takes at
+   * once and returns how many bytes that was, keeping no reference to
+   * `buf`. Returns 0 while earlier writes are still queued. Optional;
+   * offered by sockets with a synchronous write.
+   */
+  writeNow?(buf: Uint8Array, start: number, length: number): number;
   /** Ends the writing side after everything written so far (half close). */
   closeWrite(): void | Promise<void>;
   /** Closes the socket in both directions at once. */
@@ -229,7 +245,8 @@ export class FrameDecoder {
         emit(copyRange(chunk, pos, length));
         pos += length;
       } else {
-        this.#payload = new Uint8Array(length);
+        // Every byte is written before the payload is emitted.
+        this.#payload = allocFilledLater(length);
         this.#payloadFill = 0;
       }
     }
@@ -290,6 +307,72 @@ export class FrameWriter {
     this.#append(n, bytes);
     this.#queued += 4 + n;
     if (this.#busy === undefined) this.#flush();
+    if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
+  }
+
+  /**
+   * Queues one payload given as `parts` in order (`total` bytes in all).
+   * The parts are borrowed: they may change as soon as this returns. When
+   * the socket writes synchronously and nothing is queued, large parts go
+   * to it as they are and only what it did not take is copied; otherwise
+   * the parts are joined into one buffer.
+   */
+  writeParts(parts: readonly Uint8Array[], total: number): void | Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    const socket = this.#socket;
+    if (
+      socket.writeNow === undefined || this.#busy !== undefined || this.#batchFill > 0 ||
+      this.#pieces.length > 0
+    ) {
+      return this.write(joinParts(parts, total));
+    }
+    // The frame header and small parts are gathered in the (idle) batch buffer.
+    let b = this.#batch;
+    b[0] = total & 0xff;
+    b[1] = (total >>> 8) & 0xff;
+    b[2] = (total >>> 16) & 0xff;
+    b[3] = total >>> 24;
+    let fill = 4;
+    try {
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i]!;
+        if (part.length < DIRECT_PART) {
+          if (fill + part.length > b.length) {
+            const grown = new Uint8Array(Math.max(2 * b.length, fill + part.length));
+            grown.set(b.subarray(0, fill));
+            b = this.#batch = grown;
+          }
+          b.set(part, fill);
+          fill += part.length;
+          continue;
+        }
+        if (fill > 0) {
+          const n = socket.writeNow(b, 0, fill);
+          if (n < fill) return this.#spill(b.subarray(n, fill), parts, i);
+          fill = 0;
+        }
+        const n = socket.writeNow(part, 0, part.length);
+        if (n < part.length) return this.#spill(part.subarray(n), parts, i + 1);
+      }
+      if (fill > 0) {
+        const n = socket.writeNow(b, 0, fill);
+        if (n < fill) return this.#spill(b.subarray(n, fill), parts, parts.length);
+      }
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /** Copies what the socket did not take (`first`, then `parts[from...]`) and queues it. */
+  #spill(first: Uint8Array, parts: readonly Uint8Array[], from: number): void | Promise<void> {
+    const rest = [first, ...parts.slice(from)];
+    let size = 0;
+    for (const part of rest) size += part.length;
+    const copy = joinParts(rest, size);
+    this.#pieces.push(copy);
+    this.#large.push(copy);
+    this.#queued += size;
+    this.#flush();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
 
@@ -598,12 +681,22 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       sinkController?.error(e);
     }
   };
+  const sendParts = (parts: readonly Uint8Array[], total: number): void => {
+    if (writeDone || closed) return;
+    try {
+      void writer.writeParts(parts, total);
+    } catch (e) {
+      sinkController?.error(e);
+    }
+  };
   return {
     readable,
     writable,
     [directSend]: send,
     [directSendCopy]: sendCopy,
     [directReceive]: receive,
+    // Only a socket that writes synchronously gains from parts; others get joined messages.
+    ...(socket.writeNow === undefined ? {} : { [directSendParts]: sendParts }),
   } as Link;
 }
 

@@ -42,6 +42,15 @@ export const directSend: unique symbol = Symbol("roam.link.directSend");
  */
 export const directSendCopy: unique symbol = Symbol("roam.link.directSendCopy");
 
+/**
+ * A link may also carry a function under this key that sends one payload
+ * given as `parts` (`total` bytes in all, in order) and has written or
+ * copied every part before returning, so the caller may change them at
+ * once. A socket link writes large parts straight to the socket when it
+ * can, so a large `bytes` value is not first copied into a message buffer.
+ */
+export const directSendParts: unique symbol = Symbol("roam.link.directSendParts");
+
 /** Where a link in push mode delivers what it receives. */
 export interface PayloadSink {
   /** One payload. */

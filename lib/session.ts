@@ -116,6 +116,8 @@ export class Session {
     options: SessionOptions,
   ) {
     this.#conduit = conduit;
+    // Large `bytes` values go to a link that writes parts without being copied first.
+    this.#writer.gather = conduit.sendParts !== undefined;
     this.role = role;
     this.parity = parity;
     this.peerMetadata = peerMetadata;
@@ -313,9 +315,13 @@ export class Session {
 
   #acquire(): Writer {
     const w = this.#writer;
-    if (w.busy) return new Writer(256);
+    if (w.busy) {
+      const extra = new Writer(256);
+      extra.gather = w.gather;
+      return extra;
+    }
     w.busy = true;
-    w.pos = 0;
+    w.rewind(0, 0);
     return w;
   }
 
@@ -326,7 +332,8 @@ export class Session {
 
   #sendFrom(w: Writer): void {
     if (this.#state === "closed") return;
-    if (w.pos > HANDOFF_SIZE) this.#conduit.send(w.handOff());
+    if (w.segmentCount > 0) this.#conduit.sendParts!(w.parts(), w.size);
+    else if (w.pos > HANDOFF_SIZE) this.#conduit.send(w.handOff());
     else this.#conduit.sendCopy(w.buf, w.pos);
   }
 

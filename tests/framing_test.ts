@@ -802,3 +802,112 @@ test("frame writer never reuses a batch the socket still holds part of", async (
   await writer.drain();
   assert.deepEqual(concat(socket.taken), concat([...first, ...later].map(frame)));
 });
+
+// ------------------------------------------------------------------ payloads written in parts
+
+/**
+ * A socket with a synchronous `writeNow`, like Bun's: it takes at most
+ * `budget` bytes in all (then none until the test raises it) and copies
+ * what it takes; `write`/`writeRange` behave as in {@linkcode RangeSocket}.
+ */
+class NowSocket extends RangeSocket {
+  budget = Infinity;
+  /** The arrays passed to `writeNow`, by reference. */
+  readonly direct: Uint8Array[] = [];
+
+  writeNow(buf: Uint8Array, start: number, length: number): number {
+    this.calls.push("writeNow");
+    this.direct.push(buf);
+    if (this.pending.length > 0) return 0;
+    const n = Math.min(length, this.budget);
+    this.budget -= n;
+    this.taken.push(buf.slice(start, start + n));
+    return n;
+  }
+}
+
+/** Parts of a message: a small head, a large body and a small tail. */
+function messageParts(seed: number): Uint8Array[] {
+  return [payloadOf(20, seed), payloadOf(100_000, seed + 1), payloadOf(7, seed + 2)];
+}
+
+test("writeParts gives large parts to a synchronous socket as they are, after the header and head", () => {
+  const socket = new NowSocket();
+  const writer = new FrameWriter(socket);
+  const parts = messageParts(1);
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  assert.equal(writer.writeParts(parts, total), undefined);
+  assert.ok(socket.direct.includes(parts[1]!), "the large part was not copied first");
+  assert.equal(socket.count("writeNow"), 3); // header + head, the body, the tail
+  assert.deepEqual(concat(socket.taken), frame(concat(parts)));
+});
+
+test("writeParts copies what the socket did not take, so later changes to the parts do not reach the wire", async () => {
+  for (const budget of [0, 2, 24, 30_000, 100_024, 100_030]) {
+    const socket = new NowSocket();
+    socket.budget = budget;
+    socket.partial = true; // the spilled rest is read by the socket only later
+    const writer = new FrameWriter(socket);
+    const parts = messageParts(2);
+    const expected = frame(concat(parts));
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    void writer.writeParts(parts, total);
+    for (const p of parts) p.fill(0xee); // the caller reuses its buffers at once
+    socket.budget = Infinity;
+    socket.partial = false;
+    await socket.completeAll();
+    await writer.drain();
+    assert.deepEqual(concat(socket.taken), expected, `with a budget of ${budget} bytes`);
+  }
+});
+
+test("writeParts behind frames still being written joins the parts and keeps the order", async () => {
+  const socket = new NowSocket();
+  socket.partial = true;
+  const writer = new FrameWriter(socket);
+  const first = payloadOf(50, 9);
+  void writer.write(first); // the socket takes half and holds the rest
+  const parts = messageParts(3);
+  const expected = concat([frame(first), frame(concat(parts))]);
+  void writer.writeParts(parts, parts.reduce((n, p) => n + p.length, 0));
+  for (const p of parts) p.fill(0xee);
+  socket.partial = false;
+  await socket.completeAll();
+  await writer.drain();
+  assert.deepEqual(concat(socket.taken), expected);
+  assert.equal(socket.direct.length, 0, "nothing went around the queue");
+});
+
+test("writeParts to a socket without writeNow joins the parts into one write", async () => {
+  const socket = new FakeSocket();
+  const writer = new FrameWriter(socket);
+  const parts = messageParts(4);
+  void writer.writeParts(parts, parts.reduce((n, p) => n + p.length, 0));
+  const expected = frame(concat(parts));
+  for (const p of parts) p.fill(0xee);
+  await writer.drain();
+  assert.deepEqual(socket.wire(), expected);
+});
+
+test("writeParts on a failed writer throws, and a socket error in writeNow fails the writer", () => {
+  const socket = new NowSocket();
+  const writer = new FrameWriter(socket);
+  let reported: unknown;
+  writer.onError = (e) => (reported = e);
+  const boom = new Error("socket gone");
+  socket.writeNow = () => {
+    throw boom;
+  };
+  const parts = messageParts(5);
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  writer.writeParts(parts, total);
+  assert.equal(reported, boom);
+  assert.throws(() => writer.writeParts(parts, total), /socket gone/);
+});
+
+test("a link over a synchronous socket offers parts to the conduit; others do not", () => {
+  const direct = Object.getOwnPropertySymbols(socketLink(new NowSocket())).map(String);
+  assert.ok(direct.includes("Symbol(roam.link.directSendParts)"));
+  const plain = Object.getOwnPropertySymbols(socketLink(new FakeSocket())).map(String);
+  assert.ok(!plain.includes("Symbol(roam.link.directSendParts)"));
+});

@@ -10,7 +10,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { channel, implement, service, t } from "../mod.ts";
 import { connect, serve } from "../transports/serve.ts";
-import { recycle, Writer } from "../lib/postcard/_writer.ts";
+import { GATHER_MIN, joinParts, recycle, Writer } from "../lib/postcard/_writer.ts";
+import { encodeWith } from "../lib/postcard/codec.ts";
 
 const Big = service("Big", {
   echo: { args: [t.bytes], returns: t.bytes },
@@ -109,6 +110,149 @@ test("64 KiB channel items over TCP arrive intact while buffers are reused", asy
     assert.equal(await call, 200);
     // Items the handler kept stay intact after later ones reused send buffers.
     for (let i = 0; i < 200; i++) assert.deepStrictEqual(seen[i], pattern(65_536 + (i % 3), i));
+  } finally {
+    await session.close();
+    await server.close();
+  }
+});
+
+// ------------------------------------------------------------------ gathering writers
+
+function joined(parts: readonly Uint8Array[]): Uint8Array {
+  return joinParts(parts, parts.reduce((n, p) => n + p.length, 0));
+}
+
+test("a gathering writer keeps large arrays by reference and parts() gives the message in order", () => {
+  const w = new Writer(64);
+  w.gather = true;
+  const big1 = pattern(GATHER_MIN, 1);
+  const big2 = pattern(GATHER_MIN + 5, 2);
+  w.u8(1);
+  w.raw(big1);
+  w.raw(big2); // two kept arrays back to back
+  w.u8(2);
+  w.raw(pattern(10, 3)); // small: copied
+  assert.equal(w.segmentCount, 2);
+  assert.equal(w.pos, 12);
+  assert.equal(w.size, 12 + big1.length + big2.length);
+  const parts = w.parts();
+  assert.equal(parts.length, 4);
+  assert.equal(parts[1], big1, "the large array itself, not a copy");
+  assert.equal(parts[2], big2);
+  const expected = new Uint8Array([1, ...big1, ...big2, 2, ...pattern(10, 3)]);
+  assert.deepStrictEqual(joined(parts), expected);
+  assert.deepStrictEqual(w.copy(), expected);
+});
+
+test("a writer that does not gather copies large arrays as before", () => {
+  const w = new Writer(64);
+  w.raw(pattern(GATHER_MIN, 4));
+  assert.equal(w.segmentCount, 0);
+  assert.equal(w.pos, GATHER_MIN);
+  assert.deepStrictEqual(w.finish(), pattern(GATHER_MIN, 4));
+});
+
+test("rewind() forgets the arrays kept after its mark and keeps those before", () => {
+  const w = new Writer(64);
+  w.gather = true;
+  w.u8(7);
+  w.raw(pattern(GATHER_MIN, 5));
+  const pos = w.pos;
+  const segments = w.segmentCount;
+  w.u8(8);
+  w.raw(pattern(GATHER_MIN, 6));
+  w.rewind(pos, segments);
+  assert.equal(w.segmentCount, 1);
+  assert.equal(w.size, 1 + GATHER_MIN);
+  assert.deepStrictEqual(w.copy(), new Uint8Array([7, ...pattern(GATHER_MIN, 5)]));
+  w.reset();
+  assert.equal(w.segmentCount, 0);
+  assert.equal(w.size, 0);
+});
+
+test("finish() and handOff() of a gathering writer include the arrays kept by reference", () => {
+  const w = new Writer(64);
+  w.gather = true;
+  w.u8(9);
+  w.raw(pattern(GATHER_MIN, 7));
+  w.u8(10);
+  const expected = new Uint8Array([9, ...pattern(GATHER_MIN, 7), 10]);
+  assert.deepStrictEqual(w.finish(), expected);
+  assert.equal(w.segmentCount, 0);
+  w.u8(9);
+  w.raw(pattern(GATHER_MIN, 7));
+  w.u8(10);
+  assert.deepStrictEqual(w.handOff(), expected);
+});
+
+test("a failed encode into a gathering writer leaves no array kept by reference", () => {
+  const w = new Writer(64);
+  w.gather = true;
+  w.u8(1);
+  const schema = t.tuple(t.bytes, t.u8);
+  assert.throws(
+    () => encodeWith(w, schema, [pattern(GATHER_MIN, 8), 300], "args"),
+    RangeError,
+  );
+  assert.equal(w.segmentCount, 0);
+  assert.equal(w.pos, 1);
+  encodeWith(w, schema, [pattern(GATHER_MIN, 8), 3], "args");
+  assert.equal(w.segmentCount, 1);
+});
+
+test("joinParts() copies parts into one new array", () => {
+  const a = pattern(3, 1);
+  const b = pattern(GATHER_MIN, 2);
+  const out = joinParts([a, b], a.length + b.length);
+  assert.deepStrictEqual(out, new Uint8Array([...a, ...b]));
+  b.fill(0);
+  assert.deepStrictEqual(out.subarray(3), pattern(GATHER_MIN, 2), "a copy, not a view");
+});
+
+test("large bytes changed right after a call over TCP arrive as they were when sent", async () => {
+  const seen: Uint8Array[] = [];
+  const impl = implement(Big, {
+    echo: (b) => {
+      seen.push(b.slice());
+      return b;
+    },
+    sum: async (rx) => {
+      let n = 0n;
+      for await (const b of rx) {
+        seen.push(b.slice());
+        n += BigInt(b.length);
+      }
+      return n;
+    },
+  });
+  const server = await serve("tcp://127.0.0.1:0", { services: [impl] });
+  const session = await connect(server.url);
+  try {
+    const client = session.client(Big);
+    const sizes = [GATHER_MIN, 300_000, 2 << 20];
+    const calls = sizes.map((n, i) => {
+      const b = pattern(n, i);
+      const call = client.echo(b);
+      b.fill(0xee); // the caller reuses its buffer at once
+      return call;
+    });
+    const back = await Promise.all(calls);
+    sizes.forEach((n, i) => {
+      assert.deepStrictEqual(seen[i], pattern(n, i));
+      assert.deepStrictEqual(back[i], pattern(n, i));
+    });
+
+    seen.length = 0;
+    const [tx, rx] = channel<Uint8Array>();
+    const call = client.sum(rx);
+    const item = new Uint8Array(200_000);
+    for (let i = 0; i < 20; i++) {
+      item.set(pattern(item.length, 100 + i));
+      await tx.send(item); // the same buffer, refilled before every send
+    }
+    await tx.close();
+    assert.equal(await call, 20n * 200_000n);
+    for (let i = 0; i < 20; i++) assert.deepStrictEqual(seen[i], pattern(200_000, 100 + i));
   } finally {
     await session.close();
     await server.close();

@@ -167,6 +167,16 @@ class Adapter implements RawSocket {
     });
   }
 
+  writeNow(buf: Uint8Array, start: number, length: number): number {
+    if (this.#failed !== undefined) throw this.#failed;
+    const s = this.socket;
+    if (s === undefined || this.#closed) throw new Error("The socket is closed");
+    if (this.#backlog.length > 0) return 0;
+    const n = s.write(buf, start, length);
+    if (n < 0) throw new Error("The socket is closed");
+    return n;
+  }
+
   async closeWrite(): Promise<void> {
     while (this.#drainPromise !== undefined) await this.#drainPromise;
     if (this.#failed !== undefined) throw this.#failed;

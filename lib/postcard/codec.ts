@@ -72,13 +72,14 @@ export function encodeWith<T>(
   channels?: ChannelHooks,
 ): void {
   const start = w.pos;
+  const segments = w.segmentCount;
   const p = prepare(schema);
   w.channels = channels;
   w.depth = 0;
   try {
     p.fastEncode(w, value);
   } catch (e) {
-    w.pos = start;
+    w.rewind(start, segments);
     if (!(e instanceof EncodeFault)) throw e;
     throw explain(p.encode, w, value, e).toError(root);
   } finally {
@@ -97,6 +98,7 @@ function explain(
   fault: EncodeFault,
 ): EncodeFault {
   const start = w.pos;
+  const segments = w.segmentCount;
   const hooks = w.channels;
   w.channels = undefined;
   w.depth = 0;
@@ -106,7 +108,7 @@ function explain(
     if (e instanceof EncodeFault) return e;
     throw e;
   } finally {
-    w.pos = start;
+    w.rewind(start, segments);
     w.channels = hooks;
   }
   return fault;

@@ -313,6 +313,7 @@ function writePayload(w: Writer, p: MessagePayload): void {
  */
 export function writeMessage(w: Writer, msg: Message): void {
   const start = w.pos;
+  const segments = w.segmentCount;
   try {
     checkObject(msg, "Message", "message");
     const c: unknown = msg.connectionId;
@@ -320,7 +321,7 @@ export function writeMessage(w: Writer, msg: Message): void {
     else w.varint(checkSafe(c, "Message", "connectionId"));
     writePayload(w, msg.payload);
   } catch (e) {
-    w.pos = start;
+    w.rewind(start, segments);
     throw e;
   }
 }
