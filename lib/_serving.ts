@@ -155,6 +155,7 @@ export class Dispatcher {
     channelIds: readonly number[],
     metadata: Metadata,
     args: Uint8Array,
+    start: number,
   ): void {
     if (id % 2 !== this.#peerParityBit) {
       this.#port.violation(
@@ -177,7 +178,14 @@ export class Dispatcher {
     let decoded: unknown[];
     const channels = hasChannels(method.args) ? this.#channels().incoming(channelIds) : undefined;
     try {
-      decoded = decodeRange(method.args, args, 0, args.length, channels?.hooks, true) as unknown[];
+      decoded = decodeRange(
+        method.args,
+        args,
+        start,
+        args.length,
+        channels?.hooks,
+        true,
+      ) as unknown[];
     } catch (e) {
       channels?.abandon();
       if (channels?.isViolation(e)) return;

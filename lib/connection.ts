@@ -461,8 +461,11 @@ export class Connection {
     }
   }
 
-  /** Handles a `Response` (the session's fast path calls this directly). */
-  handleResponse(id: number, metadata: Metadata, ret: Uint8Array): void {
+  /**
+   * Handles a `Response` whose result is `ret[start, end)` (the session's
+   * fast path calls this directly, without a view).
+   */
+  handleResponse(id: number, metadata: Metadata, ret: Uint8Array, start: number): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) {
       if (this.#cancelled.delete(id)) {
@@ -476,7 +479,7 @@ export class Connection {
     pending.cleanup?.();
     let outcome: { ok: boolean; value: unknown };
     try {
-      outcome = decodeReturn(pending.method, ret);
+      outcome = decodeReturn(pending.method, ret, start);
     } catch (e) {
       pending.reject(e);
       this.#pump();
@@ -495,10 +498,10 @@ export class Connection {
   handleRequest(id: number, body: RequestBody): void {
     switch (body.type) {
       case "call":
-        this.handleCall(id, body.methodId, body.channels, body.metadata, body.args);
+        this.handleCall(id, body.methodId, body.channels, body.metadata, body.args, 0);
         return;
       case "response":
-        this.handleResponse(id, body.metadata, body.ret);
+        this.handleResponse(id, body.metadata, body.ret, 0);
         return;
       case "cancel":
         this.#serving.cancel(id);
@@ -506,15 +509,19 @@ export class Connection {
     }
   }
 
-  /** Handles a `Call` (the session's fast path calls this directly). */
+  /**
+   * Handles a `Call` whose arguments are `args[start, end)` (the session's
+   * fast path calls this directly, without a view).
+   */
   handleCall(
     id: number,
     methodId: bigint,
     channelIds: readonly number[],
     metadata: Metadata,
     args: Uint8Array,
+    start: number,
   ): void {
-    this.#serving.call(id, methodId, channelIds, metadata, args);
+    this.#serving.call(id, methodId, channelIds, metadata, args, start);
   }
 
   /** Handles a `ChannelMessage` for this connection. */
@@ -522,9 +529,12 @@ export class Connection {
     this.#registry().handle(id, body);
   }
 
-  /** Handles a channel `Item` (the session's fast path calls this directly). */
-  handleItem(id: number, item: Uint8Array): void {
-    this.#registry().handleItem(id, item);
+  /**
+   * Handles a channel `Item` whose encoded value is `bytes[start, end)`
+   * (the session's fast path calls this directly, without a view).
+   */
+  handleItem(id: number, bytes: Uint8Array, start: number): void {
+    this.#registry().handleItem(id, bytes, start);
   }
 
   // ------------------------------------------------------------ teardown
@@ -564,23 +574,28 @@ export class Connection {
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
 
-/** Decodes a `Result<T, RoamError<E>>` response payload. */
-function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean; value: unknown } {
+/** Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`. */
+function decodeReturn(
+  method: MethodDescriptor,
+  ret: Uint8Array,
+  start: number,
+): { ok: boolean; value: unknown } {
   const name = `${method.service}.${method.name}`;
   try {
-    const r = new Reader(ret);
-    const tag = r.u8("Result");
+    const tag = ret[start];
     if (tag === 0) {
-      const value = decodeRange(method.returns, ret, 1, ret.length, undefined, true);
+      const value = decodeRange(method.returns, ret, start + 1, ret.length, undefined, true);
       return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
     }
-    if (tag !== 1) r.fail("Result", `invalid tag ${tag}`, 0);
+    const r = new Reader(ret, start);
+    r.u8("Result");
+    if (tag !== 1) r.fail("Result", `invalid tag ${tag}`, start);
     const index = r.varint32("RoamError");
     switch (index) {
       case RoamErrorIndex.User: {
         const schema = method.error as Schema<unknown> | undefined;
         if (schema === undefined) {
-          return r.fail("RoamError", "a user error for an infallible method", 1);
+          return r.fail("RoamError", "a user error for an infallible method", start + 1);
         }
         const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true);
         return { ok: true, value: { ok: false, error } };
@@ -592,7 +607,7 @@ function decodeReturn(method: MethodDescriptor, ret: Uint8Array): { ok: boolean;
       case RoamErrorIndex.Cancelled:
         return { ok: false, value: new CancelledError(name) };
     }
-    return r.fail("RoamError", `unknown variant index ${index}`, 1);
+    return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
   } catch (e) {
     if (e instanceof DecodeError) {
       throw new RpcError(

@@ -434,7 +434,7 @@ export class Session {
     }
     if (tag === 8) {
       if (body !== 0) return false;
-      this.#connectionFor(cid, "channel message")?.handleItem(id, bytes.subarray(r.pos));
+      this.#connectionFor(cid, "channel message")?.handleItem(id, bytes, r.pos);
       return true;
     }
     let methodId = 0n;
@@ -447,11 +447,11 @@ export class Session {
     } else if (body !== 1) return false;
     // No channels, no metadata: two zero bytes.
     if (bytes[r.pos] !== 0 || bytes[r.pos + 1] !== 0 || r.pos + 2 > bytes.length) return false;
-    const rest = bytes.subarray(r.pos + 2);
+    const rest = r.pos + 2;
     const conn = this.#connectionFor(cid, "request");
     if (conn === undefined) return true;
-    if (body === 0) conn.handleCall(id, methodId, NO_IDS, EMPTY_METADATA, rest);
-    else conn.handleResponse(id, EMPTY_METADATA, rest);
+    if (body === 0) conn.handleCall(id, methodId, NO_IDS, EMPTY_METADATA, bytes, rest);
+    else conn.handleResponse(id, EMPTY_METADATA, bytes, rest);
     return true;
   }
 
