@@ -258,6 +258,30 @@ test("a caller answered 01 02 fails with InvalidPayloadError", async () => {
   }
 });
 
+test("a malformed response fails only its call with invalid-response, naming the method", async () => {
+  const raw = await initiatorWithRawPeer();
+  try {
+    const calc = raw.session.client(Calc);
+    // A bad Result tag, nothing at all, a trailing byte after Ok(3), a user error
+    // for an infallible method, and an unknown RoamError index.
+    for (const ret of ["02 03", "", "00 03 00", "01 00 05", "01 07"]) {
+      const pending = calc.add(1, 2);
+      const { id } = asCall(await raw.peer.recvMessage());
+      raw.peer.send(response(id, hex(ret)));
+      const e = await rejection(pending);
+      assertRpcError(e, RpcError, "invalid-response");
+      assert.match((e as Error).message, /Cannot decode the response of Calc\.add/);
+    }
+    // The connection goes on: a good response still resolves.
+    const pending = calc.add(1, 2);
+    const { id } = asCall(await raw.peer.recvMessage());
+    raw.peer.send(response(id, hex("00 06")));
+    assert.equal(await pending, 6);
+  } finally {
+    await raw.close();
+  }
+});
+
 test("a handler that throws fails the caller with CancelledError and reaches the onError hook", async () => {
   const reported: { error: unknown; where: string }[] = [];
   const thrown = new Error("handler exploded");
