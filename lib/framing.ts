@@ -16,7 +16,7 @@ import {
   type Link,
   type PayloadSink,
 } from "./link.ts";
-import { allocFilledLater, copyRange, joinParts, recycle } from "./postcard/_writer.ts";
+import { allocFilledLater, copyRange, framedView, joinParts, recycle } from "./postcard/_writer.ts";
 
 /** Default largest frame accepted: 16 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
@@ -25,6 +25,12 @@ export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 const COALESCE_LIMIT = 64 * 1024;
 /** Parts at least this large are written by `writeParts` as they are, not copied into a batch. */
 const DIRECT_PART = 16 * 1024;
+/**
+ * A large payload without room for its header in front is copied into one
+ * buffer with it up to this size (cheaper than a second socket write and a
+ * 4-byte TCP segment); a larger one is written as two pieces.
+ */
+const JOIN_LIMIT = 256 * 1024;
 /** Bytes waiting to be written before writers are asked to wait. */
 const WRITE_HIGH_WATER = 1024 * 1024;
 
@@ -160,6 +166,14 @@ function textHint(length: number): string {
   }: is the peer writing text?)`;
 }
 
+/** Writes the u32 little-endian frame header `n` at `buf[at, at + 4)`. */
+function putLength(buf: Uint8Array, at: number, n: number): void {
+  buf[at] = n & 0xff;
+  buf[at + 1] = (n >>> 8) & 0xff;
+  buf[at + 2] = (n >>> 16) & 0xff;
+  buf[at + 3] = n >>> 24;
+}
+
 /** Splits a byte stream into payloads. */
 export class FrameDecoder {
   readonly #max: number;
@@ -290,21 +304,48 @@ export class FrameWriter {
       this.#append(n, payload);
     } else {
       this.#cut();
-      const head = new Uint8Array(4);
-      new DataView(head.buffer).setUint32(0, n, true);
-      this.#pieces.push(head, payload);
-      this.#large.push(payload);
+      this.#pushLarge(payload, n);
     }
     this.#queued += 4 + n;
     if (this.#busy === undefined) this.#flush();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
 
+  /**
+   * Queues the frame of a payload too large for the batch as one piece:
+   * in the payload's own buffer when it has room for the header in front
+   * (a hand-off from an encoder), else joined with its header in a copy,
+   * or, when very large, as header and payload.
+   */
+  #pushLarge(payload: Uint8Array, n: number): void {
+    const framed = framedView(payload);
+    if (framed !== undefined) {
+      putLength(framed, 0, n);
+      this.#pieces.push(framed);
+      this.#large.push(payload);
+      return;
+    }
+    const head = n <= JOIN_LIMIT ? new Uint8Array(4 + n) : new Uint8Array(4);
+    putLength(head, 0, n);
+    if (n <= JOIN_LIMIT) {
+      head.set(payload, 4);
+      this.#pieces.push(head);
+    } else {
+      this.#pieces.push(head, payload);
+      this.#large.push(payload);
+    }
+  }
+
   /** Queues `bytes[0, n)`, copied before returning. */
   writeCopy(bytes: Uint8Array, n: number): void | Promise<void> {
-    if (n > COALESCE_LIMIT) return this.write(bytes.slice(0, n));
     if (this.#failure !== undefined) throw this.#failure;
-    this.#append(n, bytes);
+    if (n > COALESCE_LIMIT) {
+      this.#cut();
+      const framed = new Uint8Array(4 + n);
+      putLength(framed, 0, n);
+      framed.set(n === bytes.length ? bytes : bytes.subarray(0, n), 4);
+      this.#pieces.push(framed);
+    } else this.#append(n, bytes);
     this.#queued += 4 + n;
     if (this.#busy === undefined) this.#flush();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
@@ -328,10 +369,7 @@ export class FrameWriter {
     }
     // The frame header and small parts are gathered in the (idle) batch buffer.
     let b = this.#batch;
-    b[0] = total & 0xff;
-    b[1] = (total >>> 8) & 0xff;
-    b[2] = (total >>> 16) & 0xff;
-    b[3] = total >>> 24;
+    putLength(b, 0, total);
     let fill = 4;
     try {
       for (let i = 0; i < parts.length; i++) {
@@ -384,10 +422,7 @@ export class FrameWriter {
     }
     const b = this.#batch;
     let p = this.#batchFill;
-    b[p] = n & 0xff;
-    b[p + 1] = (n >>> 8) & 0xff;
-    b[p + 2] = (n >>> 16) & 0xff;
-    b[p + 3] = n >>> 24;
+    putLength(b, p, n);
     p += 4;
     if (n < 32) { for (let i = 0; i < n; i++) b[p + i] = payload[i]!; }
     else b.set(n === payload.length ? payload : payload.subarray(0, n), p);

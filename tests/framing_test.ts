@@ -17,6 +17,7 @@ import {
   type SocketSink,
   streamLink,
 } from "../lib/framing.ts";
+import { Writer } from "../lib/postcard/_writer.ts";
 
 // ------------------------------------------------------------------ helpers
 
@@ -576,25 +577,78 @@ test("a socket that takes writes at once still sees every frame, in order", asyn
   await link.readable.cancel();
 });
 
-test("large payloads are handed to the socket as they are, without a copy", async () => {
+test("a large payload handed off by an encoder goes out with its header in one write from its own buffer", async () => {
+  const socket = new FakeSocket("async");
+  const writer = new FrameWriter(socket);
+  const w = new Writer();
+  const content = payloadOf(100_000, 5);
+  w.raw(content);
+  const handed = w.handOff();
+  const small = payloadOf(10, 1);
+  writer.write(small); // goes out at once
+  writer.write(handed);
+  await socket.completeAll();
+  await writer.drain();
+  assert.equal(socket.writes.length, 2, "one write for the small frame, one for the large");
+  const large = socket.writes[1]!;
+  assert.equal(
+    large.buffer,
+    handed.buffer,
+    "the large frame was written from the payload's buffer",
+  );
+  assert.equal(large.byteOffset + 4, handed.byteOffset, "the header sits just before the payload");
+  assert.deepEqual(socket.wire(), concat([small, content].map(frame)));
+});
+
+test("a large payload from elsewhere is joined with its header up to 256 KiB, and written as it is above", async () => {
   const socket = new FakeSocket("async");
   const writer = new FrameWriter(socket);
   const small1 = payloadOf(10, 1);
   const big = payloadOf(100_000, 2);
   const small2 = payloadOf(10, 3);
   const huge = payloadOf(2_000_000, 4);
+  // A foreign array with free-looking bytes in front must not be written into.
+  const backing = new Uint8Array(4 + 100_000).fill(0xee);
+  const offset = backing.subarray(4);
+  offset.set(payloadOf(100_000, 6));
   writer.write(small1); // goes out at once
   writer.write(big);
   writer.write(small2);
   writer.write(huge);
+  writer.write(offset);
   await socket.completeAll();
   await writer.drain();
-  assert.ok(socket.writes.includes(big), "the 100 kB payload itself was written");
+  assert.ok(!socket.writes.includes(big), "the 100 kB payload was copied");
+  assert.ok(
+    socket.writes.some((w) => w.length === 4 + big.length),
+    "the 100 kB frame went out in one write",
+  );
   assert.ok(socket.writes.includes(huge), "the 2 MB payload itself was written");
+  assert.deepEqual(
+    backing.subarray(0, 4),
+    new Uint8Array(4).fill(0xee),
+    "bytes before a foreign payload are untouched",
+  );
   for (const w of socket.writes) {
-    if (w !== big && w !== huge) assert.ok(w.length < 100, "only small pieces were batched");
+    if (w !== huge && w.length !== 4 + 100_000) {
+      assert.ok(w.length < 100, "only small pieces were batched");
+    }
   }
-  assert.deepEqual(socket.wire(), concat([small1, big, small2, huge].map(frame)));
+  assert.deepEqual(socket.wire(), concat([small1, big, small2, huge, offset].map(frame)));
+});
+
+test("writeCopy of a large payload sends one frame and keeps no reference to the caller's bytes", async () => {
+  const socket = new FakeSocket("async");
+  const writer = new FrameWriter(socket);
+  const bytes = payloadOf(90_000, 8);
+  const expected = bytes.slice(0, 80_000);
+  writer.write(payloadOf(10, 1)); // keeps the socket busy
+  writer.writeCopy(bytes, 80_000);
+  bytes.fill(0);
+  await socket.completeAll();
+  await writer.drain();
+  assert.equal(socket.writes.length, 2);
+  assert.deepEqual(socket.wire(), concat([payloadOf(10, 1), expected].map(frame)));
 });
 
 test("write backpressure: a writer waits until the socket drains what is above the high-water mark", async () => {

@@ -10,7 +10,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { channel, implement, service, t } from "../mod.ts";
 import { connect, serve } from "../transports/serve.ts";
-import { GATHER_MIN, joinParts, recycle, Writer } from "../lib/postcard/_writer.ts";
+import {
+  framedView,
+  GATHER_MIN,
+  HEADROOM,
+  joinParts,
+  recycle,
+  Writer,
+} from "../lib/postcard/_writer.ts";
 import { encodeWith } from "../lib/postcard/codec.ts";
 
 const Big = service("Big", {
@@ -37,12 +44,36 @@ test("a writer grows into a buffer given back with recycle(), and only such buff
   }).find((x) => x.buf.buffer === sent.buffer);
   assert.ok(next !== undefined, "the recycled buffer was not reused");
   assert.equal(next.buf[99_999], 1);
+  // A reused buffer still keeps its headroom for a frame header.
+  const again = next.handOff();
+  const framed = framedView(again);
+  assert.ok(framed !== undefined, "a reused buffer is handed off with room for a header");
+  assert.equal(framed.buffer, again.buffer);
+  assert.equal(framed.byteOffset + HEADROOM, again.byteOffset);
+  assert.equal(framed.length, HEADROOM + again.length);
 
   const foreign = new Uint8Array(100_000);
   recycle(foreign);
   const third = new Writer(256);
   third.raw(new Uint8Array(100_000));
   assert.notEqual(third.buf.buffer, foreign.buffer);
+});
+
+test("only payloads handed over by a writer or joinParts offer their headroom to a framer", () => {
+  const w = new Writer(256);
+  w.raw(pattern(100_000, 1));
+  assert.equal(framedView(w.buf.subarray(0, w.pos)), undefined, "not while the writer owns it");
+  const handed = w.handOff();
+  assert.ok(framedView(handed) !== undefined);
+  assert.equal(framedView(handed.subarray(1)), undefined, "not for a view that starts later");
+  const joined = joinParts([pattern(70_000, 2), pattern(10, 3)], 70_010);
+  assert.ok(framedView(joined) !== undefined);
+  assert.equal(framedView(joinParts([pattern(10, 1)], 10)), undefined, "small joins have none");
+  const foreign = new Uint8Array(new ArrayBuffer(100_004), 4, 100_000);
+  assert.equal(framedView(foreign), undefined, "arrays from elsewhere have none");
+  const small = new Writer(256);
+  small.raw(pattern(10, 4));
+  assert.equal(framedView(small.handOff()), undefined);
 });
 
 test("a buffer given back twice is pooled once", () => {

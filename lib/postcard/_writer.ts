@@ -113,6 +113,40 @@ export function allocFilledLater(n: number): Uint8Array {
 const LARGE = 64 * 1024;
 /** Large buffers handed to a transport by {@linkcode Writer.handOff}, not yet given back. */
 const handedOff = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Bytes kept free in front of every large buffer made here, so a framed
+ * transport can put its length prefix there and write header and payload
+ * as one piece (see {@linkcode framedView}).
+ */
+export const HEADROOM = 4;
+/** Backing stores made by {@linkcode allocLarge}: their first {@linkcode HEADROOM} bytes are free. */
+const withHeadroom = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A new array of `n` bytes (unspecified contents, see
+ * {@linkcode allocFilledLater}) with {@linkcode HEADROOM} free bytes in
+ * front of it in its backing store.
+ */
+function allocLarge(n: number): Uint8Array {
+  const buffer = allocFilledLater(n + HEADROOM).buffer;
+  withHeadroom.add(buffer);
+  return new Uint8Array(buffer, HEADROOM, n);
+}
+
+/**
+ * For a payload handed over by {@linkcode Writer.handOff} or
+ * {@linkcode joinParts} (so its owner is the transport now), the view that
+ * also covers the {@linkcode HEADROOM} bytes in front of it, for the
+ * transport to fill with a frame header; undefined for any other array.
+ */
+export function framedView(payload: Uint8Array): Uint8Array | undefined {
+  const b = payload.buffer;
+  if (payload.byteOffset !== HEADROOM || !withHeadroom.has(b) || !handedOff.has(b)) {
+    return undefined;
+  }
+  return new Uint8Array(b, 0, HEADROOM + payload.length);
+}
 /** Large buffers given back, for writers to grow into (at most 4, 8 MiB in all). */
 const pool: ArrayBufferLike[] = [];
 let pooledBytes = 0;
@@ -137,10 +171,12 @@ export function recycle(payload: Uint8Array): void {
 function pooled(min: number): Uint8Array | undefined {
   for (let i = 0; i < pool.length; i++) {
     const b = pool[i]!;
-    if (b.byteLength >= min && b.byteLength <= 2 * min + LARGE) {
+    const start = withHeadroom.has(b) ? HEADROOM : 0;
+    const size = b.byteLength - start;
+    if (size >= min && size <= 2 * min + LARGE) {
       pool.splice(i, 1);
       pooledBytes -= b.byteLength;
-      return new Uint8Array(b);
+      return new Uint8Array(b, start, size);
     }
   }
   return undefined;
@@ -160,7 +196,7 @@ export const GATHER_MIN: number = LARGE;
 export function joinParts(parts: readonly Uint8Array[], total: number): Uint8Array {
   let out: Uint8Array;
   if (total >= LARGE) {
-    const buf = pooled(total) ?? allocFilledLater(total);
+    const buf = pooled(total) ?? allocLarge(total);
     handedOff.add(buf.buffer);
     out = buf.length === total ? buf : buf.subarray(0, total);
   } else out = new Uint8Array(total);
@@ -222,7 +258,7 @@ export class Writer {
     // A large single write (a big `bytes` value) gets just the room it needs.
     if (n > size) size = this.pos + n + 4096;
     while (size < this.pos + n) size *= 2;
-    const next = (size >= LARGE ? pooled(size) : undefined) ?? new Uint8Array(size);
+    const next = size >= LARGE ? pooled(size) ?? allocLarge(size) : new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.#view = undefined;
