@@ -9,7 +9,10 @@
  *   KiB frames, 16 in flight.
  *
  * Streams use the default credit of 16 items, so the 64 KiB baselines keep
- * 16 payloads in flight as well.
+ * 16 payloads in flight as well. The 64 KiB streams run twice on the
+ * memory link: with the default copy on send, and on a link made with
+ * `shareLargeBytes`, where each item reaches the receiver by reference
+ * like the baseline's payloads.
  *
  * @module
  */
@@ -44,8 +47,16 @@ const KiB64 = 64 * 1024;
 const ITEMS = flags.quick ? 100_000 : 1_000_000;
 /** 64 KiB items per stream (128 MiB, or 12.5 MiB with `--quick`). */
 const CHUNKS = flags.quick ? 200 : 2_000;
+/**
+ * 64 KiB items per stream when they travel by reference: 20,000 (1.3 GB
+ * that is never copied, a few tens of milliseconds), so a stream lasts long
+ * enough to time.
+ */
+const SHARED_CHUNKS = flags.quick ? 2_000 : 20_000;
 /** Whole streams are timed: warm up with one, report the median of three. */
 const STREAM = { samples: 3, sampleMs: 1, warmupMs: 1 };
+/** Shared-bytes streams are short: warm up for 150 ms, report the median of five. */
+const SHORT_STREAM = { samples: 5, sampleMs: 1, warmupMs: flags.quick ? 50 : 150 };
 
 const CHUNK = new Uint8Array(KiB64).fill(7);
 
@@ -122,7 +133,7 @@ async function streamRate(
 ): Promise<number> {
   const streams = await asyncOpsPerSecond(async (n) => {
     for (let i = 0; i < n; i++) await fn(session, count);
-  }, STREAM);
+  }, count === SHARED_CHUNKS ? SHORT_STREAM : STREAM);
   return streams * count;
 }
 
@@ -142,13 +153,24 @@ async function streams(
     if (!report.wants(name)) continue;
     report.add(name, await streamRate(fn, session, ITEMS), "items/s", frames.rate, frames.name);
   }
+  await chunkStreams(report, where, session, bulk, CHUNKS);
+}
+
+/** Runs the two 64 KiB stream measurements on `session`, reported against `bulk`. */
+async function chunkStreams(
+  report: Report,
+  where: string,
+  session: Session,
+  bulk: { rate: number; name: string },
+  count: number,
+): Promise<void> {
   const chunks: [string, (s: Session, n: number) => Promise<void>][] = [
     [`channel 64 KiB items server→client, ${where}`, downloadBytes],
     [`channel 64 KiB items client→server, ${where}`, uploadBytes],
   ];
   for (const [name, fn] of chunks) {
     if (!report.wants(name)) continue;
-    const rate = await streamRate(fn, session, CHUNKS);
+    const rate = await streamRate(fn, session, count);
     report.add(name, (rate * KiB64) / 1e6, "MB/s", bulk.rate, bulk.name);
   }
 }
@@ -222,6 +244,19 @@ export async function channelBench(report: Report): Promise<void> {
   );
   await client.close();
   await server.closed;
+
+  // The same 64 KiB streams on a link that passes large `bytes` by reference.
+  const [sa, sb] = memoryLink({ shareLargeBytes: true });
+  const [sharedClient, sharedServer] = await Promise.all([
+    initiate(sa),
+    accept(sb, { services: [impl] }),
+  ]);
+  await chunkStreams(report, "memory, shareLargeBytes", sharedClient, {
+    rate: mem.bulk,
+    name: "raw memory link 64 KiB echo, 16 in flight",
+  }, SHARED_CHUNKS);
+  await sharedClient.close();
+  await sharedServer.closed;
 
   report.header("channels over TCP loopback");
   const tcp = await tcpBaselines();

@@ -12,6 +12,7 @@ import type { SessionPort } from "./connection.ts";
 import type { ChannelHooks } from "./postcard/_compile.ts";
 import { decodeRange, encodeWith } from "./postcard/codec.ts";
 import { DecodeError } from "./postcard/errors.ts";
+import { Reader } from "./postcard/_reader.ts";
 import {
   type ChannelSchema,
   type EnumSchema,
@@ -280,6 +281,37 @@ export class ChannelRegistry implements ChannelHost {
       return;
     }
     if (!ci.item(entry.end, value)) port.violation(`the peer exceeded its credit on channel ${id}`);
+  }
+
+  /**
+   * Handles an `Item` whose encoded value is `prefix[start, end)` followed
+   * by `last`, an array the peer shared by reference (a memory link made
+   * with `shareLargeBytes`). On a `bytes` channel, when the prefix is just
+   * the value's length and `last` its content, the `Rx` gets `last` itself;
+   * anything else is joined and handled by {@linkcode handleItem}, which
+   * reports every fault.
+   */
+  handleSharedItem(id: number, prefix: Uint8Array, start: number, last: Uint8Array): void {
+    const entry = this.#entries.get(id);
+    if (entry !== undefined && entry.item.kind === "bytes" && entry.end instanceof Rx) {
+      const r = new Reader(prefix, start, prefix.length);
+      let length = -1;
+      try {
+        length = r.safe("bytes length");
+      } catch {
+        // Malformed: handled below, like any item.
+      }
+      if (length === last.length && r.pos === prefix.length) {
+        if (!ci.item(entry.end, last)) {
+          this.#port.violation(`the peer exceeded its credit on channel ${id}`);
+        }
+        return;
+      }
+    }
+    const joined = new Uint8Array(prefix.length - start + last.length);
+    joined.set(prefix.subarray(start));
+    joined.set(last, prefix.length - start);
+    this.handleItem(id, joined, 0);
   }
 
   /** Handles a `ChannelMessage` for this connection. */

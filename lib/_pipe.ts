@@ -9,10 +9,24 @@
 
 import { Queue } from "./_queue.ts";
 import type { PayloadSink } from "./link.ts";
+import { copyOut } from "./postcard/_writer.ts";
+
+/** A payload made of a copied prefix and an array shared by reference. */
+class SharedPayload {
+  constructor(readonly prefix: Uint8Array, readonly last: Uint8Array) {}
+
+  /** The whole payload in one new array. */
+  join(): Uint8Array {
+    const out = new Uint8Array(this.prefix.length + this.last.length);
+    out.set(this.prefix);
+    out.set(this.last, this.prefix.length);
+    return out;
+  }
+}
 
 /** The state of one direction. */
 export class Pipe {
-  readonly #queue = new Queue<Uint8Array>();
+  readonly #queue = new Queue<Uint8Array | SharedPayload>();
   readonly #highWaterMark: number;
   /** Writers waiting for the queue to fall below the high-water mark. */
   #spaceWaiters: (() => void)[] = [];
@@ -69,6 +83,18 @@ export class Pipe {
     else this.#wake();
   }
 
+  /**
+   * Queues one payload made of `prefix[0, length)` (copied now) followed
+   * by `last` (kept by reference). A sink with a `shared` method gets the
+   * two as they are; a stream reader or another sink gets them joined.
+   */
+  pushShared(prefix: Uint8Array, length: number, last: Uint8Array): void {
+    if (this.#ended || this.#failure !== undefined) return;
+    this.#queue.push(new SharedPayload(copyOut(prefix, length), last));
+    if (this.#sink !== undefined) this.#schedule();
+    else this.#wake();
+  }
+
   /** Ends the stream after the queued payloads. */
   end(): void {
     if (this.#ended || this.#failure !== undefined) return;
@@ -110,7 +136,7 @@ export class Pipe {
   #pull(controller: ReadableStreamDefaultController<Uint8Array>): void {
     const next = this.#queue.shift();
     if (next !== undefined) {
-      controller.enqueue(next);
+      controller.enqueue(next instanceof SharedPayload ? next.join() : next);
       if (this.#queue.length < this.#highWaterMark) this.#releaseWriters();
       return;
     }
@@ -141,7 +167,9 @@ export class Pipe {
       return;
     }
     for (let p = this.#queue.shift(); p !== undefined; p = this.#queue.shift()) {
-      sink.payload(p);
+      if (!(p instanceof SharedPayload)) sink.payload(p);
+      else if (sink.shared !== undefined) sink.shared(p.prefix, p.last);
+      else sink.payload(p.join());
       if (this.#failure !== undefined) return this.#flush();
     }
     this.#releaseWriters();

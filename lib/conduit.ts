@@ -10,6 +10,7 @@ import {
   directSend,
   directSendCopy,
   directSendParts,
+  directSendShared,
   type Link,
   type PayloadSink,
 } from "./link.ts";
@@ -31,6 +32,14 @@ export interface Conduit {
    * better way than joining them (the caller then joins them itself).
    */
   readonly sendParts: ((parts: readonly Uint8Array[], total: number) => void) | undefined;
+  /**
+   * Queues one message made of `prefix[0, length)` (copied at once)
+   * followed by `last`, which is passed to the peer by reference. Undefined
+   * unless the link was created to share large `bytes` values.
+   */
+  readonly sendShared:
+    | ((prefix: Uint8Array, length: number, last: Uint8Array) => void)
+    | undefined;
   /** Resolves with the next message; `done` is true at a graceful end of stream. */
   recv(): Promise<ReadableStreamReadResult<Uint8Array>>;
   /**
@@ -62,6 +71,9 @@ export class BareConduit implements Conduit {
   /** Called once when sending fails (the link broke). */
   onSendError: ((error: unknown) => void) | undefined = undefined;
   readonly sendParts: ((parts: readonly Uint8Array[], total: number) => void) | undefined;
+  readonly sendShared:
+    | ((prefix: Uint8Array, length: number, last: Uint8Array) => void)
+    | undefined;
   readonly #fail = (e: unknown): void => {
     if (this.#failed || this.#closed) return;
     this.#failed = true;
@@ -85,6 +97,12 @@ export class BareConduit implements Conduit {
     })[directSendParts];
     this.sendParts = parts === undefined ? undefined : (p, total) => {
       if (!this.#failed && !this.#closed) parts(p, total);
+    };
+    const shared = (link as {
+      [directSendShared]?: (prefix: Uint8Array, length: number, last: Uint8Array) => void;
+    })[directSendShared];
+    this.sendShared = shared === undefined ? undefined : (prefix, length, last) => {
+      if (!this.#failed && !this.#closed) shared(prefix, length, last);
     };
     // Observe the writer's end so a broken link never becomes an unhandled rejection.
     this.#writer.closed.catch(this.#fail);

@@ -537,6 +537,14 @@ export class Connection {
     this.#registry().handleItem(id, bytes, start);
   }
 
+  /**
+   * Handles a channel `Item` whose encoded value is `prefix[start, end)`
+   * followed by `last`, an array the peer shared by reference.
+   */
+  handleSharedItem(id: number, prefix: Uint8Array, start: number, last: Uint8Array): void {
+    this.#registry().handleSharedItem(id, prefix, start, last);
+  }
+
   // ------------------------------------------------------------ teardown
 
   /**

@@ -51,10 +51,26 @@ export const directSendCopy: unique symbol = Symbol("roam.link.directSendCopy");
  */
 export const directSendParts: unique symbol = Symbol("roam.link.directSendParts");
 
+/**
+ * A link may also carry a function under this key that sends one payload
+ * made of `prefix[0, length)` followed by `last`. The prefix is copied
+ * before returning; `last` is passed on by reference, and the peer's
+ * session may hand that very array to its application. Only links created
+ * to share large `bytes` values offer it (see
+ * {@linkcode MemoryLinkOptions.shareLargeBytes}).
+ */
+export const directSendShared: unique symbol = Symbol("roam.link.directSendShared");
+
 /** Where a link in push mode delivers what it receives. */
 export interface PayloadSink {
   /** One payload. */
   payload(p: Uint8Array): void;
+  /**
+   * Optional: one payload made of `prefix` followed by `last`, where `last`
+   * is an array the sender shared by reference. A sink without this method
+   * receives such payloads joined into one array.
+   */
+  shared?(prefix: Uint8Array, last: Uint8Array): void;
   /** A graceful end of stream. */
   end(): void;
   /** The link failed. */
@@ -76,17 +92,30 @@ export interface MemoryLinkOptions {
    * backpressure threshold). Default 64.
    */
   readonly highWaterMark?: number;
+  /**
+   * When true, a session sending a `bytes` value of 64 KiB or more as the
+   * last thing in a message (a `Tx<Uint8Array>` item, for one) passes the
+   * array itself to the peer instead of copying it into the message: the
+   * receiving side gets the very array that was sent. Moving large buffers
+   * between two sessions in one process then costs no copy, but the
+   * sender must not change an array after sending it, as with a Web
+   * Streams write. Default false: every value is copied when sent.
+   */
+  readonly shareLargeBytes?: boolean;
 }
 
 /**
  * Creates two connected in-memory links: what one writes, the other reads.
  * Payloads are passed by reference, without copying or framing. Sessions
  * on a memory link use its push mode: payloads are handed over in batches,
- * one microtask per batch, rather than one stream read per payload.
+ * one microtask per batch, rather than one stream read per payload. With
+ * `shareLargeBytes`, large `bytes` values sent by a session travel by
+ * reference too (see {@linkcode MemoryLinkOptions.shareLargeBytes}).
  *
- * @param options Buffering options.
+ * @param options Buffering and sharing options.
  * @returns The two ends.
  * @throws {RangeError} When `highWaterMark` is not a positive integer.
+ * @throws {TypeError} When `shareLargeBytes` is not a boolean.
  *
  * @example A pair of links
  * ```ts
@@ -107,6 +136,12 @@ export function memoryLink(options: MemoryLinkOptions = {}): [Link, Link] {
       `Cannot create a memory link: highWaterMark must be a positive integer, got ${hwm}`,
     );
   }
+  const share = options.shareLargeBytes ?? false;
+  if (typeof share !== "boolean") {
+    throw new TypeError(
+      `Cannot create a memory link: shareLargeBytes must be a boolean, got ${typeof share}`,
+    );
+  }
   const ab = new Pipe(hwm);
   const ba = new Pipe(hwm);
   const end = (inbound: Pipe, outbound: Pipe): Link =>
@@ -115,6 +150,12 @@ export function memoryLink(options: MemoryLinkOptions = {}): [Link, Link] {
       writable: outbound.writable,
       [directSend]: (payload: Uint8Array) => outbound.push(payload),
       [directReceive]: (sink: PayloadSink) => inbound.receive(sink),
+      ...(share
+        ? {
+          [directSendShared]: (prefix: Uint8Array, length: number, last: Uint8Array) =>
+            outbound.pushShared(prefix, length, last),
+        }
+        : {}),
     }) as Link;
   return [end(ba, ab), end(ab, ba)];
 }

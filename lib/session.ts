@@ -116,8 +116,9 @@ export class Session {
     options: SessionOptions,
   ) {
     this.#conduit = conduit;
-    // Large `bytes` values go to a link that writes parts without being copied first.
-    this.#writer.gather = conduit.sendParts !== undefined;
+    // Large `bytes` values go to a link that writes parts, or shares them,
+    // without being copied into the message first.
+    this.#writer.gather = conduit.sendParts !== undefined || conduit.sendShared !== undefined;
     this.role = role;
     this.parity = parity;
     this.peerMetadata = peerMetadata;
@@ -332,9 +333,22 @@ export class Session {
 
   #sendFrom(w: Writer): void {
     if (this.#state === "closed") return;
-    if (w.segmentCount > 0) this.#conduit.sendParts!(w.parts(), w.size);
+    if (w.segmentCount > 0) this.#sendGathered(w);
     else if (w.pos > HANDOFF_SIZE) this.#conduit.send(w.handOff());
     else this.#conduit.sendCopy(w.buf, w.pos);
+  }
+
+  /** Sends a message holding large arrays kept by reference (see `Writer.gather`). */
+  #sendGathered(w: Writer): void {
+    const conduit = this.#conduit;
+    if (conduit.sendParts !== undefined) {
+      conduit.sendParts(w.parts(), w.size);
+      return;
+    }
+    // A link that shares large values takes one array that ends the message.
+    const last = w.lastSegment;
+    if (last !== undefined) conduit.sendShared!(w.buf, w.pos, last);
+    else conduit.send(w.handOff());
   }
 
   #violation(description: string): void {
@@ -370,6 +384,7 @@ export class Session {
     this.#scheduleKeepalive();
     this.#conduit.listen({
       payload: (bytes) => this.#onMessage(bytes),
+      shared: (prefix, last) => this.#onShared(prefix, last),
       end: () =>
         this.#teardown(new ClosedError("session-closed", "The peer closed the link"), true),
       error: (e) => {
@@ -409,6 +424,38 @@ export class Session {
       this.#reportError(e, "message dispatch");
       this.#violation("internal error while handling a message");
     }
+  }
+
+  /**
+   * A message made of `prefix` followed by `last`, an array the peer shared
+   * by reference: a `bytes` channel item is delivered as that array itself;
+   * anything else is joined and handled like any message.
+   */
+  #onShared(prefix: Uint8Array, last: Uint8Array): void {
+    if (this.#state === "closed") return;
+    const size = prefix.length + last.length;
+    const maxSize = this.#limits.maxMessageSize;
+    if (size > maxSize) {
+      this.#violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
+      return;
+    }
+    const r = new Reader(prefix);
+    try {
+      const cid = r.safe("connection id");
+      if (r.u8("MessagePayload") === 8) {
+        const id = r.safe("id");
+        if (r.u8("body") === 0) {
+          this.#connectionFor(cid, "channel message")?.handleSharedItem(id, prefix, r.pos, last);
+          return;
+        }
+      }
+    } catch {
+      // Not a well-formed item head: the ordinary path reports it.
+    }
+    const joined = new Uint8Array(size);
+    joined.set(prefix);
+    joined.set(last, prefix.length);
+    this.#onMessage(joined);
   }
 
   /**

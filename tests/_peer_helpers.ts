@@ -262,13 +262,14 @@ export async function rawInitiator(
 
 /**
  * A library initiator (`initiate`) whose peer is a raw acceptor: the raw
- * peer reads `Hello` and answers `HelloYourself`.
+ * peer reads `Hello` and answers `HelloYourself`, on `links` (the library
+ * takes the first end, the raw peer the second).
  */
 export async function rawAcceptor(
   options: InitiatorOptions = {},
   hello: RawHello = {},
+  [a, b]: [Link, Link] = memoryLink(),
 ): Promise<{ peer: RawPeer; session: Session; hello: Received<"hello"> }> {
-  const [a, b] = memoryLink();
   const peer = new RawPeer(b);
   const initiating = initiate(a, options);
   const first = await peer.expect("hello");

@@ -429,6 +429,17 @@ export class Writer {
   }
 
   /**
+   * When exactly one array is kept by reference and nothing was written
+   * after it, that array: the message is then `buf[0, pos)` followed by
+   * it. Undefined otherwise.
+   */
+  get lastSegment(): Uint8Array | undefined {
+    const segments = this.#segments;
+    if (segments.length !== 1 || this.#segmentAt[0] !== this.pos) return undefined;
+    return segments[0];
+  }
+
+  /**
    * Forgets everything written after position `pos` and the first
    * `segments` arrays kept by reference (a mark taken from `pos` and
    * `segmentCount` earlier).
