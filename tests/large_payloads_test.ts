@@ -15,6 +15,7 @@ import {
   GATHER_MIN,
   HEADROOM,
   joinParts,
+  poolStats,
   recycle,
   Writer,
 } from "../lib/postcard/_writer.ts";
@@ -36,8 +37,8 @@ test("a writer grows into a buffer given back with recycle(), and only such buff
   w.raw(new Uint8Array(100_000));
   const sent = w.handOff();
   recycle(sent);
-  // The pool holds at most four buffers; one of the next writers gets this one.
-  const next = Array.from({ length: 5 }, () => {
+  // The pool holds at most 16 buffers; one of the next writers gets this one.
+  const next = Array.from({ length: 17 }, () => {
     const x = new Writer(256);
     x.raw(new Uint8Array(100_000).fill(1));
     return x;
@@ -74,6 +75,36 @@ test("only payloads handed over by a writer or joinParts offer their headroom to
   const small = new Writer(256);
   small.raw(pattern(10, 4));
   assert.equal(framedView(small.handOff()), undefined);
+});
+
+test("the pool keeps at most 16 buffers and 8 MiB of them", () => {
+  const handOffs = (count: number, size: number): Uint8Array[] =>
+    Array.from({ length: count }, () => {
+      const w = new Writer(256);
+      w.raw(new Uint8Array(size));
+      return w.handOff();
+    });
+  const reused = (sent: Uint8Array[], size: number): number => {
+    const buffers = new Set(sent.map((b) => b.buffer));
+    let n = 0;
+    for (let i = 0; i < sent.length + 16; i++) {
+      const w = new Writer(256);
+      w.raw(new Uint8Array(size));
+      if (buffers.has(w.buf.buffer)) n++;
+    }
+    return n;
+  };
+  const small = handOffs(20, 70_000);
+  for (const b of small) recycle(b);
+  assert.ok(poolStats().count <= 16);
+  const back = reused(small, 70_000);
+  assert.ok(back >= 1 && back <= 16, `${back} of 20 buffers of 70 kB were kept`);
+  const big = handOffs(10, 1_000_000);
+  for (const b of big) recycle(b);
+  const { count, bytes } = poolStats();
+  assert.ok(count <= 16 && bytes <= 8 * 1024 * 1024, `${count} buffers, ${bytes} bytes pooled`);
+  const kept = reused(big, 1_000_000);
+  assert.ok(kept >= 1 && kept <= 8, `${kept} buffers of 1 MB were kept, at most 8 MiB`);
 });
 
 test("a buffer given back twice is pooled once", () => {

@@ -147,8 +147,12 @@ export function framedView(payload: Uint8Array): Uint8Array | undefined {
   }
   return new Uint8Array(b, 0, HEADROOM + payload.length);
 }
-/** Large buffers given back, for writers to grow into (at most 4, 8 MiB in all). */
+/**
+ * Large buffers given back, for writers to grow into: at most 16, enough for
+ * a channel's default credit of 16 large items in flight, and 8 MiB in all.
+ */
 const pool: ArrayBufferLike[] = [];
+const POOL_COUNT = 16;
 let pooledBytes = 0;
 const POOL_BYTES = 8 * 1024 * 1024;
 
@@ -161,10 +165,15 @@ const POOL_BYTES = 8 * 1024 * 1024;
 export function recycle(payload: Uint8Array): void {
   const b = payload.buffer;
   if (!handedOff.delete(b)) return;
-  if (pool.length < 4 && pooledBytes + b.byteLength <= POOL_BYTES) {
+  if (pool.length < POOL_COUNT && pooledBytes + b.byteLength <= POOL_BYTES) {
     pool.push(b);
     pooledBytes += b.byteLength;
   }
+}
+
+/** How many buffers the pool holds and their size in bytes (for tests). */
+export function poolStats(): { count: number; bytes: number } {
+  return { count: pool.length, bytes: pooledBytes };
 }
 
 /** A pooled buffer of at least `min` bytes and not much more, if there is one. */
