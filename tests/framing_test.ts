@@ -885,19 +885,35 @@ function messageParts(seed: number): Uint8Array[] {
   return [payloadOf(20, seed), payloadOf(100_000, seed + 1), payloadOf(7, seed + 2)];
 }
 
-test("writeParts gives large parts to a synchronous socket as they are, after the header and head", () => {
+test("writeParts sends a large part from the caller's array, its start topped up into the first write", () => {
   const socket = new NowSocket();
   const writer = new FrameWriter(socket);
   const parts = messageParts(1);
   const total = parts.reduce((n, p) => n + p.length, 0);
   assert.equal(writer.writeParts(parts, total), undefined);
-  assert.ok(socket.direct.includes(parts[1]!), "the large part was not copied first");
-  assert.equal(socket.count("writeNow"), 3); // header + head, the body, the tail
+  assert.equal(socket.count("writeNow"), 3); // header + head + start of body, the body's rest, the tail
+  // The first write is never just a few header bytes: it carries 64 KiB.
+  assert.equal(socket.taken[0]!.length, 64 * 1024);
+  assert.equal(socket.direct[1], parts[1], "the rest of the large part was not copied first");
+  assert.equal(socket.taken[1]!.length, 4 + 20 + 100_000 - 64 * 1024);
+  assert.deepEqual(concat(socket.taken), frame(concat(parts)));
+});
+
+test("writeParts gathers a large part that fits in the first 64 KiB and tops up with the next", () => {
+  const socket = new NowSocket();
+  const writer = new FrameWriter(socket);
+  const parts = [payloadOf(10, 1), payloadOf(30_000, 2), payloadOf(200_000, 3)];
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  assert.equal(writer.writeParts(parts, total), undefined);
+  // Header, head, first part and the start of the second; then the second's rest.
+  assert.equal(socket.count("writeNow"), 2);
+  assert.equal(socket.taken[0]!.length, 64 * 1024);
+  assert.equal(socket.direct[1], parts[2]);
   assert.deepEqual(concat(socket.taken), frame(concat(parts)));
 });
 
 test("writeParts copies what the socket did not take, so later changes to the parts do not reach the wire", async () => {
-  for (const budget of [0, 2, 24, 30_000, 100_024, 100_030]) {
+  for (const budget of [0, 2, 24, 30_000, 65_536, 65_540, 100_024, 100_030]) {
     const socket = new NowSocket();
     socket.budget = budget;
     socket.partial = true; // the spilled rest is read by the socket only later
