@@ -320,7 +320,8 @@ export class FrameWriter {
    * Queues the frame of a payload too large for the batch as one piece:
    * in the payload's own buffer when it has room for the header in front
    * (a hand-off from an encoder), else joined with its header in a copy,
-   * or, when very large, as header and payload.
+   * or, when very large, as the header with the payload's first bytes
+   * (copied) followed by the rest of the payload.
    */
   #pushLarge(payload: Uint8Array, n: number): void {
     const framed = framedView(payload);
@@ -330,15 +331,19 @@ export class FrameWriter {
       this.#large.push(payload);
       return;
     }
-    const head = n <= JOIN_LIMIT ? new Uint8Array(4 + n) : new Uint8Array(4);
-    putLength(head, 0, n);
     if (n <= JOIN_LIMIT) {
-      head.set(payload, 4);
-      this.#pieces.push(head);
-    } else {
-      this.#pieces.push(head, payload);
-      this.#large.push(payload);
+      const joined = new Uint8Array(4 + n);
+      putLength(joined, 0, n);
+      joined.set(payload, 4);
+      this.#pieces.push(joined);
+      return;
     }
+    // Never the 4 header bytes alone (see TOP_UP): the start of the payload goes with them.
+    const head = new Uint8Array(TOP_UP);
+    putLength(head, 0, n);
+    head.set(payload.subarray(0, TOP_UP - 4), 4);
+    this.#pieces.push(head, payload.subarray(TOP_UP - 4));
+    this.#large.push(payload);
   }
 
   /** Queues `bytes[0, n)`, copied before returning. */
