@@ -27,7 +27,8 @@ const COALESCE_LIMIT = 64 * 1024;
 const DIRECT_PART = 16 * 1024;
 /**
  * `writeParts` fills its first write up to this size with the start of the
- * first large part, so that write is never just a few header bytes.
+ * first large part (or takes all of a part that fits in twice this), so no
+ * write is just a few header or trailing bytes.
  */
 const TOP_UP = 64 * 1024;
 /**
@@ -396,11 +397,12 @@ export class FrameWriter {
         }
         let from = 0;
         if (fill > 0) {
-          // A few bytes written alone before a large part slow the transfer
-          // down badly (on Bun a 20-byte write before a 1 MiB one cost more
-          // than half the rate of a raw echo), so the batch takes the start
-          // of the large part with it.
-          const take = Math.min(part.length, TOP_UP - fill);
+          // A few bytes written alone before or after a large part slow the
+          // transfer down badly (on Bun a 20-byte write before a 1 MiB one
+          // cost more than half the rate of a raw echo), so the batch takes
+          // all of a part that fits in two top-ups, or the start of a larger
+          // one, whose rest then goes out from the caller's array.
+          const take = fill + part.length <= 2 * TOP_UP ? part.length : Math.max(0, TOP_UP - fill);
           if (take > 0) {
             if (fill + take > b.length) {
               const grown = new Uint8Array(Math.max(2 * b.length, fill + take));

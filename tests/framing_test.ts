@@ -894,14 +894,14 @@ function messageParts(seed: number): Uint8Array[] {
 test("writeParts sends a large part from the caller's array, its start topped up into the first write", () => {
   const socket = new NowSocket();
   const writer = new FrameWriter(socket);
-  const parts = messageParts(1);
+  const parts = [payloadOf(20, 1), payloadOf(300_000, 2), payloadOf(7, 3)];
   const total = parts.reduce((n, p) => n + p.length, 0);
   assert.equal(writer.writeParts(parts, total), undefined);
   assert.equal(socket.count("writeNow"), 3); // header + head + start of body, the body's rest, the tail
   // The first write is never just a few header bytes: it carries 64 KiB.
   assert.equal(socket.taken[0]!.length, 64 * 1024);
   assert.equal(socket.direct[1], parts[1], "the rest of the large part was not copied first");
-  assert.equal(socket.taken[1]!.length, 4 + 20 + 100_000 - 64 * 1024);
+  assert.equal(socket.taken[1]!.length, 4 + 20 + 300_000 - 64 * 1024);
   assert.deepEqual(concat(socket.taken), frame(concat(parts)));
 });
 
@@ -918,22 +918,35 @@ test("writeParts gathers a large part that fits in the first 64 KiB and tops up 
   assert.deepEqual(concat(socket.taken), frame(concat(parts)));
 });
 
+test("writeParts sends a 64 KiB item with its header in one write, nothing trailing alone", () => {
+  const socket = new NowSocket();
+  const writer = new FrameWriter(socket);
+  const parts = [payloadOf(12, 1), payloadOf(64 * 1024, 2)];
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  assert.equal(writer.writeParts(parts, total), undefined);
+  assert.equal(socket.count("writeNow"), 1);
+  assert.deepEqual(concat(socket.taken), frame(concat(parts)));
+});
+
 test("writeParts copies what the socket did not take, so later changes to the parts do not reach the wire", async () => {
-  for (const budget of [0, 2, 24, 30_000, 65_536, 65_540, 100_024, 100_030]) {
-    const socket = new NowSocket();
-    socket.budget = budget;
-    socket.partial = true; // the spilled rest is read by the socket only later
-    const writer = new FrameWriter(socket);
-    const parts = messageParts(2);
-    const expected = frame(concat(parts));
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    void writer.writeParts(parts, total);
-    for (const p of parts) p.fill(0xee); // the caller reuses its buffers at once
-    socket.budget = Infinity;
-    socket.partial = false;
-    await socket.completeAll();
-    await writer.drain();
-    assert.deepEqual(concat(socket.taken), expected, `with a budget of ${budget} bytes`);
+  // A body gathered into the first write, and one whose rest is written from the caller's array.
+  for (const body of [100_000, 300_000]) {
+    for (const budget of [0, 2, 24, 30_000, 65_536, 65_540, 100_024, 100_030, 200_000]) {
+      const socket = new NowSocket();
+      socket.budget = budget;
+      socket.partial = true; // the spilled rest is read by the socket only later
+      const writer = new FrameWriter(socket);
+      const parts = [payloadOf(20, 2), payloadOf(body, 3), payloadOf(7, 4)];
+      const expected = frame(concat(parts));
+      const total = parts.reduce((n, p) => n + p.length, 0);
+      void writer.writeParts(parts, total);
+      for (const p of parts) p.fill(0xee); // the caller reuses its buffers at once
+      socket.budget = Infinity;
+      socket.partial = false;
+      await socket.completeAll();
+      await writer.drain();
+      assert.deepEqual(concat(socket.taken), expected, `${body}-byte body, budget ${budget}`);
+    }
   }
 });
 
