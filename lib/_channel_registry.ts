@@ -13,6 +13,7 @@ import type { ChannelHooks } from "./postcard/_compile.ts";
 import { decodeRange, encodeWith } from "./postcard/codec.ts";
 import { DecodeError } from "./postcard/errors.ts";
 import { Reader } from "./postcard/_reader.ts";
+import { concatTwo } from "./postcard/_writer.ts";
 import {
   type ChannelSchema,
   type EnumSchema,
@@ -308,10 +309,7 @@ export class ChannelRegistry implements ChannelHost {
         return;
       }
     }
-    const joined = new Uint8Array(prefix.length - start + last.length);
-    joined.set(prefix.subarray(start));
-    joined.set(last, prefix.length - start);
-    this.handleItem(id, joined, 0);
+    this.handleItem(id, concatTwo(prefix.subarray(start), last), 0);
   }
 
   /** Handles a `ChannelMessage` for this connection. */

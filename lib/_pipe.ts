@@ -9,7 +9,7 @@
 
 import { Queue } from "./_queue.ts";
 import type { PayloadSink } from "./link.ts";
-import { copyOut } from "./postcard/_writer.ts";
+import { concatTwo, copyOut } from "./postcard/_writer.ts";
 
 /** A payload made of a copied prefix and an array shared by reference. */
 class SharedPayload {
@@ -17,10 +17,7 @@ class SharedPayload {
 
   /** The whole payload in one new array. */
   join(): Uint8Array {
-    const out = new Uint8Array(this.prefix.length + this.last.length);
-    out.set(this.prefix);
-    out.set(this.last, this.prefix.length);
-    return out;
+    return concatTwo(this.prefix, this.last);
   }
 }
 

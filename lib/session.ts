@@ -11,7 +11,7 @@ import { isProtocolViolation } from "./framing.ts";
 import { Connection, type SessionPort } from "./connection.ts";
 import { ClosedError, ConnectionRejectedError, ProtocolError, type RpcError } from "./errors.ts";
 import { EMPTY_METADATA, exposeMetadata, toMetadata } from "./metadata.ts";
-import { Writer } from "./postcard/_writer.ts";
+import { concatTwo, Writer } from "./postcard/_writer.ts";
 import { Reader } from "./postcard/_reader.ts";
 import { DecodeError } from "./postcard/errors.ts";
 import {
@@ -452,10 +452,7 @@ export class Session {
     } catch {
       // Not a well-formed item head: the ordinary path reports it.
     }
-    const joined = new Uint8Array(size);
-    joined.set(prefix);
-    joined.set(last, prefix.length);
-    this.#onMessage(joined);
+    this.#onMessage(concatTwo(prefix, last));
   }
 
   /**

@@ -124,12 +124,14 @@ export const HEADROOM = 4;
 const withHeadroom = new WeakSet<ArrayBufferLike>();
 
 /**
- * A new array of `n` bytes (unspecified contents, see
- * {@linkcode allocFilledLater}) with {@linkcode HEADROOM} free bytes in
- * front of it in its backing store.
+ * A new array of `n` bytes with {@linkcode HEADROOM} free bytes in front of
+ * it in its backing store: zero-filled, or, when `filledLater`, of
+ * unspecified contents (see {@linkcode allocFilledLater}).
  */
-function allocLarge(n: number): Uint8Array {
-  const buffer = allocFilledLater(n + HEADROOM).buffer;
+function allocLarge(n: number, filledLater: boolean): Uint8Array {
+  const buffer = filledLater
+    ? allocFilledLater(n + HEADROOM).buffer
+    : new ArrayBuffer(n + HEADROOM);
   withHeadroom.add(buffer);
   return new Uint8Array(buffer, HEADROOM, n);
 }
@@ -205,7 +207,7 @@ export const GATHER_MIN: number = LARGE;
 export function joinParts(parts: readonly Uint8Array[], total: number): Uint8Array {
   let out: Uint8Array;
   if (total >= LARGE) {
-    const buf = pooled(total) ?? allocLarge(total);
+    const buf = pooled(total) ?? allocLarge(total, true);
     handedOff.add(buf.buffer);
     out = buf.length === total ? buf : buf.subarray(0, total);
   } else out = new Uint8Array(total);
@@ -214,6 +216,17 @@ export function joinParts(parts: readonly Uint8Array[], total: number): Uint8Arr
     out.set(part, p);
     p += part.length;
   }
+  return out;
+}
+
+/**
+ * `a` followed by `b` in one new array, which belongs to the caller (unlike
+ * {@linkcode joinParts}, never from the pool nor marked for recycling).
+ */
+export function concatTwo(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }
 
@@ -267,7 +280,7 @@ export class Writer {
     // A large single write (a big `bytes` value) gets just the room it needs.
     if (n > size) size = this.pos + n + 4096;
     while (size < this.pos + n) size *= 2;
-    const next = size >= LARGE ? pooled(size) ?? allocLarge(size) : new Uint8Array(size);
+    const next = size >= LARGE ? pooled(size) ?? allocLarge(size, false) : new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.#view = undefined;
