@@ -128,6 +128,18 @@ export interface MemoryLinkOptions {
  * const { value } = await reader.read(); // Uint8Array [1, 2, 3]
  * await writer.close();
  * ```
+ *
+ * @example Two sessions in one process that pass large byte arrays by reference
+ * ```ts
+ * import { accept, initiate, memoryLink } from "@roam/roam";
+ *
+ * const [a, b] = memoryLink({ shareLargeBytes: true });
+ * const [client, server] = await Promise.all([initiate(a), accept(b)]);
+ * // A 64 KiB or larger `Tx<Uint8Array>` item sent by `client` now reaches
+ * // `server`'s `Rx` as the very array sent: do not change it after sending.
+ * await client.close();
+ * await server.closed;
+ * ```
  */
 export function memoryLink(options: MemoryLinkOptions = {}): [Link, Link] {
   const hwm = options.highWaterMark ?? 64;
