@@ -23,7 +23,8 @@ const TOP_UP = 64 * 1024;
 /**
  * A large payload without room for its header in front is copied into one
  * buffer with it up to this size (cheaper than a second socket write and a
- * 4-byte TCP segment); a larger one is written as two pieces.
+ * 4-byte TCP segment); a larger one is written as two pieces, the header
+ * with the payload's first bytes (copied) and then the rest of the payload.
  */
 const JOIN_LIMIT = 256 * 1024;
 /** Bytes waiting to be written before writers are asked to wait. */
