@@ -8,47 +8,25 @@
 
 import type { Conduit } from "./conduit.ts";
 import { isProtocolViolation } from "./framing.ts";
+import { ConnectionTable } from "./_connection_table.ts";
 import { Connection, type SessionPort } from "./connection.ts";
-import { ClosedError, ConnectionRejectedError, ProtocolError, type RpcError } from "./errors.ts";
-import { EMPTY_METADATA, exposeMetadata, toMetadata } from "./metadata.ts";
+import { ClosedError, ProtocolError, type RpcError } from "./errors.ts";
+import { EMPTY_METADATA } from "./metadata.ts";
+import { Pinger } from "./_pinger.ts";
 import { concatTwo, Writer } from "./postcard/_writer.ts";
 import { Reader } from "./postcard/_reader.ts";
 import { DecodeError } from "./postcard/errors.ts";
 import {
   checkMs,
-  checkU32,
-  type ConnectionRequest,
   DEFAULTS,
   type OpenConnectionOptions,
-  opposite,
-  type ServiceImpl,
   type SessionLimits,
   type SessionOptions,
 } from "./session_options.ts";
 import type { Client, Handlers } from "./rpc.ts";
 import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
 import { decodeMessage, writeMessage } from "./wire/message.ts";
-import type {
-  ConnectionSettings,
-  Message,
-  MessagePayload,
-  Metadata,
-  Parity,
-} from "./wire/types.ts";
-
-interface PendingOpen {
-  readonly local: ConnectionSettings;
-  readonly services: readonly ServiceImpl[];
-  resolve(c: Connection): void;
-  reject(e: unknown): void;
-  abandoned: boolean;
-}
-
-interface PendingPing {
-  readonly start: number;
-  resolve(rtt: number): void;
-  reject(e: unknown): void;
-}
+import type { ConnectionSettings, Message, Metadata, Parity } from "./wire/types.ts";
 
 const NO_IDS: readonly number[] = Object.freeze([]);
 
@@ -77,16 +55,8 @@ export class Session {
   readonly #limits: Required<SessionLimits>;
   readonly #maxConcurrent: number;
   readonly #writer = new Writer(1024);
-  readonly #connections = new Map<number, Connection>();
-  readonly #pendingOpens = new Map<number, PendingOpen>();
-  readonly #incomingOpens = new Set<number>();
-  #nextConnectionId: number;
-  #maxPeerConnectionId = 0;
-  readonly #peerParityBit: number;
-  readonly #pings = new Map<number, PendingPing>();
-  #nonce = 0;
-  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
-  #pongTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #table: ConnectionTable;
+  readonly #pinger: Pinger;
   #state: "open" | "closing" | "closed" = "open";
   #reason: RpcError | undefined;
   #linkClosed: Promise<void> | undefined;
@@ -130,12 +100,25 @@ export class Session {
       maxQueuedRequests: options.limits?.maxQueuedRequests ?? DEFAULTS.maxQueuedRequests,
       maxChannels: options.limits?.maxChannels ?? DEFAULTS.maxChannels,
     };
-    this.#nextConnectionId = parity === "odd" ? 1 : 2;
-    this.#peerParityBit = parity === "odd" ? 0 : 1;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
     this.root.closer = () => this.close();
-    this.#connections.set(0, this.root);
+    this.#table = new ConnectionTable({
+      port: this.#port,
+      parity,
+      limits: this.#limits,
+      maxConcurrent: this.#maxConcurrent,
+      options,
+      state: () => this.#state,
+      send: (m) => this.#send(m),
+      violation: (d) => this.#violation(d),
+      reportError: (e, where) => this.#reportError(e, where),
+    }, this.root);
+    this.#pinger = new Pinger(
+      (nonce) => this.#send({ connectionId: 0, payload: { type: "ping", nonce } }),
+      options.keepalive,
+      (error) => this.#teardown(error, false),
+    );
     for (const s of options.services ?? []) s.install(this.root);
     conduit.onSendError = (e) =>
       this.#teardown(
@@ -146,7 +129,7 @@ export class Session {
 
   /** Virtual connections currently open (the root connection not counted). */
   get connectionCount(): number {
-    return this.#connections.size - 1;
+    return this.#table.connections.size - 1;
   }
 
   /** True once the session has ended. */
@@ -184,61 +167,7 @@ export class Session {
    */
   openConnection(options: OpenConnectionOptions = {}): Promise<Connection> {
     if (this.#state !== "open") return Promise.reject(this.#closedError());
-    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
-    let metadata: Metadata;
-    let local: ConnectionSettings;
-    try {
-      metadata = toMetadata(options.metadata);
-      local = {
-        parity: this.parity,
-        maxConcurrentRequests: checkU32(
-          "maxConcurrentRequests",
-          options.maxConcurrentRequests ?? this.#maxConcurrent,
-        ),
-      };
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (this.#connections.size - 1 + this.#pendingOpens.size >= this.#limits.maxConnections) {
-      return Promise.reject(
-        new RangeError(
-          `Cannot open a connection: the limit of ${this.#limits.maxConnections} is reached`,
-        ),
-      );
-    }
-    const id = this.#nextConnectionId;
-    this.#nextConnectionId += 2;
-    return new Promise<Connection>((resolve, reject) => {
-      const pending: PendingOpen = {
-        local,
-        services: options.services ?? [],
-        resolve,
-        reject,
-        abandoned: false,
-      };
-      this.#pendingOpens.set(id, pending);
-      const signal = options.signal;
-      if (signal !== undefined) {
-        const onAbort = (): void => {
-          pending.abandoned = true;
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        const done = (): void => signal.removeEventListener("abort", onAbort);
-        pending.resolve = (c) => {
-          done();
-          resolve(c);
-        };
-        pending.reject = (e) => {
-          done();
-          reject(e);
-        };
-      }
-      this.#send({
-        connectionId: id,
-        payload: { type: "connectionOpen", settings: local, metadata },
-      });
-    });
+    return this.#table.open(options);
   }
 
   /**
@@ -250,11 +179,7 @@ export class Session {
    */
   ping(): Promise<number> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
-    return new Promise((resolve, reject) => {
-      const nonce = ++this.#nonce;
-      this.#pings.set(nonce, { start: performance.now(), resolve, reject });
-      this.#send({ connectionId: 0, payload: { type: "ping", nonce: BigInt(nonce) } });
-    });
+    return this.#pinger.ping();
   }
 
   /**
@@ -275,7 +200,7 @@ export class Session {
       options.timeout ?? this.#options.closeTimeout ?? DEFAULTS.closeTimeout,
     );
     const deadline = performance.now() + timeout;
-    while (this.#state === "closing" && performance.now() < deadline && !this.#idle()) {
+    while (this.#state === "closing" && performance.now() < deadline && !this.#table.idle()) {
       await new Promise((r) =>
         setTimeout(r, Math.min(5, Math.max(0, deadline - performance.now())))
       );
@@ -297,11 +222,6 @@ export class Session {
   /** Closes the session when used with `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #idle(): boolean {
-    for (const c of this.#connections.values()) if (!c.idle) return false;
-    return this.#pendingOpens.size === 0;
   }
 
   #closedError(): RpcError {
@@ -381,7 +301,7 @@ export class Session {
 
   /** Starts the receive loop and keepalive. Called once after the handshake. */
   start(): void {
-    this.#scheduleKeepalive();
+    this.#pinger.schedule();
     this.#conduit.listen({
       payload: (bytes) => this.#onMessage(bytes),
       shared: (prefix, last) => this.#onShared(prefix, last),
@@ -445,7 +365,7 @@ export class Session {
       if (r.u8("MessagePayload") === 8) {
         const id = r.safe("id");
         if (r.u8("body") === 0) {
-          this.#connectionFor(cid, "channel message")?.handleSharedItem(id, prefix, r.pos, last);
+          this.#table.get(cid, "channel message")?.handleSharedItem(id, prefix, r.pos, last);
           return;
         }
       }
@@ -478,7 +398,7 @@ export class Session {
     }
     if (tag === 8) {
       if (body !== 0) return false;
-      this.#connectionFor(cid, "channel message")?.handleItem(id, bytes, r.pos);
+      this.#table.get(cid, "channel message")?.handleItem(id, bytes, r.pos);
       return true;
     }
     let methodId = 0n;
@@ -492,7 +412,7 @@ export class Session {
     // No channels, no metadata: two zero bytes.
     if (bytes[r.pos] !== 0 || bytes[r.pos + 1] !== 0 || r.pos + 2 > bytes.length) return false;
     const rest = r.pos + 2;
-    const conn = this.#connectionFor(cid, "request");
+    const conn = this.#table.get(cid, "request");
     if (conn === undefined) return true;
     if (body === 0) conn.handleCall(id, methodId, NO_IDS, EMPTY_METADATA, bytes, rest);
     else conn.handleResponse(id, EMPTY_METADATA, bytes, rest);
@@ -504,45 +424,34 @@ export class Session {
     const p = message.payload;
     switch (p.type) {
       case "request": {
-        const conn = this.#connectionFor(cid, "request");
+        const conn = this.#table.get(cid, "request");
         conn?.handleRequest(p.id, p.body);
         return;
       }
       case "channel":
-        this.#connectionFor(cid, "channel message")?.handleChannel(p.id, p.body);
+        this.#table.get(cid, "channel message")?.handleChannel(p.id, p.body);
         return;
       case "ping":
         this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
         return;
       case "pong":
-        if (cid === 0) this.#onPong(p.nonce);
+        if (cid === 0) this.#pinger.onPong(p.nonce);
         return;
       case "connectionOpen":
-        this.#onOpen(cid, p);
+        this.#table.onOpen(cid, p.settings, p.metadata);
         return;
       case "connectionAccept":
-        this.#onAccept(cid, p.settings, p.metadata);
+        this.#table.onAccept(cid, p.settings, p.metadata);
         return;
-      case "connectionReject": {
-        const pending = this.#pendingOpens.get(cid);
-        if (pending === undefined) return; // not pending: ignored, as in Rust
-        this.#pendingOpens.delete(cid);
-        pending.reject(new ConnectionRejectedError(exposeMetadata(p.metadata)));
+      case "connectionReject":
+        this.#table.onReject(cid, p.metadata);
         return;
-      }
       case "connectionClose":
         if (cid === 0) {
           this.#violation("ConnectionClose on the root connection");
           return;
         }
-        if (this.#connections.has(cid)) {
-          this.#drop(
-            cid,
-            new ClosedError("connection-closed", `The peer closed connection ${cid}`),
-          );
-        } else if (!this.#knownClosed(cid)) {
-          this.#violation(`ConnectionClose for unknown connection ${cid}`);
-        }
+        this.#table.onClose(cid);
         return;
       case "hello":
       case "helloYourself":
@@ -556,183 +465,15 @@ export class Session {
     }
   }
 
-  /** True for an id that was a connection once and is closed now. */
-  #knownClosed(cid: number): boolean {
-    if (cid % 2 === this.#peerParityBit) {
-      return cid <= this.#maxPeerConnectionId && !this.#incomingOpens.has(cid);
-    }
-    return cid < this.#nextConnectionId && !this.#pendingOpens.has(cid);
-  }
-
-  #connectionFor(cid: number, what: string): Connection | undefined {
-    const conn = this.#connections.get(cid);
-    if (conn !== undefined) return conn;
-    // Messages racing with a close are dropped, as in Rust; others are violations.
-    if (!this.#knownClosed(cid)) this.#violation(`${what} for unknown connection ${cid}`);
-    return undefined;
-  }
-
-  #onOpen(cid: number, p: Extract<MessagePayload, { type: "connectionOpen" }>): void {
-    const reject = (metadata: Metadata): void =>
-      this.#send({ connectionId: cid, payload: { type: "connectionReject", metadata } });
-    // Invalid ids are rejected, not treated as violations (as the Rust runtime does).
-    if (
-      cid === 0 || cid % 2 !== this.#peerParityBit || cid <= this.#maxPeerConnectionId ||
-      this.#connections.has(cid) || this.#incomingOpens.has(cid)
-    ) {
-      reject(toMetadata({ reason: "invalid or reused connection id" }));
-      return;
-    }
-    this.#maxPeerConnectionId = cid;
-    const decide = this.#options.onConnection;
-    if (decide === undefined) {
-      reject(toMetadata({ reason: "this peer accepts no virtual connections" }));
-      return;
-    }
-    const open = this.#connections.size - 1 + this.#incomingOpens.size + this.#pendingOpens.size;
-    if (this.#state !== "open" || open >= this.#limits.maxConnections) {
-      reject(
-        toMetadata({
-          reason: this.#state === "open" ? "too many connections" : "the session is closing",
-        }),
-      );
-      return;
-    }
-    this.#incomingOpens.add(cid);
-    const request: ConnectionRequest = {
-      id: cid,
-      metadata: exposeMetadata(p.metadata),
-      settings: p.settings,
-    };
-    Promise.resolve()
-      .then(() => decide(request))
-      .then((decision) => {
-        this.#incomingOpens.delete(cid);
-        if (this.#state === "closed") return;
-        if (decision?.accept !== true) {
-          reject(toMetadata(decision?.metadata));
-          return;
-        }
-        const local: ConnectionSettings = {
-          parity: opposite(p.settings.parity),
-          maxConcurrentRequests: checkU32(
-            "maxConcurrentRequests",
-            decision.maxConcurrentRequests ?? this.#maxConcurrent,
-          ),
-        };
-        const metadata = toMetadata(decision.metadata);
-        const conn = this.#register(
-          cid,
-          local,
-          p.settings,
-          request.metadata,
-          decision.services ?? [],
-        );
-        this.#send({
-          connectionId: cid,
-          payload: { type: "connectionAccept", settings: local, metadata },
-        });
-        decision.onOpen?.(conn);
-      })
-      .catch((e) => {
-        this.#incomingOpens.delete(cid);
-        this.#reportError(e, `the connection acceptor (connection ${cid})`);
-        if (this.#state !== "closed" && !this.#connections.has(cid)) reject(EMPTY_METADATA);
-      });
-  }
-
-  #onAccept(cid: number, settings: ConnectionSettings, metadata: Metadata): void {
-    const pending = this.#pendingOpens.get(cid);
-    if (pending === undefined) return; // not pending: ignored, as in Rust
-    this.#pendingOpens.delete(cid);
-    const conn = this.#register(
-      cid,
-      pending.local,
-      settings,
-      exposeMetadata(metadata),
-      pending.services,
-    );
-    if (pending.abandoned) void conn.close();
-    else pending.resolve(conn);
-  }
-
-  #register(
-    cid: number,
-    local: ConnectionSettings,
-    peer: ConnectionSettings,
-    metadata: Metadata,
-    services: readonly ServiceImpl[],
-  ): Connection {
-    const conn = new Connection(this.#port, cid, local, peer, metadata, this.#limits);
-    conn.closer = (m: Metadata) => {
-      if (!this.#connections.has(cid)) return Promise.resolve();
-      this.#send({ connectionId: cid, payload: { type: "connectionClose", metadata: m } });
-      this.#drop(cid, new ClosedError("connection-closed", `Connection ${cid} was closed`));
-      return Promise.resolve();
-    };
-    for (const s of services) s.install(conn);
-    this.#connections.set(cid, conn);
-    return conn;
-  }
-
-  #drop(cid: number, error: RpcError): void {
-    const conn = this.#connections.get(cid);
-    if (conn === undefined) return;
-    this.#connections.delete(cid);
-    conn.fail(error);
-  }
-
-  // ------------------------------------------------------------ keepalive
-
-  #onPong(nonce: bigint): void {
-    if (nonce > 0x1f_ffff_ffff_ffffn) return;
-    const n = Number(nonce);
-    const ping = this.#pings.get(n);
-    if (ping === undefined) return; // a late or unsolicited pong
-    this.#pings.delete(n);
-    ping.resolve(performance.now() - ping.start);
-  }
-
-  #scheduleKeepalive(): void {
-    const k = this.#options.keepalive;
-    if (k === undefined || this.#state === "closed") return;
-    this.#keepaliveTimer = setTimeout(() => {
-      this.#keepaliveTimer = undefined;
-      if (this.#state === "closed") return;
-      this.#pongTimer = setTimeout(() => {
-        this.#pongTimer = undefined;
-        this.#teardown(
-          new ClosedError(
-            "keepalive-timeout",
-            `The peer did not answer a keepalive ping within ${k.timeout} ms`,
-          ),
-          false,
-        );
-      }, k.timeout);
-      this.ping().then(() => {
-        if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
-        this.#pongTimer = undefined;
-        this.#scheduleKeepalive();
-      }, () => {});
-    }, k.interval);
-  }
-
   // ------------------------------------------------------------ teardown
 
   #teardown(reason: RpcError | undefined, flush: boolean): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#reason = reason;
-    if (this.#keepaliveTimer !== undefined) clearTimeout(this.#keepaliveTimer);
-    if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
-    this.#keepaliveTimer = this.#pongTimer = undefined;
     const error = reason ?? new ClosedError("session-closed", "The session was closed");
-    for (const conn of this.#connections.values()) conn.fail(error);
-    this.#connections.clear();
-    for (const p of this.#pendingOpens.values()) p.reject(error);
-    this.#pendingOpens.clear();
-    for (const p of this.#pings.values()) p.reject(error);
-    this.#pings.clear();
+    this.#table.failAll(error);
+    this.#pinger.stop(error);
     this.#conduit.stop();
     if (flush) this.#linkClosed = this.#conduit.close().catch(() => {});
     else this.#conduit.abort(error);
