@@ -11,7 +11,9 @@ import {
   generateSmallDecoder,
   generateSmallEncoder,
 } from "./_codegen.ts";
+import { along, rangeFault, show, typeFault } from "./_faults.ts";
 import { MAX_DEPTH, type Reader } from "./_reader.ts";
+import { buildScalar } from "./_scalars.ts";
 import { allocOut, SLOW_BUFFERS, type Writer } from "./_writer.ts";
 import {
   type ArraySchema,
@@ -28,6 +30,8 @@ import {
   type StructSchema,
   type TupleSchema,
 } from "./schema.ts";
+
+export { EncodeFault, show } from "./_faults.ts";
 
 /** Writes one value. Throws an {@linkcode EncodeFault} for a bad value. */
 export type Encoder = (w: Writer, v: unknown) => void;
@@ -82,69 +86,6 @@ export interface ChannelHooks {
   decode?(schema: ChannelSchema<unknown, "tx" | "rx">): unknown;
 }
 
-/**
- * An invalid value met while encoding. It collects the path on its way up
- * and becomes a `TypeError` or `RangeError` at the top.
- */
-export class EncodeFault {
-  /** Path segments, innermost first. */
-  readonly path: string[] = [];
-  /**
-   * @param range True for a value of the right type but out of range.
-   * @param type The schema type name.
-   * @param reason What is wrong.
-   */
-  constructor(readonly range: boolean, readonly type: string, readonly reason: string) {}
-
-  /** Turns the fault into the error thrown to users. */
-  toError(root: string): TypeError | RangeError {
-    const p = this.path.reverse();
-    const where = root +
-      (p.length > 24
-        ? `${p.slice(0, 8).join("")}…(${p.length - 16} more)…${p.slice(-8).join("")}`
-        : p.join(""));
-    const message = `Cannot encode ${this.type} at ${where}: ${this.reason}`;
-    return this.range ? new RangeError(message) : new TypeError(message);
-  }
-}
-
-function typeFault(type: string, expected: string, v: unknown): never {
-  throw new EncodeFault(false, type, `expected ${expected}, got ${show(v)}`);
-}
-
-function rangeFault(type: string, reason: string): never {
-  throw new EncodeFault(true, type, reason);
-}
-
-/** Adds a path segment to a fault passing through, then rethrows. */
-function along(e: unknown, segment: string): never {
-  if (e instanceof EncodeFault) e.path.push(segment);
-  throw e;
-}
-
-/** A short, safe description of a value for error messages. */
-export function show(v: unknown): string {
-  switch (typeof v) {
-    case "string":
-      return v.length > 32 ? `a string of length ${v.length}` : JSON.stringify(v);
-    case "number":
-    case "boolean":
-      return String(v);
-    case "bigint":
-      return `${v}n`;
-    case "undefined":
-      return "undefined";
-    case "function":
-      return "a function";
-    case "symbol":
-      return "a symbol";
-  }
-  if (v === null) return "null";
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  const ctor = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof ctor === "string" && ctor !== "Object" ? `a ${ctor}` : "an object";
-}
-
 const cache = new WeakMap<Schema<unknown>, Compiled>();
 const preparedCache = new WeakMap<Schema<unknown>, Prepared>();
 let lastSchema: Schema<unknown> | undefined;
@@ -189,247 +130,9 @@ export function prepare(schema: Schema<unknown>): Prepared {
   return p;
 }
 
-function intEncoder(
-  name: string,
-  min: number,
-  max: number,
-  write: (w: Writer, v: number) => void,
-): Encoder {
-  return (w, v) => {
-    if (typeof v !== "number") typeFault(name, "an integer", v);
-    if (!Number.isInteger(v)) typeFault(name, "an integer", v);
-    if (v < min || v > max) rangeFault(name, `${v} is outside ${min}..${max}`);
-    write(w, v);
-  };
-}
-
-function bigEncoder(
-  name: string,
-  min: bigint,
-  max: bigint,
-  write: (w: Writer, v: bigint) => void,
-): Encoder {
-  return (w, v) => {
-    if (typeof v !== "bigint") typeFault(name, "a bigint", v);
-    if (v < min || v > max) rangeFault(name, `${v}n is outside ${min}..${max}`);
-    write(w, v);
-  };
-}
-
-const U64_MAX = (1n << 64n) - 1n;
-const U128_MAX = (1n << 128n) - 1n;
-const I64_MIN = -(1n << 63n);
-const I64_MAX = (1n << 63n) - 1n;
-const I128_MIN = -(1n << 127n);
-const I128_MAX = (1n << 127n) - 1n;
-
-function scalar(name: string, encode: Encoder, decode: Decoder, minSize: number): Compiled {
-  return { name, encode, decode, minSize };
-}
-
+/** Compiles one schema node; the scalar kinds come from `_scalars.ts`. */
 function build(schema: Schema<unknown>): Compiled {
   switch (schema.kind) {
-    case "bool":
-      return scalar("bool", (w, v) => {
-        if (typeof v !== "boolean") typeFault("bool", "a boolean", v);
-        w.u8(v ? 1 : 0);
-      }, (r) => {
-        const b = r.u8("bool");
-        if (b > 1) r.fail("bool", `invalid byte 0x${b.toString(16).padStart(2, "0")}`, r.pos - 1);
-        return b === 1;
-      }, 1);
-    case "u8":
-      return scalar(
-        "u8",
-        (w, v) => {
-          if (typeof v !== "number" || (v & 0xff) !== v) {
-            if (typeof v === "number" && Number.isInteger(v)) {
-              rangeFault(
-                "u8",
-                `${v} is outside 0..255`,
-              );
-            }
-            typeFault("u8", "an integer", v);
-          }
-          w.u8(v);
-        },
-        (r) => r.u8("u8"),
-        1,
-      );
-    case "i8":
-      return scalar(
-        "i8",
-        intEncoder("i8", -128, 127, (w, v) => w.u8(v & 0xff)),
-        (r) => (r.u8("i8") << 24) >> 24,
-        1,
-      );
-    case "u16":
-      return scalar(
-        "u16",
-        intEncoder("u16", 0, 0xffff, (w, v) => w.varint(v)),
-        (r) => r.varint32("u16", 0xffff),
-        1,
-      );
-    case "u32":
-      return scalar(
-        "u32",
-        (w, v) => {
-          if (typeof v !== "number" || v >>> 0 !== v) {
-            if (typeof v === "number" && Number.isInteger(v)) {
-              rangeFault(
-                "u32",
-                `${v} is outside 0..4294967295`,
-              );
-            }
-            typeFault("u32", "an integer", v);
-          }
-          w.varint(v);
-        },
-        (r) => r.varint32("u32"),
-        1,
-      );
-    case "i16":
-      return scalar(
-        "i16",
-        intEncoder("i16", -0x8000, 0x7fff, (w, v) => w.varint(((v << 1) ^ (v >> 31)) >>> 0)),
-        (r) => {
-          const n = r.varint32("i16", 0xffff);
-          return (n >>> 1) ^ -(n & 1);
-        },
-        1,
-      );
-    case "i32":
-      return scalar("i32", (w, v) => {
-        if (typeof v !== "number" || (v | 0) !== v) {
-          if (typeof v === "number" && Number.isInteger(v)) {
-            rangeFault("i32", `${v} is outside -2147483648..2147483647`);
-          }
-          typeFault("i32", "an integer", v);
-        }
-        w.varint(((v << 1) ^ (v >> 31)) >>> 0);
-      }, (r) => {
-        const n = r.varint32("i32");
-        return (n >>> 1) ^ -(n & 1);
-      }, 1);
-    case "u64":
-      return scalar(
-        "u64",
-        bigEncoder("u64", 0n, U64_MAX, (w, v) => w.varintBig(v)),
-        (r) => r.varintBig("u64", 64),
-        1,
-      );
-    case "u128":
-      return scalar(
-        "u128",
-        bigEncoder("u128", 0n, U128_MAX, (w, v) => w.varintBig(v)),
-        (r) => r.varintBig("u128", 128),
-        1,
-      );
-    case "i64":
-      return scalar(
-        "i64",
-        bigEncoder(
-          "i64",
-          I64_MIN,
-          I64_MAX,
-          (w, v) => w.varintBig(v < 0n ? (-v << 1n) - 1n : v << 1n),
-        ),
-        (r) => {
-          const n = r.varintBig("i64", 64);
-          return (n & 1n) === 0n ? n >> 1n : -(n >> 1n) - 1n;
-        },
-        1,
-      );
-    case "i128":
-      return scalar(
-        "i128",
-        bigEncoder(
-          "i128",
-          I128_MIN,
-          I128_MAX,
-          (w, v) => w.varintBig(v < 0n ? (-v << 1n) - 1n : v << 1n),
-        ),
-        (r) => {
-          const n = r.varintBig("i128", 128);
-          return (n & 1n) === 0n ? n >> 1n : -(n >> 1n) - 1n;
-        },
-        1,
-      );
-    case "f32":
-      return scalar(
-        "f32",
-        (w, v) => {
-          if (typeof v !== "number") typeFault("f32", "a number", v);
-          w.f32(v);
-        },
-        (r) => r.f32("f32"),
-        4,
-      );
-    case "f64":
-      return scalar(
-        "f64",
-        (w, v) => {
-          if (typeof v !== "number") typeFault("f64", "a number", v);
-          w.f64(v);
-        },
-        (r) => r.f64("f64"),
-        8,
-      );
-    case "string":
-      return scalar(
-        "string",
-        (w, v) => {
-          if (typeof v !== "string") typeFault("string", "a string", v);
-          if (!w.string(v)) {
-            typeFault(
-              "string",
-              "a well-formed string",
-              "a string with a lone surrogate",
-            );
-          }
-        },
-        (r) => r.string("string"),
-        1,
-      );
-    case "char":
-      return scalar("char", (w, v) => {
-        if (typeof v !== "string") typeFault("char", "a one-character string", v);
-        const cp = v.codePointAt(0);
-        if (cp === undefined || v.length !== (cp > 0xffff ? 2 : 1)) {
-          typeFault("char", "exactly one code point", v);
-        }
-        if (cp >= 0xd800 && cp <= 0xdfff) {
-          typeFault("char", "a Unicode scalar value", "a lone surrogate");
-        }
-        w.string(v);
-      }, (r) => {
-        const start = r.pos;
-        const s = r.string("char");
-        const cp = s.codePointAt(0);
-        if (cp === undefined || s.length !== (cp > 0xffff ? 2 : 1)) {
-          r.fail("char", "not exactly one code point", start);
-        }
-        return s;
-      }, 2);
-    case "bytes":
-      return scalar("bytes", (w, v) => {
-        if (!(v instanceof Uint8Array)) typeFault("bytes", "a Uint8Array", v);
-        w.varint(v.length);
-        w.raw(v);
-      }, (r) => {
-        const n = r.length("bytes", 1, 0);
-        const view = r.view("bytes", n);
-        return r.borrow ? view : view.slice();
-      }, 1);
-    case "unit":
-      return scalar(
-        "unit",
-        (_w, v) => {
-          if (v !== undefined && v !== null) typeFault("unit", "undefined", v);
-        },
-        () => undefined,
-        0,
-      );
     case "option":
       return buildOption(schema as OptionSchema<unknown>);
     case "list":
@@ -451,6 +154,8 @@ function build(schema: Schema<unknown>): Compiled {
     case "tx":
     case "rx":
       return buildChannel(schema as ChannelSchema<unknown, "tx" | "rx">);
+    default:
+      return buildScalar(schema.kind);
   }
 }
 
