@@ -56,11 +56,11 @@ const CHUNKS = flags.quick ? 200 : 2_000;
 const SHARED_CHUNKS = flags.quick ? 2_000 : 20_000;
 /**
  * Fresh connections each TCP 64 KiB figure and its baseline are averaged
- * over. Loopback TCP on our VMs settles per connection into a slow or a
- * fast state (about 600 against 1,500+ MB/s for the raw echo itself, with
- * the same code), so a figure taken on one connection of each kind
- * compares two draws of that lottery; the mean over a few compares like
- * with like.
+ * over. With BBR congestion control (our VMs' default), pacing puts some
+ * loopback connections into a slow state for their whole life (about 600
+ * against 1,500+ MB/s for the raw echo itself, with the same code), so a
+ * figure taken on one connection of each kind compares two draws of that
+ * lottery; the mean over a few compares like with like.
  */
 const CONNECTIONS = flags.quick ? 1 : 3;
 /** Whole streams are timed: warm up with one, report the median of three. */

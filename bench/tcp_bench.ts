@@ -19,9 +19,10 @@ const MiB = 1024 * 1024;
 
 /**
  * Fresh connections the 1 MiB figure and its baseline are averaged over:
- * loopback TCP on our VMs settles per connection into a slower or a faster
- * state, for the raw echo as much as for roam, so one connection of each
- * would compare two draws of that lottery.
+ * with BBR congestion control (our VMs' default), pacing puts some
+ * loopback connections into a slower state for their whole life, for the
+ * raw echo as much as for roam, so one connection of each would compare
+ * two draws of that lottery.
  */
 const CONNECTIONS = flags.quick ? 1 : 3;
 
