@@ -1,0 +1,241 @@
+/**
+ * The decoder half of the session `Message` codec (wire-spec §2): reads
+ * postcard bytes from a {@linkcode Reader} into {@linkcode Message} values.
+ * Strict: malformed input of any kind is a `DecodeError` thrown by the
+ * reader. Trailing payloads and metadata byte values are views into the
+ * input, not copies.
+ *
+ * Private to the package: import these functions from `./message.ts`,
+ * which re-exports them.
+ *
+ * @module
+ */
+
+import { show } from "../postcard/_compile.ts";
+import { Reader } from "../postcard/_reader.ts";
+import type {
+  ChannelBody,
+  ConnectionSettings,
+  Message,
+  MessagePayload,
+  Metadata,
+  MetadataEntry,
+  MetadataValue,
+  RequestBody,
+} from "./types.ts";
+
+/** Shared empty results, so messages without metadata or channels allocate nothing for them. */
+const EMPTY_METADATA: Metadata = Object.freeze([]);
+const EMPTY_IDS: readonly number[] = Object.freeze([]);
+
+function unknownVariant(r: Reader, what: string, index: number, at: number): never {
+  r.fail(what, `unknown variant index ${index}`, at);
+}
+
+function readChannels(r: Reader): readonly number[] {
+  const n = r.length("channels", 1, 0);
+  if (n === 0) return EMPTY_IDS;
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) ids.push(r.safe("channel id"));
+  return ids;
+}
+
+/**
+ * Reads a `Metadata` list. String values are decoded; byte values are
+ * views into the reader's input.
+ *
+ * @param r The reader, positioned at the entry count.
+ * @returns The entries, in wire order (a shared frozen empty array when
+ * there are none).
+ * @throws {DecodeError} For truncated input, an overlong or overflowing
+ * varint, invalid UTF-8, an unknown `MetadataValue` index, a u64 value
+ * above 2^64-1 or flags above 2^53-1.
+ *
+ * @example Reading an empty list
+ * ```ts
+ * import { readMetadata } from "./message.ts";
+ * import { Reader } from "../postcard/_reader.ts";
+ *
+ * const entries = readMetadata(new Reader(new Uint8Array([0]))); // []
+ * ```
+ */
+export function readMetadata(r: Reader): Metadata {
+  // An entry is at least 4 bytes: key length, value index, value, flags.
+  const n = r.length("metadata", 4, 0);
+  if (n === 0) return EMPTY_METADATA;
+  const out: MetadataEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const key = r.string("metadata key");
+    const at = r.pos;
+    const index = r.varint32("MetadataValue");
+    let value: MetadataValue;
+    switch (index) {
+      case 0:
+        value = r.string("metadata string value");
+        break;
+      case 1:
+        value = r.view("metadata bytes value", r.length("metadata bytes value", 1, 0));
+        break;
+      case 2:
+        value = r.varintBig("metadata u64 value", 64);
+        break;
+      default:
+        unknownVariant(r, "MetadataValue", index, at);
+    }
+    const flags = r.safe("metadata flags");
+    out.push({ key, value, flags });
+  }
+  return out;
+}
+
+/**
+ * Reads `ConnectionSettings`: a parity byte (0 odd, 1 even) and a u32
+ * varint.
+ *
+ * @param r The reader, positioned at the parity.
+ * @returns The settings.
+ * @throws {DecodeError} For truncated input, a parity index other than 0
+ * or 1, or a bad or out-of-range u32 varint.
+ *
+ * @example Reading `{Odd, 64}`
+ * ```ts
+ * import { readSettings } from "./message.ts";
+ * import { Reader } from "../postcard/_reader.ts";
+ *
+ * const s = readSettings(new Reader(new Uint8Array([0x00, 0x40])));
+ * // { parity: "odd", maxConcurrentRequests: 64 }
+ * ```
+ */
+export function readSettings(r: Reader): ConnectionSettings {
+  const at = r.pos;
+  const index = r.varint32("Parity");
+  if (index > 1) unknownVariant(r, "Parity", index, at);
+  const maxConcurrentRequests = r.varint32("max_concurrent_requests");
+  return { parity: index === 0 ? "odd" : "even", maxConcurrentRequests };
+}
+
+/** Takes the rest of the input as a trailing payload view. */
+function rest(r: Reader): Uint8Array {
+  const start = r.pos;
+  r.pos = r.end;
+  return r.buf.subarray(start, r.end);
+}
+
+function readRequestBody(r: Reader): RequestBody {
+  const at = r.pos;
+  const index = r.varint32("RequestBody");
+  switch (index) {
+    case 0: {
+      const methodId = r.varintBig("method id", 64);
+      const channels = readChannels(r);
+      const metadata = readMetadata(r);
+      return { type: "call", methodId, channels, metadata, args: rest(r) };
+    }
+    case 1: {
+      const channels = readChannels(r);
+      const metadata = readMetadata(r);
+      return { type: "response", channels, metadata, ret: rest(r) };
+    }
+    case 2:
+      return { type: "cancel", metadata: readMetadata(r) };
+    default:
+      return unknownVariant(r, "RequestBody", index, at);
+  }
+}
+
+function readChannelBody(r: Reader): ChannelBody {
+  const at = r.pos;
+  const index = r.varint32("ChannelBody");
+  switch (index) {
+    case 0:
+      return { type: "item", item: rest(r) };
+    case 1:
+      return { type: "close", metadata: readMetadata(r) };
+    case 2:
+      return { type: "reset", metadata: readMetadata(r) };
+    case 3:
+      return { type: "grantCredit", additional: r.varint32("GrantCredit.additional") };
+    default:
+      return unknownVariant(r, "ChannelBody", index, at);
+  }
+}
+
+function readPayload(r: Reader): MessagePayload {
+  const at = r.pos;
+  const index = r.varint32("MessagePayload");
+  switch (index) {
+    case 0: {
+      const version = r.varint32("Hello.version");
+      const settings = readSettings(r);
+      return { type: "hello", version, settings, metadata: readMetadata(r) };
+    }
+    case 1: {
+      const settings = readSettings(r);
+      return { type: "helloYourself", settings, metadata: readMetadata(r) };
+    }
+    case 2:
+      return { type: "protocolError", description: r.string("ProtocolError.description") };
+    case 3: {
+      const settings = readSettings(r);
+      return { type: "connectionOpen", settings, metadata: readMetadata(r) };
+    }
+    case 4: {
+      const settings = readSettings(r);
+      return { type: "connectionAccept", settings, metadata: readMetadata(r) };
+    }
+    case 5:
+      return { type: "connectionReject", metadata: readMetadata(r) };
+    case 6:
+      return { type: "connectionClose", metadata: readMetadata(r) };
+    case 7: {
+      const id = r.safe("request id");
+      return { type: "request", id, body: readRequestBody(r) };
+    }
+    case 8: {
+      const id = r.safe("channel id");
+      return { type: "channel", id, body: readChannelBody(r) };
+    }
+    case 9:
+      return { type: "ping", nonce: r.varintBig("Ping.nonce", 64) };
+    case 10:
+      return { type: "pong", nonce: r.varintBig("Pong.nonce", 64) };
+    default:
+      return unknownVariant(r, "MessagePayload", index, at);
+  }
+}
+
+/**
+ * Decodes one message from a whole link payload. Strict: the bytes must be
+ * exactly one canonical message. A trailing payload (`args`, `ret`,
+ * `item`) is every byte after the fixed fields, returned as a view into
+ * `bytes` (no copy), as are metadata byte values; keep `bytes` unchanged
+ * while they are in use.
+ *
+ * @param bytes The encoded message.
+ * @returns The message.
+ * @throws {DecodeError} For truncated input, an overlong or overflowing
+ * varint, an unknown enum index at any level, a bad parity, invalid UTF-8,
+ * an id or flags value above 2^53-1, a u32 field above 2^32-1, or bytes
+ * left after a message that has no trailing payload.
+ * @throws {TypeError} When `bytes` is not a `Uint8Array`.
+ *
+ * @example Decoding a channel item
+ * ```ts
+ * import { decodeMessage } from "@roam/roam";
+ *
+ * const msg = decodeMessage(new Uint8Array([0x00, 0x08, 0x01, 0x00, 0x02]));
+ * if (msg.payload.type === "channel" && msg.payload.body.type === "item") {
+ *   console.log(msg.payload.id, msg.payload.body.item); // 1 Uint8Array(1) [ 2 ]
+ * }
+ * ```
+ */
+export function decodeMessage(bytes: Uint8Array): Message {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(`Cannot decode Message: expected a Uint8Array, got ${show(bytes)}`);
+  }
+  const r = new Reader(bytes);
+  const connectionId = r.safe("connection id");
+  const payload = readPayload(r);
+  if (r.pos !== r.end) r.fail("Message", `${r.end - r.pos} trailing bytes`);
+  return { connectionId, payload };
+}
