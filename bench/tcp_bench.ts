@@ -73,18 +73,8 @@ function addFrame(): Uint8Array {
 export async function tcpBench(report: Report): Promise<void> {
   report.header("TCP loopback");
   const raw = await loadRawTcp();
-  const server = await raw.echoServer();
-  const client = await raw.connect(server.port);
-
-  const listener = await listenTcp({ port: 0 });
-  const port = (listener.address as { port: number }).port;
-  const served = (async (): Promise<Session> =>
-    accept((await listener.accept())!, {
-      services: [implement(Bench, { add: (a, b) => a + b, echo: (b) => b })],
-    }))();
-  const session = await initiate(await connectTcp({ port }));
-  const roam = session.client(Bench);
-  const serverSession = await served;
+  const main = await openPair(raw);
+  const { roam, raw: client } = main;
 
   // Each figure alternates samples of roam and of the raw echo.
   const frame = addFrame();
@@ -143,9 +133,5 @@ export async function tcpBench(report: Report): Promise<void> {
     );
   }
 
-  client.close();
-  await server.close();
-  await session.close();
-  await serverSession.closed;
-  await listener.close();
+  await main.close();
 }
