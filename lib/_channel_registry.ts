@@ -426,6 +426,14 @@ export class ChannelRegistry implements ChannelHost {
     }
   }
 
+  writable(): boolean {
+    return this.#port.writable;
+  }
+
+  whenWritable(f: () => void): void {
+    this.#port.whenWritable(f, false);
+  }
+
   forget(id: number): void {
     const entry = this.#entries.get(id);
     // An Rx that reset stays registered until the sender's Close; a Tx that closed goes now.

@@ -287,10 +287,16 @@ export class ConnectionTable {
    * Handles the peer's `ConnectionClose` of a virtual connection.
    *
    * @param cid The connection id (not 0: the session checks that).
+   * @param metadata The peer's close metadata.
    */
-  onClose(cid: number): void {
+  onClose(cid: number, metadata: Metadata): void {
     if (this.connections.has(cid)) {
-      this.#drop(cid, new ClosedError("connection-closed", `The peer closed connection ${cid}`));
+      this.#drop(
+        cid,
+        new ClosedError("connection-closed", `The peer closed connection ${cid}`, {
+          metadata: exposeMetadata(metadata),
+        }),
+      );
     } else if (!this.#knownClosed(cid)) {
       this.#host.violation(`ConnectionClose for unknown connection ${cid}`);
     }

@@ -52,6 +52,10 @@ export class FrameWriter {
   /** Large payloads among the pieces, given back to the writer pool once written. */
   #large: Uint8Array[] = [];
   #queued = 0;
+  /** Bytes handed to the socket whose write has not completed yet. */
+  #inflight = 0;
+  /** One-shot callbacks waiting for the buffered bytes to fall to a limit. */
+  #low: { readonly limit: number; readonly f: () => void }[] = [];
   #busy: Promise<void> | undefined;
   #failure: unknown;
   #drained: (() => void)[] = [];
@@ -65,6 +69,31 @@ export class FrameWriter {
    */
   constructor(socket: RawSocket) {
     this.#socket = socket;
+  }
+
+  /** Bytes accepted and not yet written by the socket: queued here, or handed to it and pending. */
+  get buffered(): number {
+    return this.#queued + this.#inflight;
+  }
+
+  /**
+   * Calls `f` once, as soon as at most `limit` bytes are buffered (at once
+   * if that is already so), or when writing fails.
+   */
+  whenBelow(limit: number, f: () => void): void {
+    if (this.#failure !== undefined || this.buffered <= limit) f();
+    else this.#low.push({ limit, f });
+  }
+
+  /** Runs the `whenBelow` callbacks whose limit is reached. */
+  #progress(): void {
+    const low = this.#low;
+    if (low.length === 0) return;
+    const buffered = this.#failure !== undefined ? 0 : this.buffered;
+    const ready = low.filter((w) => buffered <= w.limit);
+    if (ready.length === 0) return;
+    this.#low = low.filter((w) => buffered > w.limit);
+    for (const w of ready) w.f();
   }
 
   /** Queues one payload. Resolves when the caller may write more. */
@@ -259,6 +288,7 @@ export class FrameWriter {
       const waiters = this.#drained;
       this.#drained = [];
       for (const w of waiters) w();
+      this.#progress();
       return;
     }
     this.#pieces = [];
@@ -267,8 +297,10 @@ export class FrameWriter {
     const large = this.#large;
     this.#large = [];
     let pending: Promise<void> | undefined;
+    let handed = 0;
     for (const piece of pieces) {
       this.#queued -= piece.length;
+      handed += piece.length;
       try {
         const r = this.#socket.write(piece);
         if (r !== undefined) pending = r;
@@ -284,10 +316,13 @@ export class FrameWriter {
       this.#flushIfQueued();
       return;
     }
+    this.#inflight = handed;
     this.#busy = pending.then(() => {
+      this.#inflight = 0;
       this.#recycle(owned, large);
       this.#flush();
     }, (e) => this.#fail(e));
+    this.#progress();
   }
 
   /**
@@ -313,10 +348,13 @@ export class FrameWriter {
     }
     // The socket still holds part of the batch: later frames go into another buffer.
     this.#batch = this.#spare.pop() ?? new Uint8Array(4096);
+    this.#inflight = n;
     this.#busy = r.then(() => {
+      this.#inflight = 0;
       this.#recycle([batch], []);
       this.#flush();
     }, (e) => this.#fail(e));
+    this.#progress();
   }
 
   #flushIfQueued(): void {
@@ -326,6 +364,7 @@ export class FrameWriter {
       const waiters = this.#drained;
       this.#drained = [];
       for (const w of waiters) w();
+      this.#progress();
     }
   }
 
@@ -333,9 +372,11 @@ export class FrameWriter {
     if (this.#failure === undefined) this.onError?.(e);
     this.#failure = e;
     this.#busy = undefined;
+    this.#inflight = 0;
     const waiters = this.#drained;
     this.#drained = [];
     for (const w of waiters) w();
+    this.#progress();
   }
 
   /** Resolves when everything queued has been handed to the socket. */

@@ -8,6 +8,7 @@
  */
 
 import { Queue } from "./_queue.ts";
+import { mustYield, nextMacrotask } from "./_turn.ts";
 import type { PayloadSink } from "./link.ts";
 import { concatTwo, copyOut } from "./postcard/_writer.ts";
 
@@ -36,6 +37,12 @@ export class Pipe {
   /** Set when the writer aborted or the reader cancelled. */
   #failure: { reason: unknown } | undefined;
   #delivered = false;
+  /** Bytes queued (the writer's view of what the reader has not taken yet). */
+  #bytes = 0;
+  /** One-shot callbacks waiting for the queued bytes to fall to a limit. */
+  #low: { readonly limit: number; readonly f: () => void }[] = [];
+  /** True while the push sink asked not to be given payloads. */
+  #held = false;
   /** Told when the reader cancels, so the writer's side errors. */
   onCancel: ((reason: unknown) => void) | undefined;
 
@@ -72,9 +79,52 @@ export class Pipe {
     abort: (reason) => this.#fail(reason),
   });
 
+  /** Bytes queued and not yet taken by the reader. */
+  get buffered(): number {
+    return this.#bytes;
+  }
+
+  /** Calls `f` once when at most `limit` bytes are queued (at once if so now), or the pipe failed. */
+  whenBelow(limit: number, f: () => void): void {
+    if (this.#failure !== undefined || this.#bytes <= limit) f();
+    else this.#low.push({ limit, f });
+  }
+
+  #progress(): void {
+    const low = this.#low;
+    if (low.length === 0) return;
+    const bytes = this.#bytes;
+    const ready = low.filter((w) => bytes <= w.limit);
+    if (ready.length === 0) return;
+    this.#low = low.filter((w) => bytes > w.limit);
+    for (const w of ready) w.f();
+  }
+
+  /** Stops handing payloads to the push sink until {@linkcode Pipe.resume}. */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Hands payloads to the push sink again. */
+  resume(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    if (this.#sink !== undefined) this.#schedule();
+  }
+
+  /** Takes the next payload off the queue. */
+  #take(): Uint8Array | SharedPayload | undefined {
+    const p = this.#queue.shift();
+    if (p !== undefined) {
+      this.#bytes -= p instanceof SharedPayload ? p.prefix.length + p.last.length : p.length;
+    }
+    return p;
+  }
+
   /** Queues one payload, never waiting (the layers above bound what they send). */
   push(payload: Uint8Array): void {
     if (this.#ended || this.#failure !== undefined) return;
+    this.#bytes += payload.length;
     this.#queue.push(payload);
     if (this.#sink !== undefined) this.#schedule();
     else this.#wake();
@@ -87,6 +137,7 @@ export class Pipe {
    */
   pushShared(prefix: Uint8Array, length: number, last: Uint8Array): void {
     if (this.#ended || this.#failure !== undefined) return;
+    this.#bytes += length + last.length;
     this.#queue.push(new SharedPayload(copyOut(prefix, length), last));
     if (this.#sink !== undefined) this.#schedule();
     else this.#wake();
@@ -110,7 +161,9 @@ export class Pipe {
     if (this.#failure !== undefined) return;
     this.#failure = { reason };
     this.#queue.drain();
+    this.#bytes = 0;
     this.#releaseWriters();
+    this.#progress();
     if (this.#sink !== undefined) this.#schedule();
     else this.#wake();
   }
@@ -131,10 +184,11 @@ export class Pipe {
   }
 
   #pull(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    const next = this.#queue.shift();
+    const next = this.#take();
     if (next !== undefined) {
       controller.enqueue(next instanceof SharedPayload ? next.join() : next);
       if (this.#queue.length < this.#highWaterMark) this.#releaseWriters();
+      this.#progress();
       return;
     }
     if (this.#failure !== undefined) {
@@ -150,6 +204,7 @@ export class Pipe {
 
   #schedule(): void {
     if (this.#scheduled || this.#delivered) return;
+    if (this.#held && this.#failure === undefined) return;
     this.#scheduled = true;
     queueMicrotask(this.#flush);
   }
@@ -163,13 +218,25 @@ export class Pipe {
       sink.error(this.#failure.reason);
       return;
     }
-    for (let p = this.#queue.shift(); p !== undefined; p = this.#queue.shift()) {
+    while (!this.#held) {
+      if (this.#queue.length > 0 && mustYield()) {
+        // A long burst: go on in the next macrotask, so other work is served meanwhile.
+        this.#scheduled = true;
+        nextMacrotask(this.#flush);
+        this.#releaseWriters();
+        this.#progress();
+        return;
+      }
+      const p = this.#take();
+      if (p === undefined) break;
       if (!(p instanceof SharedPayload)) sink.payload(p);
       else if (sink.shared !== undefined) sink.shared(p.prefix, p.last);
       else sink.payload(p.join());
       if (this.#failure !== undefined) return this.#flush();
     }
     this.#releaseWriters();
+    this.#progress();
+    if (this.#held) return;
     if (this.#ended) {
       this.#delivered = true;
       sink.end();

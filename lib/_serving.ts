@@ -259,8 +259,13 @@ export class Dispatcher {
       this.#finish(call);
       return;
     }
-    const method = call.entry.method;
     const port = this.#port;
+    if (!port.writable) {
+      // The peer has not read what was sent: the response waits (and the call keeps its slot).
+      port.whenWritable(() => this.#reply(call, value), true);
+      return;
+    }
+    const method = call.entry.method;
     const w = port.acquire();
     try {
       writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
@@ -310,8 +315,12 @@ export class Dispatcher {
 
   #respondError(id: number, index: number, metadata: Metadata, call?: Incoming): void {
     if (this.#closed() || call?.responded) return;
-    if (call !== undefined) call.responded = true;
     const port = this.#port;
+    if (!port.writable) {
+      port.whenWritable(() => this.#respondError(id, index, metadata, call), true);
+      return;
+    }
+    if (call !== undefined) call.responded = true;
     const w = port.acquire();
     try {
       writeResponseHead(w, this.#connection.id, id, metadata);

@@ -7,6 +7,7 @@
  */
 
 import { Queue } from "./_queue.ts";
+import { mustYield, nextMacrotask } from "./_turn.ts";
 import { RpcError } from "./errors.ts";
 import { describeMetadata, EMPTY_METADATA, type MetadataInit, toMetadata } from "./metadata.ts";
 import type { Schema } from "./postcard/schema.ts";
@@ -46,6 +47,10 @@ export interface ChannelHost {
   sendGrant(id: number, additional: number): void;
   /** Forgets the channel id. */
   forget(id: number): void;
+  /** True while items may be sent without waiting for the link to drain. */
+  writable(): boolean;
+  /** Calls `f` once the link has drained (never if the connection closes first). */
+  whenWritable(f: () => void): void;
 }
 
 interface PendingSend {
@@ -108,6 +113,8 @@ export class Tx<T> {
   #queue = new Queue<PendingSend>();
   /** Queued sends not yet sent nor abandoned. */
   #live = 0;
+  /** True while a pump waits for the link to drain, or for the next macrotask. */
+  #pumpScheduled = false;
   #state: "open" | "closing" | "closed" | "reset" | "failed" = "open";
   #error: unknown;
   #closeMetadata: Metadata = EMPTY_METADATA;
@@ -182,17 +189,21 @@ export class Tx<T> {
     if (bad !== undefined) return Promise.reject(bad);
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#host !== undefined && this.#credit > 0 && this.#live === 0) {
+    const host = this.#host;
+    if (
+      host !== undefined && this.#credit > 0 && this.#live === 0 && host.writable() &&
+      !mustYield()
+    ) {
       try {
         this.#credit--;
-        this.#host.sendItem(this.#id, this.#schema!, value);
+        host.sendItem(this.#id, this.#schema!, value);
       } catch (e) {
         this.#credit++;
         return Promise.reject(e);
       }
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => {
+    const queued = new Promise<void>((resolve, reject) => {
       const entry: PendingSend = { value, resolve, reject, dead: false, cleanup: undefined };
       entry.cleanup = once(signal, () => {
         if (entry.dead) return;
@@ -206,13 +217,35 @@ export class Tx<T> {
       this.#live++;
       this.#queue.push(entry);
     });
+    // With credit in hand, the item waits for the link to drain or for the next turn.
+    if (host !== undefined && this.#credit > 0) this.#pump();
+    return queued;
+  }
+
+  /**
+   * Continues pumping later: when the link has drained, or in the next
+   * macrotask, so a sender with plenty of credit never holds the event loop.
+   */
+  #pumpLater(host: ChannelHost, drained: boolean): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    const again = (): void => {
+      this.#pumpScheduled = false;
+      if (this.#state === "open" || this.#state === "closing") this.#pump();
+    };
+    if (drained) host.whenWritable(again);
+    else nextMacrotask(again);
   }
 
   #pump(): void {
     const host = this.#host;
-    if (host === undefined) return;
+    if (host === undefined || this.#pumpScheduled) return;
     const queue = this.#queue;
     while (queue.length > 0 && this.#credit > 0) {
+      if (!queue.peek()!.dead) {
+        if (!host.writable()) return this.#pumpLater(host, true);
+        if (mustYield()) return this.#pumpLater(host, false);
+      }
       const entry = queue.shift()!;
       if (entry.dead) continue;
       entry.dead = true;

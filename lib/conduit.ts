@@ -6,22 +6,32 @@
  */
 
 import {
+  directFlow,
   directReceive,
   directSend,
   directSendCopy,
   directSendParts,
   directSendShared,
   type Link,
+  type LinkFlow,
   type PayloadSink,
 } from "./link.ts";
 import { copyOut } from "./postcard/_writer.ts";
 
 /**
- * A message pipe under a session. `send` never blocks; memory stays
- * bounded because every kind of traffic above it is bounded (concurrency
- * limits for calls, credit for channel items).
+ * A message pipe under a session. `send` never blocks: the session keeps
+ * memory bounded by looking at `buffered` before it sends, waiting with
+ * `whenBelow`, and pausing the peer with `pause` (read back-pressure).
  */
 export interface Conduit {
+  /** Bytes sent and not yet written to the transport. */
+  readonly buffered: number;
+  /** Calls `f` once when at most `limit` bytes are buffered (at once if so now), or the link failed. */
+  whenBelow(limit: number, f: () => void): void;
+  /** Stops delivering incoming messages to the `listen` sink until `resume()`. */
+  pause(): void;
+  /** Delivers incoming messages again. */
+  resume(): void;
   /** Queues one encoded message for the peer; the conduit owns it from now on. */
   send(message: Uint8Array): void;
   /** Queues the message in `bytes[0, length)`; `bytes` may be reused as soon as this returns. */
@@ -64,6 +74,14 @@ export class BareConduit implements Conduit {
   readonly #direct: ((payload: Uint8Array) => void) | undefined;
   readonly #receive: ((sink: PayloadSink) => void) | undefined;
   readonly #directCopy: ((bytes: Uint8Array, length: number) => void) | undefined;
+  /** The link's own flow control, when it has one. */
+  readonly #flow: LinkFlow | undefined;
+  /** Without a link flow: bytes written whose write has not completed. */
+  #pending = 0;
+  #low: { readonly limit: number; readonly f: () => void }[] = [];
+  /** Without a link flow: set while the `listen` loop must not read. */
+  #paused = false;
+  #wakeReader: (() => void) | undefined;
   #failed = false;
   #closed = false;
   #aborted = false;
@@ -77,6 +95,8 @@ export class BareConduit implements Conduit {
   readonly #fail = (e: unknown): void => {
     if (this.#failed || this.#closed) return;
     this.#failed = true;
+    this.#pending = 0;
+    this.#progress();
     this.onSendError?.(e);
   };
 
@@ -92,6 +112,7 @@ export class BareConduit implements Conduit {
     this.#receive = (link as { [directReceive]?: (sink: PayloadSink) => void })[directReceive];
     this.#directCopy =
       (link as { [directSendCopy]?: (b: Uint8Array, n: number) => void })[directSendCopy];
+    this.#flow = (link as { [directFlow]?: LinkFlow })[directFlow];
     const parts = (link as {
       [directSendParts]?: (parts: readonly Uint8Array[], total: number) => void;
     })[directSendParts];
@@ -108,10 +129,54 @@ export class BareConduit implements Conduit {
     this.#writer.closed.catch(this.#fail);
   }
 
+  get buffered(): number {
+    return this.#flow !== undefined ? this.#flow.buffered() : this.#pending;
+  }
+
+  whenBelow(limit: number, f: () => void): void {
+    if (this.#flow !== undefined) this.#flow.whenBelow(limit, f);
+    else if (this.#failed || this.#pending <= limit) f();
+    else this.#low.push({ limit, f });
+  }
+
+  #progress(): void {
+    const low = this.#low;
+    if (low.length === 0) return;
+    const pending = this.#pending;
+    const ready = low.filter((w) => pending <= w.limit);
+    if (ready.length === 0) return;
+    this.#low = low.filter((w) => pending > w.limit);
+    for (const w of ready) w.f();
+  }
+
+  pause(): void {
+    if (this.#flow !== undefined) this.#flow.pause();
+    else this.#paused = true;
+  }
+
+  resume(): void {
+    if (this.#flow !== undefined) {
+      this.#flow.resume();
+      return;
+    }
+    this.#paused = false;
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
+  }
+
   send(message: Uint8Array): void {
     if (this.#failed || this.#closed) return;
-    if (this.#direct !== undefined) this.#direct(message);
-    else this.#writer.write(message).catch(this.#fail);
+    if (this.#direct !== undefined) {
+      this.#direct(message);
+      return;
+    }
+    const n = message.length;
+    this.#pending += n;
+    this.#writer.write(message).then(() => {
+      this.#pending -= n;
+      this.#progress();
+    }, this.#fail);
   }
 
   recv(): Promise<ReadableStreamReadResult<Uint8Array>> {
@@ -125,6 +190,10 @@ export class BareConduit implements Conduit {
     }
     void (async () => {
       for (;;) {
+        while (this.#paused && !this.#stopped) {
+          await new Promise<void>((r) => (this.#wakeReader = r));
+        }
+        if (this.#stopped) return;
         let r: ReadableStreamReadResult<Uint8Array>;
         try {
           r = await this.#reader.read();
@@ -145,6 +214,9 @@ export class BareConduit implements Conduit {
   /** Stops a `listen` loop after the current message (the session ended). */
   stop(): void {
     this.#stopped = true;
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
   }
 
   sendCopy(bytes: Uint8Array, length: number): void {

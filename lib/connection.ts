@@ -36,6 +36,18 @@ import type { ChannelBody, ConnectionSettings, Metadata, RequestBody } from "./w
 export interface SessionPort {
   /** True once the session is closing or closed: no new calls. */
   readonly closing: boolean;
+  /**
+   * True while a sender need not wait: the link's outgoing buffer is at or
+   * below the session's `sendHighWaterMark`.
+   */
+  readonly writable: boolean;
+  /**
+   * Calls `f` once the link's outgoing buffer has drained (in order with
+   * other waiters), or never if the session ends first. `owed` marks a
+   * reply the peer asked for (a response, a pong): while many are owed the
+   * session stops reading from the peer.
+   */
+  whenWritable(f: () => void, owed: boolean): void;
   /** A writer for one message; give it back with `release` after `send`. */
   acquire(): Writer;
   /** Returns a writer taken with `acquire`. */
@@ -94,6 +106,8 @@ export class Connection {
   readonly #pending = new Map<number, Pending>();
   readonly #cancelled = new Map<number, true>();
   #waiting: Queue<Queued> | undefined;
+  /** True while a pump of the waiting calls waits for the link to drain. */
+  #pumpWaiting = false;
   readonly #serving: Dispatcher;
   #closed: RpcError | undefined;
   #channels: ChannelRegistry | undefined;
@@ -285,7 +299,8 @@ export class Connection {
     });
     const pending: Pending = { method, full, resolve, reject, cleanup: undefined };
     const port = this.#port;
-    const now = this.inFlight < this.#peer.maxConcurrentRequests;
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
     if (now && !hasChannels(method.args)) {
       // The common case: header and args written once, straight into the message.
       const id = this.#allocate();
@@ -331,8 +346,19 @@ export class Connection {
       if (signal !== undefined || timeout !== undefined) {
         this.#watch(pending, undefined, queued, options!);
       }
+      if (!port.writable) this.#pumpWhenWritable();
     }
     return promise;
+  }
+
+  /** Sends queued calls once the link has drained. */
+  #pumpWhenWritable(): void {
+    if (this.#pumpWaiting) return;
+    this.#pumpWaiting = true;
+    this.#port.whenWritable(() => {
+      this.#pumpWaiting = false;
+      this.#pump();
+    }, false);
   }
 
   #registry(): ChannelRegistry {
@@ -451,6 +477,10 @@ export class Connection {
       waiting.length > 0 && this.inFlight < this.#peer.maxConcurrentRequests &&
       this.#closed === undefined
     ) {
+      if (!this.#port.writable) {
+        this.#pumpWhenWritable();
+        return;
+      }
       const q = waiting.shift()!;
       if (q.dead) {
         q.channels?.rollback();

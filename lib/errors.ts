@@ -30,7 +30,13 @@ export type RpcErrorCode =
   /** The peer rejected a virtual connection. */
   | "connection-rejected"
   /** The peer stopped answering keepalive pings. */
-  | "keepalive-timeout";
+  | "keepalive-timeout"
+  /** The peer ended the link gracefully (end of stream at a message boundary, a clean close). */
+  | "peer-closed"
+  /** The link broke: an I/O error, a reset, an end of stream in the middle of a message. */
+  | "link-lost"
+  /** The peer did not read what this side had to send, past the session's limit. */
+  | "peer-not-reading";
 
 /**
  * The base class of every RPC failure.
@@ -107,22 +113,45 @@ export class CancelledError extends RpcError {
 
 /** A connection or session ended while something was pending on it. */
 export class ClosedError extends RpcError {
+  readonly #metadata: Metadata;
+
   /**
    * Creates the error.
    *
-   * @param code `connection-closed`, `session-closed`, `protocol-error` or `keepalive-timeout`.
-   * @param message Why it closed.
-   * @param options The underlying cause, if any.
+   * @param code Why it closed: `connection-closed` (a connection was
+   * closed), `session-closed` (this side closed the session),
+   * `peer-closed` (the peer ended the link gracefully), `link-lost` (the
+   * link broke), `protocol-error`, `keepalive-timeout` or
+   * `peer-not-reading`.
+   * @param message Why it closed, in words.
+   * @param options The underlying cause, and the peer's close metadata
+   * (`ConnectionClose`), if any.
    */
   constructor(
-    code: "connection-closed" | "session-closed" | "protocol-error" | "keepalive-timeout",
+    code: ClosedErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; metadata?: Metadata },
   ) {
-    super(code, message, options);
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ClosedError";
+    this.#metadata = options?.metadata ?? EMPTY_METADATA;
+  }
+
+  /** The metadata the peer closed the connection with (`ConnectionClose`), else empty. */
+  get metadata(): Metadata {
+    return this.#metadata;
   }
 }
+
+/** The codes of a {@linkcode ClosedError}. */
+export type ClosedErrorCode =
+  | "connection-closed"
+  | "session-closed"
+  | "peer-closed"
+  | "link-lost"
+  | "protocol-error"
+  | "keepalive-timeout"
+  | "peer-not-reading";
 
 /** A protocol violation, by either side, that tore the session down. */
 export class ProtocolError extends ClosedError {

@@ -9,15 +9,18 @@
 
 import { Queue } from "./_queue.ts";
 import {
+  directFlow,
   directReceive,
   directSend,
   directSendCopy,
   directSendParts,
   type Link,
+  type LinkFlow,
   type PayloadSink,
 } from "./link.ts";
 import { allocFilledLater, copyRange } from "./postcard/_writer.ts";
 import { FrameWriter } from "./_frame_writer.ts";
+import { mustYield, nextMacrotask } from "./_turn.ts";
 
 export { FrameWriter };
 
@@ -283,7 +286,24 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
   // (high-water mark 0), so a switch to push mode loses nothing.
   const frames = new Queue<Uint8Array>();
   const HIGH = 64;
+  /** True while the socket is paused: too many frames unread, or a push sink asked to pause. */
   let paused = false;
+  /** True while the push sink asked not to be given payloads (see {@linkcode LinkFlow.pause}). */
+  let held = false;
+  /** True while delivery waits for the next macrotask (a long burst of frames, see `_turn.ts`). */
+  let yielding = false;
+  /** Stops delivering until the next macrotask, so one peer's burst does not hold the event loop. */
+  const yieldTurn = (): void => {
+    yielding = true;
+    if (!paused && !readDone) {
+      paused = true;
+      socket.pause();
+    }
+    nextMacrotask(() => {
+      yielding = false;
+      if (!held) release();
+    });
+  };
   let waiting: ReadableStreamDefaultController<Uint8Array> | undefined;
   let push: PayloadSink | undefined;
   /** How the stream ends once the payloads already received have been read. */
@@ -301,8 +321,14 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
     }
   };
   const emit = (payload: Uint8Array): void => {
-    if (push !== undefined) push.payload(payload);
-    else if (waiting !== undefined) {
+    if (push !== undefined && !held && !yielding) {
+      if (!mustYield()) {
+        push.payload(payload);
+        return;
+      }
+      yieldTurn();
+      frames.push(payload);
+    } else if (waiting !== undefined) {
       const c = waiting;
       waiting = undefined;
       c.enqueue(payload);
@@ -318,8 +344,9 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
     readDone = true;
     ending = state;
     // Payloads received before the end or the error are still delivered first.
-    if (push !== undefined) deliverEnd(undefined);
-    else if (waiting !== undefined && frames.length === 0) {
+    if (push !== undefined) {
+      if (!held && !yielding && frames.length === 0) deliverEnd(undefined);
+    } else if (waiting !== undefined && frames.length === 0) {
       const c = waiting;
       waiting = undefined;
       deliverEnd(c);
@@ -361,7 +388,7 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       const next = frames.shift();
       if (next !== undefined) {
         controller.enqueue(next);
-        if (paused && frames.length < HIGH / 2 && !readDone) {
+        if (paused && frames.length < HIGH / 2 && !readDone && !held) {
           paused = false;
           socket.resume();
         }
@@ -375,15 +402,45 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       kill();
     },
   }, { highWaterMark: 0 });
-  const receive = (sink: PayloadSink): void => {
-    push = sink;
-    waiting = undefined;
-    for (let p = frames.shift(); p !== undefined; p = frames.shift()) sink.payload(p);
+  /** Hands the frames held back to the push sink, until it asks to pause again. */
+  function release(): void {
+    const sink = push!;
+    while (!held && !yielding) {
+      if (frames.length === 0) break;
+      if (mustYield()) {
+        yieldTurn();
+        return;
+      }
+      sink.payload(frames.shift()!);
+    }
+    if (held || yielding) return;
     deliverEnd(undefined);
     if (paused && !readDone) {
       paused = false;
       socket.resume();
     }
+  }
+  const receive = (sink: PayloadSink): void => {
+    push = sink;
+    waiting = undefined;
+    release();
+  };
+  const flow: LinkFlow = {
+    buffered: () => writer.buffered,
+    whenBelow: (limit, f) => writer.whenBelow(limit, f),
+    pause() {
+      if (held) return;
+      held = true;
+      if (!paused && !readDone) {
+        paused = true;
+        socket.pause();
+      }
+    },
+    resume() {
+      if (!held) return;
+      held = false;
+      if (push !== undefined && !yielding) release();
+    },
   };
   let sinkController: WritableStreamDefaultController | undefined;
   writer.onError = (e) => sinkController?.error(e);
@@ -434,6 +491,7 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
     [directSend]: send,
     [directSendCopy]: sendCopy,
     [directReceive]: receive,
+    [directFlow]: flow,
     // Only a socket that writes synchronously gains from parts; others get joined messages.
     ...(socket.writeNow === undefined ? {} : { [directSendParts]: sendParts }),
   } as Link;

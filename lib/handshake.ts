@@ -15,12 +15,13 @@ import { exposeMetadata, toMetadata } from "./metadata.ts";
 import { Writer } from "./postcard/_writer.ts";
 import { Session } from "./session.ts";
 import {
-  checkKeepalive,
   checkMs,
   checkU32,
   DEFAULTS,
   type InitiatorOptions,
   opposite,
+  resolveKeepalive,
+  resolveLimits,
   type SessionOptions,
 } from "./session_options.ts";
 import { decodeMessage, writeMessage } from "./wire/message.ts";
@@ -170,7 +171,8 @@ async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T
  * ```
  */
 export async function initiate(link: Link, options: InitiatorOptions = {}): Promise<Session> {
-  checkKeepalive(options.keepalive);
+  resolveKeepalive(options.keepalive);
+  resolveLimits(options.limits);
   const parity = options.parity ?? "odd";
   if (parity !== "odd" && parity !== "even") {
     throw new TypeError(`Invalid parity: ${String(parity)}`);
@@ -219,7 +221,8 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
  * ```
  */
 export async function accept(link: Link, options: SessionOptions = {}): Promise<Session> {
-  checkKeepalive(options.keepalive);
+  resolveKeepalive(options.keepalive);
+  resolveLimits(options.limits);
   const metadata = toMetadata(options.metadata);
   const timeout = checkMs(
     "handshakeTimeout",

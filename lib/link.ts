@@ -61,6 +61,26 @@ export const directSendParts: unique symbol = Symbol("roam.link.directSendParts"
  */
 export const directSendShared: unique symbol = Symbol("roam.link.directSendShared");
 
+/**
+ * Flow control a link may offer under {@linkcode directFlow}: how much it
+ * has buffered for sending, a wake-up when that falls, and a way to stop
+ * taking payloads from the peer (read back-pressure, which a byte-stream
+ * transport passes on to the peer by not reading its socket).
+ */
+export interface LinkFlow {
+  /** Bytes accepted for sending and not yet written to the transport. */
+  buffered(): number;
+  /** Calls `f` once when at most `limit` bytes are buffered (at once if so now), or the link failed. */
+  whenBelow(limit: number, f: () => void): void;
+  /** Stops delivering received payloads until `resume()`. */
+  pause(): void;
+  /** Delivers received payloads again. */
+  resume(): void;
+}
+
+/** A link may carry a {@linkcode LinkFlow} under this key. */
+export const directFlow: unique symbol = Symbol("roam.link.directFlow");
+
 /** Where a link in push mode delivers what it receives. */
 export interface PayloadSink {
   /** One payload. */
@@ -162,6 +182,12 @@ export function memoryLink(options: MemoryLinkOptions = {}): [Link, Link] {
       writable: outbound.writable,
       [directSend]: (payload: Uint8Array) => outbound.push(payload),
       [directReceive]: (sink: PayloadSink) => inbound.receive(sink),
+      [directFlow]: {
+        buffered: () => outbound.buffered,
+        whenBelow: (limit, f) => outbound.whenBelow(limit, f),
+        pause: () => inbound.hold(),
+        resume: () => inbound.resume(),
+      } satisfies LinkFlow,
       ...(share
         ? {
           [directSendShared]: (prefix: Uint8Array, length: number, last: Uint8Array) =>

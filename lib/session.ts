@@ -13,6 +13,7 @@ import { Connection, type SessionPort } from "./connection.ts";
 import { ClosedError, ProtocolError, type RpcError } from "./errors.ts";
 import { EMPTY_METADATA } from "./metadata.ts";
 import { Pinger } from "./_pinger.ts";
+import { Queue } from "./_queue.ts";
 import { concatTwo, Writer } from "./postcard/_writer.ts";
 import { Reader } from "./postcard/_reader.ts";
 import { DecodeError } from "./postcard/errors.ts";
@@ -20,6 +21,8 @@ import {
   checkMs,
   DEFAULTS,
   type OpenConnectionOptions,
+  resolveKeepalive,
+  resolveLimits,
   type SessionLimits,
   type SessionOptions,
 } from "./session_options.ts";
@@ -35,6 +38,14 @@ const LINK_CLOSE_WAIT_MS = 500;
 
 /** Messages above this size are handed to the link without a copy. */
 const HANDOFF_SIZE = 64 * 1024;
+
+/** Replies owed to the peer (waiting for the send buffer to drain) past which reading stops. */
+const OWED_BEFORE_PAUSE = 32;
+
+interface Waiter {
+  readonly f: () => void;
+  readonly owed: boolean;
+}
 
 /**
  * A roam session over one link: the root connection (id 0) plus any
@@ -58,6 +69,16 @@ export class Session {
   readonly #table: ConnectionTable;
   readonly #pinger: Pinger;
   #state: "open" | "closing" | "closed" = "open";
+  /** Senders waiting for the send buffer to drain, in order. */
+  readonly #waiters = new Queue<Waiter>();
+  /** How many of the waiters are replies owed to the peer. */
+  #owed = 0;
+  /** True while a drain callback is registered with the conduit. */
+  #watching = false;
+  /** True while reading from the peer is paused because replies are owed. */
+  #readPaused = false;
+  /** Bytes sent while the send buffer was above its high-water mark, since it last drained. */
+  #overflow = 0;
   #reason: RpcError | undefined;
   #linkClosed: Promise<void> | undefined;
   #resolveClosed!: (reason: RpcError | undefined) => void;
@@ -68,6 +89,10 @@ export class Session {
     get closing(): boolean {
       return session.#closing;
     },
+    get writable(): boolean {
+      return session.#conduit.buffered <= session.#limits.sendHighWaterMark;
+    },
+    whenWritable: (f, owed) => session.#whenWritable(f, owed),
     acquire: () => session.#acquire(),
     release: (w) => session.#release(w),
     sendFrom: (w) => session.#sendFrom(w),
@@ -94,12 +119,7 @@ export class Session {
     this.peerMetadata = peerMetadata;
     this.#options = options;
     this.#maxConcurrent = rootLocal.maxConcurrentRequests;
-    this.#limits = {
-      maxMessageSize: options.limits?.maxMessageSize ?? DEFAULTS.maxMessageSize,
-      maxConnections: options.limits?.maxConnections ?? DEFAULTS.maxConnections,
-      maxQueuedRequests: options.limits?.maxQueuedRequests ?? DEFAULTS.maxQueuedRequests,
-      maxChannels: options.limits?.maxChannels ?? DEFAULTS.maxChannels,
-    };
+    this.#limits = resolveLimits(options.limits);
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
     this.root.closer = () => this.close();
@@ -116,13 +136,13 @@ export class Session {
     }, this.root);
     this.#pinger = new Pinger(
       (nonce) => this.#send({ connectionId: 0, payload: { type: "ping", nonce } }),
-      options.keepalive,
+      resolveKeepalive(options.keepalive),
       (error) => this.#teardown(error, false),
     );
     for (const s of options.services ?? []) s.install(this.root);
     conduit.onSendError = (e) =>
       this.#teardown(
-        new ClosedError("session-closed", "The link failed while sending", { cause: e }),
+        new ClosedError("link-lost", "The link failed while sending", { cause: e }),
         false,
       );
   }
@@ -253,10 +273,78 @@ export class Session {
 
   #sendFrom(w: Writer): void {
     if (this.#state === "closed") return;
+    const conduit = this.#conduit;
+    const over = conduit.buffered > this.#limits.sendHighWaterMark;
+    const size = w.segmentCount > 0 ? w.size : w.pos;
     if (w.segmentCount > 0) this.#sendGathered(w);
-    else if (w.pos > HANDOFF_SIZE) this.#conduit.send(w.handOff());
-    else this.#conduit.sendCopy(w.buf, w.pos);
+    else if (w.pos > HANDOFF_SIZE) conduit.send(w.handOff());
+    else conduit.sendCopy(w.buf, w.pos);
+    if (over) this.#overflowed(size);
   }
+
+  /**
+   * Accounts for a message sent while the send buffer was above its
+   * high-water mark (one that does not wait, such as a grant or a close):
+   * past `maxSendOverflow` such bytes, the peer is not reading and the
+   * session ends.
+   */
+  #overflowed(size: number): void {
+    this.#overflow += size;
+    const max = this.#limits.maxSendOverflow;
+    if (this.#overflow > max) {
+      this.#teardown(
+        new ClosedError(
+          "peer-not-reading",
+          `The peer did not read: ${this.#conduit.buffered} bytes were waiting to be sent, ${this.#overflow} of them beyond the send high-water mark (limits.maxSendOverflow is ${max})`,
+        ),
+        false,
+      );
+      return;
+    }
+    this.#watch();
+  }
+
+  /** Queues `f` until the send buffer drains (see `SessionPort.whenWritable`). */
+  #whenWritable(f: () => void, owed: boolean): void {
+    if (this.#state === "closed") return;
+    this.#waiters.push({ f, owed });
+    if (owed && ++this.#owed > OWED_BEFORE_PAUSE && !this.#readPaused) {
+      // The peer keeps asking and does not read the answers: stop reading it.
+      this.#readPaused = true;
+      this.#conduit.pause();
+    }
+    this.#watch();
+  }
+
+  /** Asks the conduit for a call when the send buffer has drained to half the high-water mark. */
+  #watch(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    this.#conduit.whenBelow(this.#limits.sendHighWaterMark >> 1, this.#drained);
+  }
+
+  /** The send buffer drained: wake waiters in order while it stays below the high-water mark. */
+  readonly #drained = (): void => {
+    this.#watching = false;
+    if (this.#state === "closed") return;
+    this.#overflow = 0;
+    const waiters = this.#waiters;
+    const hwm = this.#limits.sendHighWaterMark;
+    while (waiters.length > 0) {
+      if (this.#conduit.buffered > hwm) {
+        this.#watch();
+        return;
+      }
+      const w = waiters.shift()!;
+      if (w.owed) this.#owed--;
+      w.f();
+      if (this.isClosed) return;
+    }
+    if (this.#readPaused) {
+      this.#readPaused = false;
+      this.#conduit.resume();
+    }
+  };
 
   /** Sends a message holding large arrays kept by reference (see `Writer.gather`). */
   #sendGathered(w: Writer): void {
@@ -305,13 +393,15 @@ export class Session {
     this.#conduit.listen({
       payload: (bytes) => this.#onMessage(bytes),
       shared: (prefix, last) => this.#onShared(prefix, last),
-      end: () =>
-        this.#teardown(new ClosedError("session-closed", "The peer closed the link"), true),
+      end: () => this.#teardown(new ClosedError("peer-closed", "The peer closed the link"), true),
       error: (e) => {
         if (isProtocolViolation(e)) {
           this.#violation(e.message); // e.g. a frame above the size limit
         } else {
-          this.#teardown(new ClosedError("session-closed", "The link failed", { cause: e }), false);
+          this.#teardown(
+            new ClosedError("link-lost", `The link failed: ${errorText(e)}`, { cause: e }),
+            false,
+          );
         }
       },
     });
@@ -382,6 +472,8 @@ export class Session {
    * odd: the full decoder then handles it, errors included.
    */
   #dispatchFast(bytes: Uint8Array): boolean {
+    // A ping on a connection id below 128 needs no reader (pings can come in floods).
+    if (bytes[1] === 9 && bytes[0]! < 0x80) return this.#pingFast(bytes[0]!, bytes, 2);
     const r = new Reader(bytes);
     let cid: number;
     let tag: number;
@@ -390,6 +482,7 @@ export class Session {
     try {
       cid = r.safe("connection id");
       tag = r.u8("MessagePayload");
+      if (tag === 9) return this.#pingFast(cid, bytes, r.pos);
       if (tag !== 7 && tag !== 8) return false;
       id = r.safe("id");
       body = r.u8("body");
@@ -419,6 +512,36 @@ export class Session {
     return true;
   }
 
+  /**
+   * Answers a `Ping` whose nonce is the canonical varint `bytes[start, end)`
+   * with a `Pong` carrying the same bytes (no bigint, no `Message`: a
+   * flood of pings costs little). Returns false for anything unusual.
+   */
+  #pingFast(cid: number, bytes: Uint8Array, start: number): boolean {
+    const end = bytes.length;
+    const n = end - start;
+    if (n < 1 || n > 10) return false;
+    for (let i = start; i < end - 1; i++) if (bytes[i]! < 0x80) return false;
+    const last = bytes[end - 1]!;
+    if (last >= 0x80 || (last === 0 && n > 1) || (n === 10 && last > 1)) return false;
+    if (this.#port.writable && this.#waiters.length === 0) this.#pong(cid, bytes, start);
+    else this.#whenWritable(() => this.#pong(cid, bytes, start), true);
+    return true;
+  }
+
+  /** Sends a `Pong` whose nonce varint is `nonce[start, end)`. */
+  #pong(cid: number, nonce: Uint8Array, start: number): void {
+    const w = this.#acquire();
+    try {
+      w.varint(cid);
+      w.u8(10);
+      for (let i = start; i < nonce.length; i++) w.u8(nonce[i]!);
+      this.#sendFrom(w);
+    } finally {
+      this.#release(w);
+    }
+  }
+
   #dispatch(message: Message): void {
     const cid = message.connectionId;
     const p = message.payload;
@@ -431,9 +554,13 @@ export class Session {
       case "channel":
         this.#table.get(cid, "channel message")?.handleChannel(p.id, p.body);
         return;
-      case "ping":
-        this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
+      case "ping": {
+        const pong = (): void =>
+          this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
+        if (this.#port.writable && this.#waiters.length === 0) pong();
+        else this.#whenWritable(pong, true);
         return;
+      }
       case "pong":
         if (cid === 0) this.#pinger.onPong(p.nonce);
         return;
@@ -451,7 +578,7 @@ export class Session {
           this.#violation("ConnectionClose on the root connection");
           return;
         }
-        this.#table.onClose(cid);
+        this.#table.onClose(cid, p.metadata);
         return;
       case "hello":
       case "helloYourself":
@@ -472,6 +599,8 @@ export class Session {
     this.#state = "closed";
     this.#reason = reason;
     const error = reason ?? new ClosedError("session-closed", "The session was closed");
+    this.#waiters.drain();
+    this.#owed = 0;
     this.#table.failAll(error);
     this.#pinger.stop(error);
     this.#conduit.stop();
@@ -479,4 +608,10 @@ export class Session {
     else this.#conduit.abort(error);
     this.#resolveClosed(reason);
   }
+}
+
+/** A short description of a link failure for a message. */
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
 }

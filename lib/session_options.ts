@@ -84,6 +84,19 @@ export interface SessionLimits {
   readonly maxQueuedRequests?: number;
   /** Most channels open at once per connection, either direction (default 1024). */
   readonly maxChannels?: number;
+  /**
+   * Bytes buffered for sending above which senders wait: `Tx.send`,
+   * responses, pongs and new calls (default 1 MiB). While replies the peer
+   * asked for keep waiting, the session stops reading from the peer, so a
+   * peer that does not read is slowed down through its transport.
+   */
+  readonly sendHighWaterMark?: number;
+  /**
+   * Bytes sent while the send buffer is above `sendHighWaterMark` (control
+   * messages that do not wait) past which the session is closed with a
+   * `ClosedError` whose code is `peer-not-reading` (default 16 MiB).
+   */
+  readonly maxSendOverflow?: number;
 }
 
 /** Options of a session, either side. */
@@ -94,8 +107,14 @@ export interface SessionOptions {
   readonly maxConcurrentRequests?: number;
   /** Milliseconds to wait for the peer's handshake message (default 10000). */
   readonly handshakeTimeout?: number;
-  /** Send a `Ping` every `interval` ms; close the session if no `Pong` within `timeout` ms. */
-  readonly keepalive?: { readonly interval: number; readonly timeout: number };
+  /**
+   * Liveness: send a `Ping` after `interval` ms without one, and close the
+   * session (`keepalive-timeout`) if no `Pong` comes within `timeout` ms.
+   * On by default (`{ interval: 30000, timeout: 30000 }`), so a peer that
+   * vanishes without closing its link does not hold the session forever;
+   * `false` turns it off.
+   */
+  readonly keepalive?: { readonly interval: number; readonly timeout: number } | false;
   /** Services served on the root connection. */
   readonly services?: readonly ServiceImpl[];
   /** Decides on virtual connections the peer opens. Without it every open is rejected. */
@@ -138,8 +157,39 @@ export const DEFAULTS = {
   maxConnections: 4096,
   maxQueuedRequests: 1024,
   maxChannels: 1024,
+  sendHighWaterMark: 1024 * 1024,
+  maxSendOverflow: 16 * 1024 * 1024,
   closeTimeout: 5000,
 };
+
+/** Every limit of a session, the defaults filled in. */
+export type ResolvedLimits = Required<SessionLimits>;
+
+/**
+ * Checks the `limits` option and fills in the defaults.
+ *
+ * @internal
+ */
+export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits {
+  if (limits !== undefined && (typeof limits !== "object" || limits === null)) {
+    throw new TypeError("Invalid limits: expected an object");
+  }
+  const pick = (name: keyof SessionLimits): number => {
+    const v = limits?.[name] ?? DEFAULTS[name];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
+      throw new RangeError(`Invalid limits.${name}: expected a positive integer, got ${v}`);
+    }
+    return v;
+  };
+  return {
+    maxMessageSize: pick("maxMessageSize"),
+    maxConnections: pick("maxConnections"),
+    maxQueuedRequests: pick("maxQueuedRequests"),
+    maxChannels: pick("maxChannels"),
+    sendHighWaterMark: pick("sendHighWaterMark"),
+    maxSendOverflow: pick("maxSendOverflow"),
+  };
+}
 
 /** @internal */
 export function checkU32(name: string, v: number): number {
@@ -149,15 +199,28 @@ export function checkU32(name: string, v: number): number {
   return v;
 }
 
-/** @internal */
-export function checkKeepalive(k: SessionOptions["keepalive"]): void {
-  if (k === undefined) return;
+/** The keepalive of a session that does not say otherwise. */
+export const DEFAULT_KEEPALIVE: { readonly interval: number; readonly timeout: number } = Object
+  .freeze({ interval: 30_000, timeout: 30_000 });
+
+/**
+ * Checks the `keepalive` option and fills in the default; undefined when
+ * keepalive is off.
+ *
+ * @internal
+ */
+export function resolveKeepalive(
+  k: SessionOptions["keepalive"],
+): { readonly interval: number; readonly timeout: number } | undefined {
+  if (k === undefined) return DEFAULT_KEEPALIVE;
+  if (k === false) return undefined;
   if (typeof k !== "object" || k === null) {
-    throw new TypeError("Invalid keepalive: expected { interval, timeout }");
+    throw new TypeError("Invalid keepalive: expected { interval, timeout } or false");
   }
   checkMs("keepalive interval", k.interval);
   checkMs("keepalive timeout", k.timeout);
   if (k.interval === 0) throw new RangeError("Invalid keepalive interval: must be above 0 ms");
+  return { interval: k.interval, timeout: k.timeout };
 }
 
 /** @internal */

@@ -229,7 +229,7 @@ test("a ProtocolError from the peer tears the session down with remote=true and 
 
 // ------------------------------------------------------------ the link going away
 
-test("the link dropping mid-call fails pending calls promptly with ClosedError", async () => {
+test("the link dropping mid-call fails pending calls promptly with a link-lost ClosedError", async () => {
   const held = holdImpl();
   const { peer, session } = await rawInitiator({ services: [held.impl] });
   const outgoing = settle(session.client(Echo).echo("pending"));
@@ -241,22 +241,23 @@ test("the link dropping mid-call fails pending calls promptly with ClosedError",
   const r = await within(outgoing, 500, "the pending call to fail");
   assert.ok(performance.now() - dropped < 500);
   assert.ok(!r.ok && r.error instanceof ClosedError, `got ${String(!r.ok && r.error)}`);
-  assert.equal(r.error.code, "session-closed");
+  assert.equal(r.error.code, "link-lost");
+  assert.match(r.error.message, /cable cut/);
   const reason = await within(session.closed, 500, "session.closed");
   assert.equal(reason, r.error);
   assert.ok(!(reason instanceof ProtocolError));
   assert.equal(held.aborted[0], reason);
 });
 
-test("the peer ending the link mid-call fails pending calls promptly with ClosedError", async () => {
+test("the peer ending the link mid-call fails pending calls promptly with a peer-closed ClosedError", async () => {
   const { peer, session } = await rawAcceptor();
   const outgoing = settle(session.client(Echo).echo("pending"));
   await peer.expect("request");
   await peer.close();
   const r = await within(outgoing, 500, "the pending call to fail");
   assert.ok(!r.ok && r.error instanceof ClosedError, `got ${String(!r.ok && r.error)}`);
-  assert.equal(r.error.code, "session-closed");
-  await within(session.closed, 500, "session.closed");
+  assert.equal(r.error.code, "peer-closed");
+  assert.equal(await within(session.closed, 500, "session.closed"), r.error);
 });
 
 test("a peer that stops reading does not keep close() from ending", async () => {

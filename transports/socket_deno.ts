@@ -69,7 +69,8 @@ function adapt(conn: Deno.Conn): RawSocket {
       // When idle, start the write now rather than a microtask later.
       const p = writing === 0 ? writeAll(chunk) : chain.then(() => writeAll(chunk));
       writing++;
-      chain = p.finally(() => writing--);
+      const done = (): void => void writing--;
+      chain = p.then(done, done); // the caller handles p's failure; the chain never rejects
       return p;
     },
     async closeWrite() {
