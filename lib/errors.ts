@@ -6,8 +6,10 @@
  * @module
  */
 
-import { describeMetadata, EMPTY_METADATA } from "./metadata.ts";
+import { describeMetadata, EMPTY_METADATA, exposeMetadata } from "./metadata.ts";
 import type { Metadata } from "./wire/types.ts";
+
+let setMetadata: (e: RpcError, metadata: Metadata) => void;
 
 /** Why a call or session failed. */
 export type RpcErrorCode =
@@ -48,19 +50,59 @@ export type RpcErrorCode =
 export class RpcError extends Error {
   /** The failure's code. */
   readonly code: RpcErrorCode;
+  #metadata: Metadata;
+
+  static {
+    setMetadata = (e, m) => (e.#metadata = exposeMetadata(m));
+  }
 
   /**
    * Creates an error.
    *
    * @param code The failure's code.
    * @param message What happened.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, if any, and the peer's metadata.
    */
-  constructor(code: RpcErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: RpcErrorCode, message: string, options?: RpcErrorOptions) {
+    super(
+      message,
+      options !== undefined && "cause" in options ? { cause: options.cause } : undefined,
+    );
     this.name = "RpcError";
     this.code = code;
+    this.#metadata = exposeMetadata(options?.metadata ?? EMPTY_METADATA);
   }
+
+  /**
+   * The metadata the peer sent with this failure: its error response, its
+   * channel `Reset`, its `ConnectionReject` or its `ConnectionClose`; empty
+   * otherwise. `SENSITIVE` values are readable here and never shown when
+   * the error or the list is printed.
+   */
+  get metadata(): Metadata {
+    return this.#metadata;
+  }
+}
+
+/**
+ * Gives `error` the metadata of the peer's error response (internal: the
+ * connection layer uses it for the errors of failed calls).
+ *
+ * @param error The error.
+ * @param metadata The response metadata.
+ * @returns The error.
+ */
+export function withMetadata<E extends RpcError>(error: E, metadata: Metadata): E {
+  if (metadata.length > 0) setMetadata(error, metadata);
+  return error;
+}
+
+/** Options of {@linkcode RpcError}. */
+export interface RpcErrorOptions {
+  /** The underlying cause. */
+  readonly cause?: unknown;
+  /** The metadata the peer sent with the failure. */
+  readonly metadata?: Metadata;
 }
 
 /** The peer has no handler for the method. */
@@ -112,12 +154,12 @@ export class ClosedError extends RpcError {
    *
    * @param code `connection-closed`, `session-closed`, `protocol-error` or `keepalive-timeout`.
    * @param message Why it closed.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, if any, and the metadata of the peer's `ConnectionClose`.
    */
   constructor(
     code: "connection-closed" | "session-closed" | "protocol-error" | "keepalive-timeout",
     message: string,
-    options?: { cause?: unknown },
+    options?: RpcErrorOptions,
   ) {
     super(code, message, options);
     this.name = "ClosedError";
@@ -163,8 +205,6 @@ export class HandshakeError extends RpcError {
 
 /** The peer rejected a virtual connection; `metadata` carries its reason. */
 export class ConnectionRejectedError extends RpcError {
-  readonly #metadata: Metadata;
-
   /**
    * Creates the error.
    *
@@ -172,13 +212,7 @@ export class ConnectionRejectedError extends RpcError {
    */
   constructor(metadata: Metadata = EMPTY_METADATA) {
     const reason = metadata.length > 0 ? ` (${describeMetadata(metadata)})` : "";
-    super("connection-rejected", `The peer rejected the connection${reason}`);
+    super("connection-rejected", `The peer rejected the connection${reason}`, { metadata });
     this.name = "ConnectionRejectedError";
-    this.#metadata = metadata;
-  }
-
-  /** The peer's rejection metadata (kept off enumerable properties so logs stay clean). */
-  get metadata(): Metadata {
-    return this.#metadata;
   }
 }

@@ -451,7 +451,7 @@ export class Session {
           this.#violation("ConnectionClose on the root connection");
           return;
         }
-        this.#table.onClose(cid);
+        this.#table.onClose(cid, p.metadata);
         return;
       case "hello":
       case "helloYourself":
