@@ -39,15 +39,18 @@ interface Entry {
 interface Binding {
   readonly schema: AnyChannel;
   readonly end: Tx<unknown> | Rx<unknown>;
-  readonly id: number;
 }
 
 /** Channel ends found while encoding a call's arguments, bound once the call is sent. */
 export interface OutgoingChannels {
-  /** Encoding hooks that allocate ids in walk order. */
+  /** Encoding hooks that collect the ends in walk order. */
   readonly hooks: ChannelHooks;
-  /** The allocated ids, in walk order. */
-  readonly ids: number[];
+  /**
+   * The ids of the ends, in walk order, allocated when first read (as the
+   * call is sent): ids the peer is using are skipped, since a peer may
+   * allocate either parity.
+   */
+  readonly ids: readonly number[];
   /** Binds the ends once the call is on the wire. */
   commit(): void;
   /** Gives the ids back when the call is not sent. */
@@ -142,8 +145,20 @@ export class ChannelRegistry implements ChannelHost {
   /** Starts collecting the channel ends of one outgoing call. */
   outgoing(): OutgoingChannels {
     const bindings: Binding[] = [];
-    const ids: number[] = [];
-    const start = this.#next;
+    let ids: number[] | undefined;
+    let start = 0;
+    let after = 0;
+    const assign = (): number[] => {
+      start = this.#next;
+      ids = bindings.map(() => {
+        let id = this.#next;
+        while (this.#entries.has(id)) id += 2;
+        this.#next = id + 2;
+        return id;
+      });
+      after = this.#next;
+      return ids;
+    };
     const used = new Set<Tx<unknown> | Rx<unknown>>();
     const hooks: ChannelHooks = {
       encode: (schema, value) => {
@@ -165,25 +180,26 @@ export class ChannelRegistry implements ChannelHost {
             `Cannot open a channel: the limit of ${this.#max} on this connection is reached`,
           );
         }
-        const id = this.#next;
-        this.#next += 2;
-        ids.push(id);
-        bindings.push({ schema, end, id });
+        bindings.push({ schema, end });
       },
     };
     return {
       hooks,
-      ids,
+      get ids(): readonly number[] {
+        return ids ?? assign();
+      },
       commit: () => {
-        for (const b of bindings) this.#bindOutgoing(b);
+        const allocated = ids ?? assign();
+        for (let i = 0; i < bindings.length; i++) this.#bindOutgoing(bindings[i]!, allocated[i]!);
       },
       rollback: () => {
-        if (this.#next === start + 2 * ids.length) this.#next = start;
+        if (ids !== undefined && this.#next === after) this.#next = start;
+        ids = undefined;
       },
     };
   }
 
-  #bindOutgoing(b: Binding): void {
+  #bindOutgoing(b: Binding, id: number): void {
     const kept = ci.partner(b.end)!;
     // The end that went into the call now lives at the peer.
     const gone = new TypeError(
@@ -192,14 +208,14 @@ export class ChannelRegistry implements ChannelHost {
     if (b.end instanceof Tx) ci.failTx(b.end, gone);
     else ci.failRx(b.end, gone);
     const item = b.schema.item;
-    this.#entries.set(b.id, { end: kept, item, peer: false });
+    this.#entries.set(id, { end: kept, item, peer: false });
     if (this.#failed !== undefined) {
       if (kept instanceof Tx) ci.failTx(kept, this.#failed);
       else ci.failRx(kept as Rx<unknown>, this.#failed);
       return;
     }
-    if (kept instanceof Tx) ci.bindTx(kept, this, b.id, item, b.schema.credit);
-    else ci.bindRx(kept as Rx<unknown>, this, b.id, item, b.schema.credit);
+    if (kept instanceof Tx) ci.bindTx(kept, this, id, item, b.schema.credit);
+    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit);
   }
 
   // ------------------------------------------------------------ incoming calls
