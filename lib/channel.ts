@@ -93,6 +93,10 @@ let rxBound: (rx: Rx<unknown>) => boolean;
  * The sending end of a channel. `send()` waits for credit, so a fast
  * producer never runs ahead of the receiver by more than the channel's
  * credit.
+ *
+ * A `Tx` a handler receives is closed when the handler settles, unless it
+ * was kept with {@linkcode Tx.keep}; a `Tx` the caller keeps is closed by
+ * the caller.
  */
 export class Tx<T> {
   #partner: Rx<T> | undefined;
@@ -371,8 +375,12 @@ interface Waiter {
  * The receiving end of a channel: `recv()`, `for await`, or `readable`.
  * Credit is granted back to the sender as items are consumed.
  *
- * An `Rx` has one consumer. Receives never lose an item: an item is taken
- * only by a receive that is still waiting for it (see {@linkcode Rx.recv}).
+ * An `Rx` has one consumer. Receives are cancel-safe: an aborted receive
+ * takes no item, and receives waiting together share the next one (see
+ * {@linkcode Rx.recv}).
+ *
+ * An `Rx` a handler receives is reset when the handler settles, unless it
+ * was read to its end or kept with {@linkcode Rx.keep}.
  */
 export class Rx<T> {
   #partner: Tx<T> | undefined;
