@@ -15,7 +15,6 @@ import {
   type Metadata,
   NO_PROPAGATE,
   ok,
-  ProtocolError,
   type Result,
   RpcError,
   SENSITIVE,
