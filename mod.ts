@@ -97,7 +97,7 @@ export {
   RpcError,
   UnknownMethodError,
 } from "./lib/errors.ts";
-export type { RpcErrorCode } from "./lib/errors.ts";
+export type { RpcErrorCode, RpcErrorOptions } from "./lib/errors.ts";
 export { Session } from "./lib/session.ts";
 export { implement } from "./lib/session_options.ts";
 export { accept, initiate } from "./lib/handshake.ts";
@@ -127,7 +127,7 @@ export { exposeMetadata } from "./lib/metadata.ts";
 export { connect, serve } from "./transports/serve.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./transports/serve.ts";
 export { channel, ChannelResetError, Rx, Tx } from "./lib/channel.ts";
-export type { SendOptions } from "./lib/channel.ts";
+export type { ReceiveOptions, SendOptions } from "./lib/channel.ts";
 export { pumpFromChannel, pumpToChannel, pumpTunnel, tunnel, TunnelSchema } from "./lib/tunnel.ts";
 export type { PumpOptions, TunnelEnds } from "./lib/tunnel.ts";
 export { DEFAULT_MAX_FRAME_SIZE, FramingError } from "./lib/framing.ts";

@@ -2,7 +2,10 @@
  * The channels of one connection: id allocation (by the caller, with its
  * parity), binding of channel ends found in call arguments (in
  * schema-walk order, wire-spec §2.6), routing of channel messages, credit
- * accounting and teardown.
+ * accounting and teardown. The peer's ids are accepted whatever their
+ * parity (the Rust runtime never checks it, and the upstream TypeScript
+ * runtime numbers 1, 2, 3… on both sides); only an id still in use is a
+ * violation.
  *
  * @module
  */
@@ -29,20 +32,25 @@ type AnyChannel = ChannelSchema<unknown, "tx" | "rx">;
 interface Entry {
   readonly end: Tx<unknown> | Rx<unknown>;
   readonly item: Schema<unknown>;
+  /** True when the peer allocated the id (the channel came with its call). */
+  readonly peer: boolean;
 }
 
 interface Binding {
   readonly schema: AnyChannel;
   readonly end: Tx<unknown> | Rx<unknown>;
-  readonly id: number;
 }
 
 /** Channel ends found while encoding a call's arguments, bound once the call is sent. */
 export interface OutgoingChannels {
-  /** Encoding hooks that allocate ids in walk order. */
+  /** Encoding hooks that collect the ends in walk order. */
   readonly hooks: ChannelHooks;
-  /** The allocated ids, in walk order. */
-  readonly ids: number[];
+  /**
+   * The ids of the ends, in walk order, allocated when first read (as the
+   * call is sent): ids the peer is using are skipped, since a peer may
+   * allocate either parity.
+   */
+  readonly ids: readonly number[];
   /** Binds the ends once the call is on the wire. */
   commit(): void;
   /** Gives the ids back when the call is not sent. */
@@ -50,6 +58,13 @@ export interface OutgoingChannels {
 }
 
 const CHANNEL_MESSAGE = 8;
+
+/**
+ * How many of the peer's closed channel ids are remembered, at most, to
+ * tell a late message for one of them from a message for an id that never
+ * was a channel.
+ */
+const GONE_MEMORY = 4096;
 
 const hasChannelsCache = new WeakMap<Schema<unknown>, boolean>();
 
@@ -98,31 +113,25 @@ class ViolationReported extends Error {}
 export class ChannelRegistry implements ChannelHost {
   readonly #port: SessionPort;
   readonly #connectionId: number;
-  readonly #peerBit: number;
+  readonly #localBit: number;
   readonly #max: number;
   readonly #entries = new Map<number, Entry>();
   #next: number;
-  #maxPeer = 0;
+  /** The peer's closed channel ids, oldest first, at most `GONE_MEMORY`. */
+  readonly #peerGone = new Set<number>();
   #failed: unknown;
 
   /**
    * @param port The session.
    * @param connectionId The connection id.
    * @param local This side's parity on the connection (its calls allocate channel ids).
-   * @param peer The peer's parity on the connection.
    * @param maxChannels Most channels open at once on the connection.
    */
-  constructor(
-    port: SessionPort,
-    connectionId: number,
-    local: Parity,
-    peer: Parity,
-    maxChannels: number,
-  ) {
+  constructor(port: SessionPort, connectionId: number, local: Parity, maxChannels: number) {
     this.#port = port;
     this.#connectionId = connectionId;
     this.#next = local === "odd" ? 1 : 2;
-    this.#peerBit = peer === "odd" ? 1 : 0;
+    this.#localBit = local === "odd" ? 1 : 0;
     this.#max = maxChannels;
   }
 
@@ -136,8 +145,20 @@ export class ChannelRegistry implements ChannelHost {
   /** Starts collecting the channel ends of one outgoing call. */
   outgoing(): OutgoingChannels {
     const bindings: Binding[] = [];
-    const ids: number[] = [];
-    const start = this.#next;
+    let ids: number[] | undefined;
+    let start = 0;
+    let after = 0;
+    const assign = (): number[] => {
+      start = this.#next;
+      ids = bindings.map(() => {
+        let id = this.#next;
+        while (this.#entries.has(id)) id += 2;
+        this.#next = id + 2;
+        return id;
+      });
+      after = this.#next;
+      return ids;
+    };
     const used = new Set<Tx<unknown> | Rx<unknown>>();
     const hooks: ChannelHooks = {
       encode: (schema, value) => {
@@ -159,25 +180,26 @@ export class ChannelRegistry implements ChannelHost {
             `Cannot open a channel: the limit of ${this.#max} on this connection is reached`,
           );
         }
-        const id = this.#next;
-        this.#next += 2;
-        ids.push(id);
-        bindings.push({ schema, end, id });
+        bindings.push({ schema, end });
       },
     };
     return {
       hooks,
-      ids,
+      get ids(): readonly number[] {
+        return ids ?? assign();
+      },
       commit: () => {
-        for (const b of bindings) this.#bindOutgoing(b);
+        const allocated = ids ?? assign();
+        for (let i = 0; i < bindings.length; i++) this.#bindOutgoing(bindings[i]!, allocated[i]!);
       },
       rollback: () => {
-        if (this.#next === start + 2 * ids.length) this.#next = start;
+        if (ids !== undefined && this.#next === after) this.#next = start;
+        ids = undefined;
       },
     };
   }
 
-  #bindOutgoing(b: Binding): void {
+  #bindOutgoing(b: Binding, id: number): void {
     const kept = ci.partner(b.end)!;
     // The end that went into the call now lives at the peer.
     const gone = new TypeError(
@@ -186,37 +208,42 @@ export class ChannelRegistry implements ChannelHost {
     if (b.end instanceof Tx) ci.failTx(b.end, gone);
     else ci.failRx(b.end, gone);
     const item = b.schema.item;
-    this.#entries.set(b.id, { end: kept, item });
+    this.#entries.set(id, { end: kept, item, peer: false });
     if (this.#failed !== undefined) {
       if (kept instanceof Tx) ci.failTx(kept, this.#failed);
       else ci.failRx(kept as Rx<unknown>, this.#failed);
       return;
     }
-    if (kept instanceof Tx) ci.bindTx(kept, this, b.id, item, b.schema.credit);
-    else ci.bindRx(kept as Rx<unknown>, this, b.id, item, b.schema.credit);
+    if (kept instanceof Tx) ci.bindTx(kept, this, id, item, b.schema.credit);
+    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit);
   }
 
   // ------------------------------------------------------------ incoming calls
 
   /**
    * Decoding hooks for the arguments of an incoming call: each channel
-   * position takes the next id and becomes a bound end for the handler.
-   * Returns undefined from `finish` when a violation was reported.
+   * position takes the next id and becomes a bound end for the handler;
+   * `ends` lists them, for closing when the handler settles.
    */
   incoming(
     ids: readonly number[],
-  ): { hooks: ChannelHooks; abandon(): void; isViolation(e: unknown): boolean } {
+  ): {
+    hooks: ChannelHooks;
+    ends: (Tx<unknown> | Rx<unknown>)[];
+    abandon(): void;
+    isViolation(e: unknown): boolean;
+  } {
     let k = 0;
     const registered: number[] = [];
+    const ends: (Tx<unknown> | Rx<unknown>)[] = [];
     const hooks: ChannelHooks = {
       decode: (schema) => {
         const id = ids[k++];
         const end = schema.kind === "tx" ? new Tx<unknown>() : new Rx<unknown>();
+        ends.push(end);
         if (id === undefined) return end; // missing ids leave the handle unbound, as in Rust
         const problem = id === 0
           ? "channel id 0 is reserved"
-          : id % 2 !== this.#peerBit
-          ? `channel id ${id} has the wrong parity`
           : this.#entries.has(id)
           ? `channel id ${id} is already in use`
           : this.#entries.size >= this.#max
@@ -226,8 +253,8 @@ export class ChannelRegistry implements ChannelHost {
           this.#port.violation(problem);
           throw new ViolationReported(problem);
         }
-        if (id > this.#maxPeer) this.#maxPeer = id;
-        this.#entries.set(id, { end, item: schema.item });
+        this.#peerGone.delete(id);
+        this.#entries.set(id, { end, item: schema.item, peer: true });
         registered.push(id);
         if (end instanceof Tx) ci.bindTx(end, this, id, schema.item, schema.credit);
         else ci.bindRx(end, this, id, schema.item, schema.credit);
@@ -236,8 +263,12 @@ export class ChannelRegistry implements ChannelHost {
     };
     return {
       hooks,
+      ends,
       abandon: () => {
-        for (const id of registered) this.#entries.delete(id);
+        for (const id of registered) {
+          const entry = this.#entries.get(id);
+          if (entry !== undefined) this.#remove(id, entry);
+        }
       },
       isViolation: (e) => e instanceof ViolationReported,
     };
@@ -245,11 +276,24 @@ export class ChannelRegistry implements ChannelHost {
 
   // ------------------------------------------------------------ messages in
 
-  /** True for an id that was a channel once and is gone now. */
+  /**
+   * True for an id that was a channel once and is gone now: one this side
+   * allocated (its parity, below the next), or one of the peer's that
+   * closed recently (the peer may use either parity).
+   */
   #knownGone(id: number): boolean {
     if (id === 0) return false;
-    if (id % 2 === this.#peerBit) return id <= this.#maxPeer;
-    return id < this.#next;
+    if (id % 2 === this.#localBit && id < this.#next) return true;
+    return this.#peerGone.has(id);
+  }
+
+  /** Forgets channel `id`, remembering it as gone when it was the peer's. */
+  #remove(id: number, entry: Entry): void {
+    this.#entries.delete(id);
+    if (!entry.peer) return;
+    const gone = this.#peerGone;
+    gone.add(id);
+    if (gone.size > GONE_MEMORY) gone.delete(gone.values().next().value as number);
   }
 
   /**
@@ -331,8 +375,8 @@ export class ChannelRegistry implements ChannelHost {
           }
           return;
         }
-        this.#entries.delete(id);
-        ci.closeRx(entry.end);
+        this.#remove(id, entry);
+        ci.closeRx(entry.end, body.metadata);
         return;
       case "reset":
         if (entry === undefined) {
@@ -343,7 +387,7 @@ export class ChannelRegistry implements ChannelHost {
           port.violation(`Reset for channel ${id}, on which this side is the receiver`);
           return;
         }
-        this.#entries.delete(id);
+        this.#remove(id, entry);
         ci.resetTx(entry.end, body.metadata);
         return;
       case "grantCredit":
@@ -437,6 +481,6 @@ export class ChannelRegistry implements ChannelHost {
   forget(id: number): void {
     const entry = this.#entries.get(id);
     // An Rx that reset stays registered until the sender's Close; a Tx that closed goes now.
-    if (entry !== undefined && entry.end instanceof Tx) this.#entries.delete(id);
+    if (entry !== undefined && entry.end instanceof Tx) this.#remove(id, entry);
   }
 }

@@ -9,7 +9,7 @@
 
 import { Connection, type SessionPort } from "./connection.ts";
 import { ClosedError, ConnectionRejectedError, type RpcError } from "./errors.ts";
-import { EMPTY_METADATA, exposeMetadata, toMetadata } from "./metadata.ts";
+import { describeMetadata, EMPTY_METADATA, exposeMetadata, toMetadata } from "./metadata.ts";
 import {
   checkU32,
   type ConnectionRequest,
@@ -287,14 +287,15 @@ export class ConnectionTable {
    * Handles the peer's `ConnectionClose` of a virtual connection.
    *
    * @param cid The connection id (not 0: the session checks that).
-   * @param metadata The peer's close metadata.
+   * @param metadata The peer's close metadata (the `ClosedError` carries it).
    */
   onClose(cid: number, metadata: Metadata): void {
     if (this.connections.has(cid)) {
+      const reason = metadata.length > 0 ? ` (${describeMetadata(metadata)})` : "";
       this.#drop(
         cid,
-        new ClosedError("connection-closed", `The peer closed connection ${cid}`, {
-          metadata: exposeMetadata(metadata),
+        new ClosedError("connection-closed", `The peer closed connection ${cid}${reason}`, {
+          metadata,
         }),
       );
     } else if (!this.#knownClosed(cid)) {

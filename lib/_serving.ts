@@ -8,6 +8,7 @@
 
 import type { ChannelRegistry } from "./_channel_registry.ts";
 import { hasChannels } from "./_channel_registry.ts";
+import { channelInternals, type Rx, type Tx } from "./channel.ts";
 import { RoamErrorIndex, writeResponseHead } from "./_frames.ts";
 import { Queue } from "./_queue.ts";
 import type { Connection, ConnectionLimits, SessionPort } from "./connection.ts";
@@ -25,6 +26,8 @@ interface Incoming {
   readonly entry: HandlerEntry;
   readonly metadata: Metadata;
   readonly args: unknown[];
+  /** The channel ends among the arguments, closed when the handler settles. */
+  readonly ends: readonly (Tx<unknown> | Rx<unknown>)[] | undefined;
   controller: AbortController | undefined;
   /** Set when the call was aborted before its handler asked for a signal. */
   abortReason: unknown;
@@ -76,6 +79,39 @@ class Context implements CallContext {
   }
 }
 
+/**
+ * Checks that `handlers` has a function for every method of `service`.
+ *
+ * @param service The service.
+ * @param handlers What should hold its handlers.
+ * @throws {TypeError} When `handlers` is not an object or lacks a function.
+ */
+export function checkHandlers(service: ServiceDescriptor<MethodSpecs>, handlers: unknown): void {
+  if (typeof handlers !== "object" || handlers === null) {
+    throw new TypeError(
+      `Cannot serve ${service.name}: expected an object of handler functions, got ${
+        handlers === null ? "null" : typeof handlers
+      }`,
+    );
+  }
+  for (const name of Object.keys(service.methods)) {
+    if (typeof (handlers as Record<string, unknown>)[name] !== "function") {
+      throw new TypeError(`Cannot serve ${service.name}: no handler function for ${name}`);
+    }
+  }
+}
+
+/**
+ * The handler of `call` settled (or will never run): the channel ends it
+ * received close (a `Tx`) or reset (an `Rx` not read to its end), unless
+ * it kept them.
+ */
+function releaseEnds(call: Incoming): void {
+  const ends = call.ends;
+  if (ends === undefined) return;
+  for (const end of ends) channelInternals.release(end);
+}
+
 /** Aborts a call's signal, now or when its handler first asks for it. */
 function abortCall(call: Incoming, reason: unknown): void {
   if (call.controller !== undefined) call.controller.abort(reason);
@@ -87,7 +123,6 @@ export class Dispatcher {
   readonly #port: SessionPort;
   readonly #connection: Connection;
   readonly #maxConcurrent: number;
-  readonly #peerParityBit: number;
   readonly #limits: ConnectionLimits;
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => boolean;
@@ -100,7 +135,6 @@ export class Dispatcher {
    * @param port The session.
    * @param connection The connection (handlers see it in their context).
    * @param maxConcurrent Handlers run at once, at most.
-   * @param peerParityBit 1 when the peer's request ids are odd, else 0.
    * @param limits The backlog bound.
    * @param channels The connection's channel table.
    * @param closed True once the connection is closed.
@@ -109,7 +143,6 @@ export class Dispatcher {
     port: SessionPort,
     connection: Connection,
     maxConcurrent: number,
-    peerParityBit: number,
     limits: ConnectionLimits,
     channels: () => ChannelRegistry,
     closed: () => boolean,
@@ -117,7 +150,6 @@ export class Dispatcher {
     this.#port = port;
     this.#connection = connection;
     this.#maxConcurrent = maxConcurrent;
-    this.#peerParityBit = peerParityBit;
     this.#limits = limits;
     this.#channels = channels;
     this.#closed = closed;
@@ -130,14 +162,12 @@ export class Dispatcher {
 
   /** Registers the handlers of a service (see `Connection.serve`). */
   register<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
+    checkHandlers(service, handlers);
     const table = this.#handlers ??= new Map();
     const entries: HandlerEntry[] = [];
     for (const name of Object.keys(service.methods)) {
       const method = service.methods[name as keyof M & string] as unknown as MethodDescriptor;
-      const fn = (handlers as Record<string, unknown>)[name];
-      if (typeof fn !== "function") {
-        throw new TypeError(`Cannot serve ${service.name}: no handler function for ${name}`);
-      }
+      const fn = (handlers as Record<string, unknown>)[name] as Handler<MethodSpec>;
       if (table.has(method.id)) {
         throw new TypeError(
           `Cannot serve ${service.name}.${name}: its method id is already served`,
@@ -148,7 +178,11 @@ export class Dispatcher {
     for (const e of entries) table.set(e.method.id, e);
   }
 
-  /** Handles an incoming `Call`. */
+  /**
+   * Handles an incoming `Call`. Its request id may have either parity
+   * (the Rust runtime never checks it, and the upstream TypeScript runtime
+   * numbers 1, 2, 3… on both sides); one still in flight is a violation.
+   */
   call(
     id: number,
     methodId: bigint,
@@ -157,12 +191,6 @@ export class Dispatcher {
     args: Uint8Array,
     start: number,
   ): void {
-    if (id % 2 !== this.#peerParityBit) {
-      this.#port.violation(
-        `request id ${id} on connection ${this.#connection.id} has the wrong parity`,
-      );
-      return;
-    }
     if (this.#running.has(id)) {
       this.#port.violation(
         `request id ${id} on connection ${this.#connection.id} is already in flight`,
@@ -198,6 +226,7 @@ export class Dispatcher {
       entry,
       metadata,
       args: decoded,
+      ends: channels?.ends.length ? channels.ends : undefined,
       controller: undefined,
       abortReason: undefined,
       started: false,
@@ -229,6 +258,7 @@ export class Dispatcher {
       args.push(new Context(call, this.#connection));
       result = call.entry.fn(...(args as Parameters<Handler<MethodSpec>>));
     } catch (e) {
+      releaseEnds(call);
       this.#handlerFailed(call, e);
       return;
     }
@@ -237,10 +267,17 @@ export class Dispatcher {
       (typeof result === "object" && result !== null && "then" in result)
     ) {
       (result as Promise<unknown>).then(
-        (v) => this.#reply(call, v),
-        (e) => this.#handlerFailed(call, e),
+        (v) => {
+          releaseEnds(call);
+          this.#reply(call, v);
+        },
+        (e) => {
+          releaseEnds(call);
+          this.#handlerFailed(call, e);
+        },
       );
     } else {
+      releaseEnds(call);
       this.#reply(call, result);
     }
   }
@@ -342,7 +379,10 @@ export class Dispatcher {
     }
     // A queued call that never started is dropped now; a started one is
     // forgotten when its handler settles.
-    if (!call.started) this.#finish(call);
+    if (!call.started) {
+      releaseEnds(call);
+      this.#finish(call);
+    }
   }
 
   /** The connection closed: running handlers see their signal aborted; nothing more is sent. */

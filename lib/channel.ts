@@ -15,23 +15,16 @@ import type { Metadata } from "./wire/types.ts";
 
 /** The receiver reset the channel: it asks the sender to stop. */
 export class ChannelResetError extends RpcError {
-  readonly #metadata: Metadata;
-
   /**
    * Creates the error.
    *
-   * @param metadata The receiver's reset metadata.
+   * @param metadata The receiver's reset metadata (`SENSITIVE` values are
+   * readable through `metadata` and never shown).
    */
   constructor(metadata: Metadata = EMPTY_METADATA) {
     const reason = metadata.length > 0 ? ` (${describeMetadata(metadata)})` : "";
-    super("cancelled", `The receiver reset the channel${reason}`);
+    super("cancelled", `The receiver reset the channel${reason}`, { metadata });
     this.name = "ChannelResetError";
-    this.#metadata = metadata;
-  }
-
-  /** The receiver's reset metadata. */
-  get metadata(): Metadata {
-    return this.#metadata;
   }
 }
 
@@ -91,7 +84,9 @@ let bindRx: (
   credit: number,
 ) => void;
 let rxItem: (rx: Rx<unknown>, value: unknown) => boolean;
-let rxClose: (rx: Rx<unknown>) => void;
+let rxClose: (rx: Rx<unknown>, metadata: Metadata) => void;
+let rxRelease: (rx: Rx<unknown>) => void;
+let txRelease: (tx: Tx<unknown>) => void;
 let rxFail: (rx: Rx<unknown>, error: unknown) => void;
 let txPartner: (tx: Tx<unknown>) => Rx<unknown> | undefined;
 let setTxPartner: (tx: Tx<unknown>, rx: Rx<unknown>) => void;
@@ -103,6 +98,10 @@ let rxBound: (rx: Rx<unknown>) => boolean;
  * The sending end of a channel. `send()` waits for credit, so a fast
  * producer never runs ahead of the receiver by more than the channel's
  * credit.
+ *
+ * A `Tx` a handler receives is closed when the handler settles, unless it
+ * was kept with {@linkcode Tx.keep}; a `Tx` the caller keeps is closed by
+ * the caller.
  */
 export class Tx<T> {
   #partner: Rx<T> | undefined;
@@ -121,6 +120,8 @@ export class Tx<T> {
   #closeWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
   readonly #abort = new AbortController();
   #writable: WritableStream<T> | undefined;
+  /** 1 when kept past its handler, 2 once released when its handler settled. */
+  #lifetime: 0 | 1 | 2 = 0;
 
   /** Use {@linkcode channel} to make channel ends. */
   constructor() {}
@@ -133,6 +134,7 @@ export class Tx<T> {
     txGrant = (tx, n) => tx.#grant(n);
     txReset = (tx, m) => tx.#reset(m);
     txFail = (tx, e) => tx.#fail(e);
+    txRelease = (tx) => tx.#release();
   }
 
   /** The channel id once bound, else 0. */
@@ -327,6 +329,49 @@ export class Tx<T> {
     this.#abort.abort(error);
   }
 
+  /**
+   * Keeps this end open past the handler that received it. A `Tx` a
+   * handler receives is closed when the handler settles (its promise
+   * resolves or rejects), after the items already passed to `send`, so a
+   * forgotten `close()` never leaves the caller waiting; call `keep()`
+   * before then to go on sending afterwards, and `close()` it yourself. On
+   * an end made by {@linkcode channel} (the caller's side) it changes
+   * nothing.
+   *
+   * @returns This end.
+   * @throws {TypeError} When its handler has settled already.
+   *
+   * @example Sending after the handler returned
+   * ```ts
+   * import { implement, service, t } from "@roam/roam";
+   *
+   * const Ticker = service("Ticker", { start: { args: [t.u32, t.tx(t.u32)], returns: t.unit } });
+   * const impl = implement(Ticker, {
+   *   start: (n, ticks) => {
+   *     const kept = ticks.keep();
+   *     void (async () => {
+   *       for (let i = 0; i < n; i++) await kept.send(i);
+   *       await kept.close();
+   *     })();
+   *   },
+   * });
+   * ```
+   */
+  keep(): this {
+    if (this.#lifetime === 2) {
+      throw new TypeError("Cannot keep a channel end: the handler that received it has settled");
+    }
+    this.#lifetime = 1;
+    return this;
+  }
+
+  /** Its handler settled: close unless kept. */
+  #release(): void {
+    if (this.#lifetime !== 0) return;
+    this.#lifetime = 2;
+    if (this.#state === "open") void this.close();
+  }
+
   /** A `WritableStream` view: writing sends, closing closes. */
   get writable(): WritableStream<T> {
     return this.#writable ??= new WritableStream<T>({
@@ -342,9 +387,33 @@ export class Tx<T> {
   }
 }
 
+/** Options of {@linkcode Rx.recv}. */
+export interface ReceiveOptions {
+  /**
+   * Aborting stops waiting: the receive rejects with the signal's reason
+   * and takes no item, which stays for the next receive.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** A receive waiting for an item. */
+interface Waiter {
+  resolve(r: IteratorResult<unknown, undefined>): void;
+  reject(e: unknown): void;
+  /** Removes the abort listener, if any. */
+  cleanup: (() => void) | undefined;
+}
+
 /**
  * The receiving end of a channel: `recv()`, `for await`, or `readable`.
  * Credit is granted back to the sender as items are consumed.
+ *
+ * An `Rx` has one consumer. Receives are cancel-safe: an aborted receive
+ * takes no item, and receives waiting together share the next one (see
+ * {@linkcode Rx.recv}).
+ *
+ * An `Rx` a handler receives is reset when the handler settles, unless it
+ * was read to its end or kept with {@linkcode Rx.keep}.
  */
 export class Rx<T> {
   #partner: Tx<T> | undefined;
@@ -354,12 +423,14 @@ export class Rx<T> {
   #outstanding = 0;
   #consumed = 0;
   #items = new Queue<unknown>();
-  #readers = new Queue<
-    { resolve(r: IteratorResult<T, undefined>): void; reject(e: unknown): void }
-  >();
+  /** The receives waiting now: they share the next item. */
+  #waiters: Waiter[] = [];
   #state: "open" | "closed" | "reset" | "failed" = "open";
   #error: unknown;
+  #closeMetadata: Metadata | undefined;
   #readable: ReadableStream<T> | undefined;
+  /** 1 when kept past its handler, 2 once released when its handler settled. */
+  #lifetime: 0 | 1 | 2 = 0;
 
   /**
    * Use {@linkcode channel} to make channel ends.
@@ -375,8 +446,9 @@ export class Rx<T> {
     rxBound = (rx) => rx.#host !== undefined;
     bindRx = (rx, host, id, _schema, credit) => rx.#bind(host, id, credit);
     rxItem = (rx, v) => rx.#item(v);
-    rxClose = (rx) => rx.#closeFromPeer();
+    rxClose = (rx, m) => rx.#closeFromPeer(m);
     rxFail = (rx, e) => rx.#fail(e);
+    rxRelease = (rx) => rx.#release();
   }
 
   /** The channel id once bound, else 0. */
@@ -387,6 +459,16 @@ export class Rx<T> {
   /** Items received and not yet consumed. */
   get buffered(): number {
     return this.#items.length;
+  }
+
+  /**
+   * The metadata of the sender's `Close`, once the sender closed the
+   * channel (before the last items are read, too); undefined while it is
+   * open, and after a reset or a failure. `SENSITIVE` values are readable
+   * here and never shown when the list is printed.
+   */
+  get closeMetadata(): Metadata | undefined {
+    return this.#closeMetadata;
   }
 
   #bind(host: ChannelHost, id: number, credit: number): void {
@@ -404,12 +486,23 @@ export class Rx<T> {
   #item(value: unknown): boolean {
     if (--this.#outstanding < 0) return false;
     if (this.#state !== "open") return true; // reset locally: drop quietly
-    const reader = this.#readers.shift();
-    if (reader !== undefined) {
-      this.#consume();
-      reader.resolve({ done: false, value: value as T });
-    } else {
+    const waiters = this.#waiters;
+    if (waiters.length === 0) {
       this.#items.push(value);
+      return true;
+    }
+    this.#consume();
+    if (waiters.length === 1) {
+      const w = waiters.pop()!;
+      w.cleanup?.();
+      w.resolve({ done: false, value });
+      return true;
+    }
+    // Receives waiting together share the item: at most one of them is still
+    // awaited (an Rx has one consumer), and it must not miss it.
+    for (const w of waiters.splice(0)) {
+      w.cleanup?.();
+      w.resolve({ done: false, value });
     }
     return true;
   }
@@ -424,36 +517,76 @@ export class Rx<T> {
     }
   }
 
-  #closeFromPeer(): void {
-    if (this.#state === "open") this.#state = "closed";
-    this.#host?.forget(this.#id);
-    if (this.#items.length === 0) {
-      for (const r of this.#readers.drain()) r.resolve({ done: true, value: undefined });
+  /** Settles every waiting receive with `done`. */
+  #wakeDone(): void {
+    for (const w of this.#waiters.splice(0)) {
+      w.cleanup?.();
+      w.resolve({ done: true, value: undefined });
     }
+  }
+
+  #closeFromPeer(metadata: Metadata): void {
+    if (this.#state === "open") {
+      this.#state = "closed";
+      this.#closeMetadata = metadata;
+    }
+    this.#host?.forget(this.#id);
+    if (this.#items.length === 0) this.#wakeDone();
   }
 
   #fail(error: unknown): void {
     if (this.#state !== "open" && this.#state !== "closed") return;
     this.#state = "failed";
     this.#error = error;
+    this.#closeMetadata = undefined;
     // Items already received stay readable; the error comes after them.
-    for (const r of this.#readers.drain()) r.reject(error);
+    for (const w of this.#waiters.splice(0)) {
+      w.cleanup?.();
+      w.reject(error);
+    }
   }
 
   /**
    * Receives the next item. Waits while the channel is not yet bound to a
    * call, or no item has arrived.
    *
-   * @returns `{ done: false, value }`, or `{ done: true }` after the sender closed.
+   * Cancel-safe: a receive takes an item only when it resolves with it.
+   * One aborted by its `signal` rejects with the signal's reason and takes
+   * nothing. Receives that wait at the same time (a `recv()` that lost a
+   * `Promise.race`, then the next `recv()` or `for await`) share the next
+   * item: each resolves with it and it is consumed once, so the receive
+   * still awaited gets it. A `recv()` left waiting while nothing else
+   * receives cannot know it was abandoned and takes the next item when it
+   * arrives: to stop waiting for good, abort its signal.
+   *
+   * @param options A signal to stop waiting.
+   * @returns `{ done: false, value }`, or `{ done: true }` after the sender
+   * closed (see {@linkcode Rx.closeMetadata}) or this end was reset.
    * @throws {RpcError} When the connection or session closed.
+   * @throws {unknown} The signal's reason, when it aborts first.
+   *
+   * @example A receive with a deadline that never loses an item
+   * ```ts
+   * import type { Rx } from "@roam/roam";
+   *
+   * async function nextWithin(rx: Rx<number>, ms: number): Promise<number | "timeout" | "end"> {
+   *   try {
+   *     const r = await rx.recv({ signal: AbortSignal.timeout(ms) });
+   *     return r.done ? "end" : r.value;
+   *   } catch (e) {
+   *     if (e instanceof DOMException && e.name === "TimeoutError") return "timeout";
+   *     throw e;
+   *   }
+   * }
+   * ```
    */
-  recv(): Promise<IteratorResult<T, undefined>> {
+  recv(options?: ReceiveOptions): Promise<IteratorResult<T, undefined>> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#items.length > 0) {
       const value = this.#items.shift() as T;
       if (this.#state === "open") this.#consume();
-      if (this.#items.length === 0 && this.#state === "closed") {
-        for (const r of this.#readers.drain()) r.resolve({ done: true, value: undefined });
-      }
+      if (this.#items.length === 0 && this.#state === "closed") this.#wakeDone();
       return Promise.resolve({ done: false, value });
     }
     switch (this.#state) {
@@ -463,7 +596,24 @@ export class Rx<T> {
       case "failed":
         return Promise.reject(this.#error);
     }
-    return new Promise((resolve, reject) => this.#readers.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        resolve: resolve as Waiter["resolve"],
+        reject,
+        cleanup: undefined,
+      };
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          const i = this.#waiters.indexOf(w);
+          if (i < 0) return; // settled already
+          this.#waiters.splice(i, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        w.cleanup = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.#waiters.push(w);
+    });
   }
 
   /**
@@ -477,9 +627,51 @@ export class Rx<T> {
     const m = toMetadata(metadata);
     this.#state = "reset";
     this.#items.drain();
-    for (const r of this.#readers.drain()) r.resolve({ done: true, value: undefined });
+    this.#wakeDone();
     if (this.#host !== undefined) this.#host.sendReset(this.#id, m);
     else this.#partner = undefined;
+  }
+
+  /**
+   * Keeps this end past the handler that received it. An `Rx` a handler
+   * receives is reset when the handler settles (its promise resolves or
+   * rejects) unless the sender closed it and every item was read; call
+   * `keep()` before then to go on receiving afterwards, and read it to its
+   * end or `reset()` it yourself. On an end made by {@linkcode channel}
+   * (the caller's side) it changes nothing.
+   *
+   * @returns This end.
+   * @throws {TypeError} When its handler has settled already.
+   *
+   * @example Receiving after the handler returned
+   * ```ts
+   * import { implement, service, t } from "@roam/roam";
+   *
+   * const Log = service("Log", { follow: { args: [t.rx(t.string)], returns: t.unit } });
+   * const impl = implement(Log, {
+   *   follow: (lines) => {
+   *     const kept = lines.keep();
+   *     void (async () => {
+   *       for await (const line of kept) console.log(line);
+   *     })();
+   *   },
+   * });
+   * ```
+   */
+  keep(): this {
+    if (this.#lifetime === 2) {
+      throw new TypeError("Cannot keep a channel end: the handler that received it has settled");
+    }
+    this.#lifetime = 1;
+    return this;
+  }
+
+  /** Its handler settled: reset unless kept or read to the end. */
+  #release(): void {
+    if (this.#lifetime !== 0) return;
+    this.#lifetime = 2;
+    if (this.#state === "open") this.reset();
+    else if (this.#state === "closed") this.#items.drain();
   }
 
   /** Iterates the items until the sender closes. Breaking out resets the channel. */
@@ -575,7 +767,10 @@ export const channelInternals = {
     credit: number,
   ): void => bindRx(rx, host, id, schema, credit),
   item: (rx: Rx<unknown>, value: unknown): boolean => rxItem(rx, value),
-  closeRx: (rx: Rx<unknown>): void => rxClose(rx),
+  closeRx: (rx: Rx<unknown>, metadata: Metadata): void => rxClose(rx, metadata),
+  /** The handler that received `end` settled: close or reset it unless it was kept. */
+  release: (end: Tx<unknown> | Rx<unknown>): void =>
+    end instanceof Tx ? txRelease(end) : rxRelease(end),
   failRx: (rx: Rx<unknown>, error: unknown): void => rxFail(rx, error),
   partner: (end: Tx<unknown> | Rx<unknown>): Tx<unknown> | Rx<unknown> | undefined =>
     end instanceof Tx ? txPartner(end) : rxPartner(end),

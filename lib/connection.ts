@@ -15,6 +15,7 @@ import {
   InvalidPayloadError,
   RpcError,
   UnknownMethodError,
+  withMetadata,
 } from "./errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
 import { decodeRange, encodeWith } from "./postcard/codec.ts";
@@ -147,7 +148,6 @@ export class Connection {
       port,
       this,
       local.maxConcurrentRequests,
-      peer.parity === "odd" ? 1 : 0,
       limits,
       () => this.#registry(),
       () => this.#closed !== undefined,
@@ -194,13 +194,10 @@ export class Connection {
       const arity = method.args.items.length;
       client[name] = (...a: unknown[]) => {
         let options: CallOptions | undefined;
-        if (a.length === arity + 1) options = a.pop() as CallOptions | undefined;
-        else if (a.length !== arity) {
-          return Promise.reject(
-            new TypeError(
-              `${method.service}.${method.name} takes ${arity} argument(s) and optional call options, got ${a.length}`,
-            ),
-          );
+        if (a.length === arity + 1 && isOptions(a[arity])) {
+          options = a.pop() as CallOptions | undefined;
+        } else if (a.length !== arity) {
+          return Promise.reject(badArgumentCount(method, arity, a));
         }
         return this.#call(method, a, options, false);
       };
@@ -366,7 +363,6 @@ export class Connection {
       this.#port,
       this.id,
       this.#local.parity,
-      this.#peer.parity,
       this.#limits.maxChannels,
     );
   }
@@ -509,7 +505,7 @@ export class Connection {
     pending.cleanup?.();
     let outcome: { ok: boolean; value: unknown };
     try {
-      outcome = decodeReturn(pending.method, ret, start);
+      outcome = decodeReturn(pending.method, ret, start, metadata);
     } catch (e) {
       pending.reject(e);
       this.#pump();
@@ -612,11 +608,33 @@ export class Connection {
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
 
+/** True for what may stand in the call options position: undefined or a plain object. */
+function isOptions(v: unknown): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== "object" || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** The TypeError for a client method called with too few or too many arguments. */
+function badArgumentCount(method: MethodDescriptor, arity: number, a: unknown[]): TypeError {
+  const plural = (n: number): string => `${n} argument${n === 1 ? "" : "s"}`;
+  const extra = a.length === arity + 1
+    ? ` (the last one is neither call options nor undefined)`
+    : "";
+  return new TypeError(
+    `Cannot call ${method.service}.${method.name}: expected ${
+      plural(arity)
+    } and optional call options, got ${plural(a.length)}${extra}`,
+  );
+}
+
 /** Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`. */
 function decodeReturn(
   method: MethodDescriptor,
   ret: Uint8Array,
   start: number,
+  metadata: Metadata,
 ): { ok: boolean; value: unknown } {
   const name = `${method.service}.${method.name}`;
   try {
@@ -639,11 +657,11 @@ function decodeReturn(
         return { ok: true, value: { ok: false, error } };
       }
       case RoamErrorIndex.UnknownMethod:
-        return { ok: false, value: new UnknownMethodError(name) };
+        return { ok: false, value: withMetadata(new UnknownMethodError(name), metadata) };
       case RoamErrorIndex.InvalidPayload:
-        return { ok: false, value: new InvalidPayloadError(name) };
+        return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
       case RoamErrorIndex.Cancelled:
-        return { ok: false, value: new CancelledError(name) };
+        return { ok: false, value: withMetadata(new CancelledError(name), metadata) };
     }
     return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
   } catch (e) {

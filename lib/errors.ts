@@ -6,8 +6,10 @@
  * @module
  */
 
-import { describeMetadata, EMPTY_METADATA } from "./metadata.ts";
+import { describeMetadata, EMPTY_METADATA, exposeMetadata } from "./metadata.ts";
 import type { Metadata } from "./wire/types.ts";
+
+let setMetadata: (e: RpcError, metadata: Metadata) => void;
 
 /** Why a call or session failed. */
 export type RpcErrorCode =
@@ -54,19 +56,59 @@ export type RpcErrorCode =
 export class RpcError extends Error {
   /** The failure's code. */
   readonly code: RpcErrorCode;
+  #metadata: Metadata;
+
+  static {
+    setMetadata = (e, m) => (e.#metadata = exposeMetadata(m));
+  }
 
   /**
    * Creates an error.
    *
    * @param code The failure's code.
    * @param message What happened.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, if any, and the peer's metadata.
    */
-  constructor(code: RpcErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: RpcErrorCode, message: string, options?: RpcErrorOptions) {
+    super(
+      message,
+      options !== undefined && "cause" in options ? { cause: options.cause } : undefined,
+    );
     this.name = "RpcError";
     this.code = code;
+    this.#metadata = exposeMetadata(options?.metadata ?? EMPTY_METADATA);
   }
+
+  /**
+   * The metadata the peer sent with this failure: its error response, its
+   * channel `Reset`, its `ConnectionReject` or its `ConnectionClose`; empty
+   * otherwise. `SENSITIVE` values are readable here and never shown when
+   * the error or the list is printed.
+   */
+  get metadata(): Metadata {
+    return this.#metadata;
+  }
+}
+
+/**
+ * Gives `error` the metadata of the peer's error response (internal: the
+ * connection layer uses it for the errors of failed calls).
+ *
+ * @param error The error.
+ * @param metadata The response metadata.
+ * @returns The error.
+ */
+export function withMetadata<E extends RpcError>(error: E, metadata: Metadata): E {
+  if (metadata.length > 0) setMetadata(error, metadata);
+  return error;
+}
+
+/** Options of {@linkcode RpcError}. */
+export interface RpcErrorOptions {
+  /** The underlying cause. */
+  readonly cause?: unknown;
+  /** The metadata the peer sent with the failure. */
+  readonly metadata?: Metadata;
 }
 
 /** The peer has no handler for the method. */
@@ -113,8 +155,6 @@ export class CancelledError extends RpcError {
 
 /** A connection or session ended while something was pending on it. */
 export class ClosedError extends RpcError {
-  readonly #metadata: Metadata;
-
   /**
    * Creates the error.
    *
@@ -124,22 +164,15 @@ export class ClosedError extends RpcError {
    * link broke), `protocol-error`, `keepalive-timeout` or
    * `peer-not-reading`.
    * @param message Why it closed, in words.
-   * @param options The underlying cause, and the peer's close metadata
-   * (`ConnectionClose`), if any.
+   * @param options The underlying cause, if any, and the metadata of the peer's `ConnectionClose`.
    */
   constructor(
     code: ClosedErrorCode,
     message: string,
-    options?: { cause?: unknown; metadata?: Metadata },
+    options?: RpcErrorOptions,
   ) {
-    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "ClosedError";
-    this.#metadata = options?.metadata ?? EMPTY_METADATA;
-  }
-
-  /** The metadata the peer closed the connection with (`ConnectionClose`), else empty. */
-  get metadata(): Metadata {
-    return this.#metadata;
   }
 }
 
@@ -192,8 +225,6 @@ export class HandshakeError extends RpcError {
 
 /** The peer rejected a virtual connection; `metadata` carries its reason. */
 export class ConnectionRejectedError extends RpcError {
-  readonly #metadata: Metadata;
-
   /**
    * Creates the error.
    *
@@ -201,13 +232,7 @@ export class ConnectionRejectedError extends RpcError {
    */
   constructor(metadata: Metadata = EMPTY_METADATA) {
     const reason = metadata.length > 0 ? ` (${describeMetadata(metadata)})` : "";
-    super("connection-rejected", `The peer rejected the connection${reason}`);
+    super("connection-rejected", `The peer rejected the connection${reason}`, { metadata });
     this.name = "ConnectionRejectedError";
-    this.#metadata = metadata;
-  }
-
-  /** The peer's rejection metadata (kept off enumerable properties so logs stay clean). */
-  get metadata(): Metadata {
-    return this.#metadata;
   }
 }

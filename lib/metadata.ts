@@ -8,6 +8,7 @@
 
 import { NO_PROPAGATE, SENSITIVE } from "./wire/types.ts";
 import type { Metadata, MetadataEntry, MetadataValue } from "./wire/types.ts";
+import { REDACTED_TEXT, SensitiveEntry } from "./wire/_sensitive.ts";
 
 /**
  * Metadata as callers write it: a list of entries, or a plain object of
@@ -18,18 +19,12 @@ export type MetadataInit = Metadata | { readonly [key: string]: MetadataValue };
 /** The empty metadata list, shared. */
 export const EMPTY_METADATA: Metadata = Object.freeze([]) as Metadata;
 
-const REDACTED = "<redacted>";
-const INSPECT_NODE = Symbol.for("nodejs.util.inspect.custom");
-const INSPECT_DENO = Symbol.for("Deno.customInspect");
-
-function redactedView(this: MetadataEntry): { key: string; value: string; flags: number } {
-  return { key: this.key, value: REDACTED, flags: this.flags };
-}
-
 /**
  * Makes one metadata entry. A `SENSITIVE` entry keeps its value readable
- * through `entry.value`, but hides it from `console.log`, `Deno.inspect`,
- * `util.inspect`, `JSON.stringify` and `String()`.
+ * through `entry.value`, but no own property holds it: `console.log`,
+ * `console.dir`, `console.table`, `%o`/`%O`/`%s`, `Deno.inspect`,
+ * `util.inspect` (even with `showHidden`), `JSON.stringify`, `String()`,
+ * spreading and `structuredClone` show `<redacted>` or nothing in its place.
  *
  * @param key The key (case-sensitive).
  * @param value A string, bytes or a u64 (`bigint`).
@@ -64,37 +59,7 @@ export function metadataEntry(key: string, value: MetadataValue, flags = 0): Met
     );
   }
   if ((flags & SENSITIVE) === 0) return { key, value, flags };
-  const entry = { key, flags } as { key: string; flags: number; value: MetadataValue };
-  Object.defineProperty(entry, "value", { value, enumerable: false });
-  // Inspection hooks must return strings (Deno's, and Node's where the third argument is `inspect`).
-  Object.defineProperty(entry, INSPECT_NODE, {
-    value: function (
-      this: MetadataEntry,
-      _depth: number,
-      opts: unknown,
-      inspect?: (v: unknown, o: unknown) => string,
-    ) {
-      const view = redactedView.call(this);
-      return typeof inspect === "function" ? inspect(view, opts) : view;
-    },
-    enumerable: false,
-  });
-  Object.defineProperty(entry, INSPECT_DENO, {
-    value: function (
-      this: MetadataEntry,
-      inspect: (v: unknown, o: unknown) => string,
-      opts: unknown,
-    ) {
-      return inspect(redactedView.call(this), opts);
-    },
-    enumerable: false,
-  });
-  Object.defineProperty(entry, "toJSON", { value: redactedView, enumerable: false });
-  Object.defineProperty(entry, "toString", {
-    value: () => `${key}=${REDACTED}`,
-    enumerable: false,
-  });
-  return entry;
+  return new SensitiveEntry(key, value, flags);
 }
 
 /**
@@ -181,7 +146,7 @@ export function propagatable(metadata: Metadata): Metadata {
  */
 export function describeMetadata(metadata: Metadata): string {
   return metadata.map((e) => {
-    if ((e.flags & SENSITIVE) !== 0) return `${e.key}=${REDACTED}`;
+    if ((e.flags & SENSITIVE) !== 0) return `${e.key}=${REDACTED_TEXT}`;
     const v = e.value;
     const shown = typeof v === "string"
       ? JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v)
@@ -195,8 +160,9 @@ export function describeMetadata(metadata: Metadata): string {
 /**
  * Returns `metadata` ready to hand to application code: entries flagged
  * `SENSITIVE` are replaced by entries whose value is hidden from
- * inspection (see {@linkcode metadataEntry}). Lists without sensitive
- * entries are returned as they are.
+ * inspection (see {@linkcode metadataEntry}). Lists whose sensitive
+ * entries are hidden already (every list the library receives, and lists
+ * made with {@linkcode toMetadata}) are returned as they are.
  *
  * @param metadata A decoded list.
  * @returns The same entries, sensitive values protected.
@@ -211,9 +177,11 @@ export function describeMetadata(metadata: Metadata): string {
  */
 export function exposeMetadata(metadata: Metadata): Metadata {
   for (const e of metadata) {
-    if ((e.flags & SENSITIVE) !== 0) {
+    if ((e.flags & SENSITIVE) !== 0 && !(e instanceof SensitiveEntry)) {
       return metadata.map((x) =>
-        (x.flags & SENSITIVE) !== 0 ? metadataEntry(x.key, x.value, x.flags) : x
+        (x.flags & SENSITIVE) !== 0 && !(x instanceof SensitiveEntry)
+          ? new SensitiveEntry(x.key, x.value, x.flags)
+          : x
       );
     }
   }

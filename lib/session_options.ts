@@ -7,6 +7,7 @@
  */
 
 import type { Connection } from "./connection.ts";
+import { checkHandlers } from "./_serving.ts";
 import type { MetadataInit } from "./metadata.ts";
 import type { Handlers } from "./rpc.ts";
 import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
@@ -27,6 +28,7 @@ export interface ServiceImpl {
  * @param service The service descriptor.
  * @param handlers One function per method: the arguments, then a context.
  * @returns The implementation.
+ * @throws {TypeError} When `handlers` lacks a function for a method.
  *
  * @example Implementing a service
  * ```ts
@@ -40,6 +42,7 @@ export function implement<M extends MethodSpecs>(
   service: ServiceDescriptor<M>,
   handlers: Handlers<M>,
 ): ServiceImpl {
+  checkHandlers(service as ServiceDescriptor<MethodSpecs>, handlers);
   return { name: service.name, install: (connection) => connection.serve(service, handlers) };
 }
 

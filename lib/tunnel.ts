@@ -153,7 +153,9 @@ export async function pumpFromChannel(
  * const handlers = {
  *   open: async (port: number, ends: { tx: import("@roam/roam").Tx<Uint8Array>; rx: import("@roam/roam").Rx<Uint8Array> }) => {
  *     const socket = await connectTcpStream({ port });
- *     void pumpTunnel(socket, ends).finally(() => socket.close());
+ *     // The tunnel outlives the call: keep both ends past the handler.
+ *     const kept = { tx: ends.tx.keep(), rx: ends.rx.keep() };
+ *     void pumpTunnel(socket, kept).finally(() => socket.close());
  *   },
  * };
  * ```

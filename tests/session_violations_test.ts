@@ -148,14 +148,6 @@ test("a duplicate in-flight request id is a protocol violation", async () => {
   );
 });
 
-test("a request id with the wrong parity is a protocol violation", async () => {
-  // The raw initiator is odd; even request ids are the library's.
-  await assertViolation(
-    (peer) => peer.send(callMessage(0, 2, Echo.methods.echo.id, echoArgs("x"))),
-    /request id 2 .*wrong parity/,
-  );
-});
-
 test("a channel message for an unknown channel is a protocol violation", async () => {
   await assertViolation((peer) => peer.sendBytes(hex("00 08 05 00 01")), /unknown channel 5/);
 });

@@ -46,7 +46,9 @@ function forwarder(pumps: Promise<void>[]) {
   return implement(Forward, {
     open: async (port, ends) => {
       const socket = await connectTcpStream({ port });
-      pumps.push(pumpTunnel(socket, ends).finally(() => socket.close()));
+      // The tunnel outlives this call: keep both ends past the handler.
+      const kept = { tx: ends.tx.keep(), rx: ends.rx.keep() };
+      pumps.push(pumpTunnel(socket, kept).finally(() => socket.close()));
     },
   });
 }
@@ -170,7 +172,7 @@ test("pumpFromChannel writes every item, then closes the writable when the sende
     accept(b, {
       services: [implement(Sink, {
         take: (rx) => {
-          done = pumpFromChannel(rx, writable);
+          done = pumpFromChannel(rx.keep(), writable);
         },
       })],
     }),

@@ -23,6 +23,8 @@ import type {
   MetadataValue,
   RequestBody,
 } from "./types.ts";
+import { SENSITIVE } from "./types.ts";
+import { SensitiveEntry } from "./_sensitive.ts";
 
 /** Shared empty results, so messages without metadata or channels allocate nothing for them. */
 const EMPTY_METADATA: Metadata = Object.freeze([]);
@@ -42,7 +44,9 @@ function readChannels(r: Reader): readonly number[] {
 
 /**
  * Reads a `Metadata` list. String values are decoded; byte values are
- * views into the reader's input.
+ * views into the reader's input. An entry flagged `SENSITIVE` keeps its
+ * value readable through `entry.value` but hidden from every way of
+ * printing it (`console.log`, `inspect`, `JSON.stringify`, `String()`…).
  *
  * @param r The reader, positioned at the entry count.
  * @returns The entries, in wire order (a shared frozen empty array when
@@ -83,7 +87,9 @@ export function readMetadata(r: Reader): Metadata {
         unknownVariant(r, "MetadataValue", index, at);
     }
     const flags = r.safe("metadata flags");
-    out.push({ key, value, flags });
+    out.push(
+      (flags & SENSITIVE) === 0 ? { key, value, flags } : new SensitiveEntry(key, value, flags),
+    );
   }
   return out;
 }
@@ -209,7 +215,8 @@ function readPayload(r: Reader): MessagePayload {
  * exactly one canonical message. A trailing payload (`args`, `ret`,
  * `item`) is every byte after the fixed fields, returned as a view into
  * `bytes` (no copy), as are metadata byte values; keep `bytes` unchanged
- * while they are in use.
+ * while they are in use. `SENSITIVE` metadata values are readable through
+ * `entry.value` and never shown when the message is printed.
  *
  * @param bytes The encoded message.
  * @returns The message.
