@@ -20,11 +20,23 @@ function isClosedError(e: unknown): boolean {
 function adapt(conn: Deno.Conn): RawSocket {
   const gate = new PauseGate();
   let closed = false;
+  /** Settles (never rejects) once every write started so far has finished. */
   let chain: Promise<void> = Promise.resolve();
   let writing = 0;
+  /** The first write failure: later writes fail with it without touching the socket. */
+  let failure: unknown;
   const writeAll = async (chunk: Uint8Array): Promise<void> => {
+    if (failure !== undefined) throw failure;
     let off = 0;
-    while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
+    try {
+      while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
+    } catch (e) {
+      failure ??= e;
+      throw e;
+    }
+  };
+  const done = (): void => {
+    writing--;
   };
   return {
     reusesChunks: true,
@@ -59,7 +71,11 @@ function adapt(conn: Deno.Conn): RawSocket {
           }
         } catch (e) {
           if (closed && isClosedError(e)) return;
-          sink.error(e);
+          try {
+            sink.error(e);
+          } catch {
+            // The sink's own failure must not become an unhandled rejection.
+          }
         }
       })();
     },
@@ -69,11 +85,14 @@ function adapt(conn: Deno.Conn): RawSocket {
       // When idle, start the write now rather than a microtask later.
       const p = writing === 0 ? writeAll(chunk) : chain.then(() => writeAll(chunk));
       writing++;
-      chain = p.finally(() => writing--);
+      // The caller handles `p`; the chain only orders writes, so it must never reject
+      // (a rejected promise nobody handles ends a Deno process).
+      chain = p.then(done, done);
       return p;
     },
     async closeWrite() {
-      await chain.catch(() => {});
+      await chain;
+      if (failure !== undefined) throw failure;
       await conn.closeWrite().catch((e) => {
         if (!isClosedError(e)) throw e;
       });
@@ -118,14 +137,21 @@ function listen(address: SocketAddress): SocketServer {
     address: bound,
     async accept() {
       if (closed) return undefined;
+      let conn: Deno.Conn;
       try {
-        const conn = await listener.accept();
-        if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
-        return adapt(conn);
+        conn = await listener.accept();
       } catch (e) {
         if (closed || isClosedError(e)) return undefined;
         throw e;
       }
+      if (bound.kind === "tcp") {
+        try {
+          (conn as Deno.TcpConn).setNoDelay(true);
+        } catch {
+          // The peer is gone already: reading the connection will say so.
+        }
+      }
+      return adapt(conn);
     },
     async close() {
       if (closed) return;
