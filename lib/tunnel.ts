@@ -153,7 +153,8 @@ export async function pumpFromChannel(
  * const handlers = {
  *   open: async (port: number, ends: { tx: import("@roam/roam").Tx<Uint8Array>; rx: import("@roam/roam").Rx<Uint8Array> }) => {
  *     const socket = await connectTcpStream({ port });
- *     void pumpTunnel(socket, ends).finally(() => socket.close());
+ *     // A peer that vanishes rejects the pump: handle it (Deno ends a process on an unhandled rejection).
+ *     pumpTunnel(socket, ends).catch(() => {}).finally(() => socket.close());
  *   },
  * };
  * ```
