@@ -12,7 +12,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { ClosedError, connect, initiate, serve } from "../mod.ts";
@@ -222,6 +223,56 @@ for (const name of SERVERS) {
     },
   );
 }
+
+const fdLimits = process.platform === "linux" && existsSync("/proc/self/fd") &&
+    spawnSync("prlimit", ["--version"]).status === 0
+  ? false
+  : "needs Linux's /proc and prlimit";
+
+test(
+  `a ${SELF} server made with listenTcp + accept outlives peers that use up its file descriptors`,
+  {
+    skip: fdLimits,
+    timeout: 40_000,
+  },
+  async () => {
+    const self = await findRuntime(SELF);
+    assert.ok(self.found);
+    const starved = startFixture(SELF, self.path, SERVER, []);
+    let exit: { code: number | null; killed: boolean } | undefined;
+    try {
+      const { servers } = await starved.nextLine(30_000, "the servers' addresses") as {
+        servers: Record<string, string>;
+      };
+      // Room for 16 more descriptors: the flood below takes them all.
+      const limit = readdirSync(`/proc/${starved.pid}/fd`).length + 16;
+      const set = spawnSync("prlimit", [`--pid=${starved.pid}`, `--nofile=${limit}:${limit}`]);
+      assert.equal(set.status, 0, `prlimit failed: ${set.stderr}`);
+      {
+        const name = "listenTcp + accept";
+        const url = servers[name]!;
+        const flood = await Promise.all(
+          Array.from({ length: 48 }, () => RawSocket.connect(targetOf(url))),
+        );
+        await delay(200);
+        await Promise.all(flood.map((s) => s.destroy()));
+        const session = await within(connect(url), 5000, `a client of ${name} to connect`);
+        try {
+          const client = session.client(Vanish);
+          assert.equal(await within(client.add(1, 2), 3000, "add()"), 3);
+          const deadline = performance.now() + 5000;
+          while (await client.sessions() !== 1 && performance.now() < deadline) await delay(20);
+          assert.equal(await client.sessions(), 1, "sessions open besides this client's");
+        } finally {
+          await session.close();
+        }
+      }
+    } finally {
+      exit = await starved.stop(5000);
+    }
+    assert.deepEqual(exit, { code: 0, killed: false });
+  },
+);
 
 test(`the ${SELF} server process exits with code 0 after all the vanishing peers`, {
   timeout: 40_000,

@@ -16,6 +16,22 @@ function isClosedError(e: unknown): boolean {
     e instanceof Deno.errors.NotConnected;
 }
 
+/** How long `accept()` waits after a passing failure before it tries again. */
+const ACCEPT_RETRY_MS = 50;
+
+/**
+ * True for a failure of `accept()` that passes by itself: a connection
+ * aborted before it was taken, or the process out of file descriptors
+ * (EMFILE, ENFILE) or memory (ENOMEM, ENOBUFS). Deno reports the latter
+ * as plain errors carrying the OS error number.
+ */
+function isPassing(e: unknown): boolean {
+  if (e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.ConnectionReset) {
+    return true;
+  }
+  return /\(os error (12|23|24|105)\)/.test(e instanceof Error ? e.message : String(e));
+}
+
 /** Adapts a `Deno.Conn` to the framing layer. */
 function adapt(conn: Deno.Conn): RawSocket {
   const gate = new PauseGate();
@@ -136,13 +152,19 @@ function listen(address: SocketAddress): SocketServer {
   return {
     address: bound,
     async accept() {
-      if (closed) return undefined;
       let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (closed || isClosedError(e)) return undefined;
-        throw e;
+      for (;;) {
+        if (closed) return undefined;
+        try {
+          conn = await listener.accept();
+          break;
+        } catch (e) {
+          if (closed || isClosedError(e)) return undefined;
+          if (!isPassing(e)) throw e;
+        }
+        // Out of descriptors, say, because peers hold many connections: the
+        // connection waits in the backlog until some are closed.
+        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
       }
       if (bound.kind === "tcp") {
         try {
