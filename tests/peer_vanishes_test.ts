@@ -16,7 +16,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { ClosedError, connect, initiate, serve } from "../mod.ts";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { ClosedError, connect, encodeMessage, initiate, serve } from "../mod.ts";
 import { STREAM_ITEM, Vanish, vanishImpl } from "./fixtures/vanish_service.ts";
 import { spawnLink } from "../transports/stdio.ts";
 import {
@@ -319,6 +321,114 @@ test("a serve() server whose onError and onSession hooks throw still serves, and
     await within(server.close(), 3000, "server.close()");
   }
 });
+
+// ------------------------------------------------------------------ clients
+
+const HELLO_YOURSELF = encodeMessage({
+  connectionId: 0,
+  payload: {
+    type: "helloYourself",
+    settings: { parity: "even", maxConcurrentRequests: 64 },
+    metadata: [],
+  },
+}).slice();
+
+/** The `Sec-WebSocket-Accept` answer to a `Sec-WebSocket-Key`. */
+async function acceptKey(key: string): Promise<string> {
+  const guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + guid));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+/**
+ * A server that completes the handshake (after a WebSocket upgrade for
+ * `ws`), then reads nothing more and closes 300 ms later: a server that
+ * vanishes while its client writes.
+ */
+async function vanishingServer(
+  kind: "tcp" | "unix" | "ws",
+): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let buf: Uint8Array = new Uint8Array(0);
+    let upgraded = kind !== "ws";
+    const onData = async (d: Uint8Array): Promise<void> => {
+      buf = concat(buf, d);
+      if (!upgraded) {
+        const head = new TextDecoder().decode(buf);
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        upgraded = true;
+        buf = buf.slice(end + 4);
+        const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? "";
+        socket.write(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            `Sec-WebSocket-Accept: ${await acceptKey(key)}\r\n\r\n`,
+        );
+      }
+      if (buf.length < 8) return; // the client's Hello, framed either way
+      socket.off("data", onData);
+      socket.pause();
+      const n = HELLO_YOURSELF.length;
+      socket.write(
+        kind === "ws" ? concat(Uint8Array.of(0x82, n), HELLO_YOURSELF) : frame(HELLO_YOURSELF),
+      );
+      setTimeout(() => socket.destroy(), 300);
+    };
+    socket.on("data", onData);
+  });
+  const path = `${tmpdir()}/roam-vanishing-${crypto.randomUUID().slice(0, 8)}.sock`;
+  await new Promise<void>((resolve) => {
+    if (kind === "unix") srv.listen(path, () => resolve());
+    else srv.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (srv.address() as { port: number }).port;
+  return {
+    url: kind === "unix"
+      ? `unix:${path}`
+      : kind === "ws"
+      ? `ws://127.0.0.1:${port}/roam`
+      : `tcp://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
+  };
+}
+
+for (const kind of ["tcp", "unix", "ws"] as const) {
+  test(
+    `a ${SELF} ${kind} client whose server vanishes while a call's 8 MiB are written fails the call with a ClosedError`,
+    {
+      timeout: 15_000,
+    },
+    async () => {
+      const server = await vanishingServer(kind);
+      try {
+        const session = await within(connect(server.url), 3000, "the handshake");
+        const error = await within(
+          session.client(Vanish).sink(new Uint8Array(BIG)).then(
+            () => assert.fail("the call cannot succeed"),
+            (e: unknown) => e,
+          ),
+          5000,
+          "the call to fail",
+        );
+        assert.ok(error instanceof ClosedError, `a ClosedError, got ${error}`);
+        assert.ok(
+          (await within(session.closed, 3000, "the session to end")) instanceof ClosedError,
+        );
+        await session.close();
+      } finally {
+        await server.close();
+      }
+    },
+  );
+}
 
 // ------------------------------------------------------------------ stdio
 
