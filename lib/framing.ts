@@ -261,6 +261,14 @@ export class FrameDecoder {
 /**
  * Makes a framed link over a raw byte socket.
  *
+ * Closing the writable half-closes the socket after everything written.
+ * Once the readable is cancelled too (a session does both as it ends), a
+ * peer that is still sending has its input drained and discarded until
+ * it ends it, for at most a second, before the socket closes: closing
+ * with unread input would make the kernel reset the connection, and a
+ * reset can destroy the last frames sent (such as a `ProtocolError`)
+ * before the peer reads them. Aborting the writable closes at once.
+ *
  * @param socket The socket adapter.
  * @param options The frame size limit.
  * @returns The link.
