@@ -24,6 +24,12 @@ import { mustYield, nextMacrotask } from "./_turn.ts";
 
 export { FrameWriter };
 
+/**
+ * How long a socket link whose both directions are done keeps draining a
+ * peer that is still sending, before it closes (see `socketLink`).
+ */
+const LINGER_MS = 1000;
+
 /** Default largest frame accepted: 16 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 
@@ -117,7 +123,10 @@ export interface RawSocket {
   resume(): void;
   /**
    * Writes all of `chunk`, in order after earlier writes. Returns a
-   * promise when the caller should wait before writing more.
+   * promise when the caller should wait before writing more. A caller
+   * writing several chunks at once may keep only the last promise, so a
+   * socket must never let a promise it returned become an unhandled
+   * rejection (a failed write also fails every later one).
    */
   write(chunk: Uint8Array): void | Promise<void>;
   /**
@@ -255,6 +264,14 @@ export class FrameDecoder {
 /**
  * Makes a framed link over a raw byte socket.
  *
+ * Closing the writable half-closes the socket after everything written.
+ * Once the readable is cancelled too (a session does both as it ends), a
+ * peer that is still sending has its input drained and discarded until
+ * it ends it, for at most a second, before the socket closes: closing
+ * with unread input would make the kernel reset the connection, and a
+ * reset can destroy the last frames sent (such as a `ProtocolError`)
+ * before the peer reads them. Aborting the writable closes at once.
+ *
  * @param socket The socket adapter.
  * @param options The frame size limit.
  * @returns The link.
@@ -266,21 +283,40 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
   }
   const decoder = new FrameDecoder(max);
   const writer = new FrameWriter(socket);
+  /** Nothing more goes to the reader (the input ended or failed, broke the framing, or was cancelled). */
   let readDone = false;
+  /** The socket reported the end of its input, or a failure. */
+  let inputEnded = false;
   let writeDone = false;
   let closed = false;
+  let lingering: ReturnType<typeof setTimeout> | undefined;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    if (lingering !== undefined) clearTimeout(lingering);
+    lingering = undefined;
+    socket.close();
+  };
+  /**
+   * Both directions are done: closes the socket, at once if the peer's
+   * input has ended. Otherwise the peer may still be sending, and closing
+   * a socket with unread input makes the kernel send a reset, which can
+   * destroy our last frames (a `ProtocolError`) before the peer reads
+   * them; so the input is drained and discarded until the peer ends it,
+   * for at most `LINGER_MS`, our side half-closed meanwhile.
+   */
   const finish = (): void => {
-    if (readDone && writeDone && !closed) {
-      closed = true;
-      socket.close();
+    if (!readDone || !writeDone || closed || lingering !== undefined) return;
+    if (inputEnded) {
+      close();
+      return;
     }
+    lingering = setTimeout(close, LINGER_MS);
+    socket.resume();
   };
   const kill = (): void => {
     readDone = writeDone = true;
-    if (!closed) {
-      closed = true;
-      socket.close();
-    }
+    close();
   };
   // Payloads wait here until read; the stream itself queues nothing
   // (high-water mark 0), so a switch to push mode loses nothing.
@@ -365,17 +401,21 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
           }
         },
         end() {
-          if (readDone) return;
-          settle(
-            decoder.atBoundary
-              ? {}
-              : { error: new Error("The peer closed the connection in the middle of a frame") },
-          );
+          if (inputEnded) return;
+          inputEnded = true;
+          if (!readDone) {
+            settle(
+              decoder.atBoundary
+                ? {}
+                : { error: new Error("The peer closed the connection in the middle of a frame") },
+            );
+          }
           finish();
         },
         error(e) {
-          if (readDone) return;
-          settle({ error: e });
+          if (inputEnded) return;
+          inputEnded = true;
+          if (!readDone) settle({ error: e });
           finish();
         },
         target: () => (readDone ? undefined : decoder.target()),
@@ -399,7 +439,9 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
     },
     cancel() {
       readDone = true;
-      kill();
+      // After a graceful close of the writable, the input is drained briefly (see `finish`).
+      if (writeDone) finish();
+      else kill();
     },
   }, { highWaterMark: 0 });
   /** Hands the frames held back to the push sink, until it asks to pause again. */
@@ -530,14 +572,21 @@ export function streamLink(
             sink.data(value);
           }
         } catch (e) {
-          if (!stopped) sink.error(e);
+          try {
+            if (!stopped) sink.error(e);
+          } catch {
+            // The sink's own failure must not become an unhandled rejection.
+          }
         }
       })();
     },
     pause: () => gate.pause(),
     resume: () => gate.resume(),
     write(chunk) {
-      return writer.write(chunk);
+      const p = writer.write(chunk);
+      // A caller may drop this promise (see `RawSocket.write`): a failed write shows on the next.
+      p.catch(() => {});
+      return p;
     },
     async closeWrite() {
       await writer.close();

@@ -155,7 +155,8 @@ export async function pumpFromChannel(
  *     const socket = await connectTcpStream({ port });
  *     // The tunnel outlives the call: keep both ends past the handler.
  *     const kept = { tx: ends.tx.keep(), rx: ends.rx.keep() };
- *     void pumpTunnel(socket, kept).finally(() => socket.close());
+ *     // A peer that vanishes rejects the pump: handle it (Deno ends a process on an unhandled rejection).
+ *     pumpTunnel(socket, kept).catch(() => {}).finally(() => socket.close());
  *   },
  * };
  * ```

@@ -57,6 +57,9 @@ export interface Server extends AsyncDisposable {
   close(options?: { sessions?: boolean }): Promise<void>;
 }
 
+/** How long the accept loop of `serve` waits after `accept()` failed before it tries again. */
+const ACCEPT_RETRY_MS = 50;
+
 interface LinkSource {
   readonly url: string;
   accept(): Promise<Link | undefined>;
@@ -176,9 +179,14 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
       : AbortSignal.any([options.signal, stopping.signal]),
   };
   let stopped = false;
+  /** Reports an error; nothing thrown by the hook escapes (it would end a Deno process). */
   const report = (e: unknown, where: string): void => {
-    if (options.onError !== undefined) options.onError(e, where);
-    else console.error(`roam: ${where}:`, e);
+    try {
+      if (options.onError !== undefined) options.onError(e, where);
+      else console.error(`roam: ${where}:`, e);
+    } catch {
+      // An error hook that throws must not stop the server.
+    }
   };
   const loop = (async () => {
     for (;;) {
@@ -186,7 +194,10 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
       try {
         link = await source.accept();
       } catch (e) {
-        if (!stopped) report(e, "accepting a connection");
+        if (stopped) return;
+        report(e, "accepting a connection");
+        // Out of file descriptors, say: let the condition pass rather than spin on it.
+        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
         continue;
       }
       if (link === undefined) return;
@@ -197,7 +208,11 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
         }
         sessions.add(session);
         void session.closed.then(() => sessions.delete(session));
-        options.onSession?.(session);
+        try {
+          options.onSession?.(session);
+        } catch (e) {
+          report(e, "the onSession hook");
+        }
       }, (e) => {
         if (!stopping.signal.aborted) report(e, "a session handshake");
       });

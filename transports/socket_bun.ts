@@ -188,14 +188,48 @@ class Adapter implements RawSocket {
     this.#closed = true;
     this.socket?.end();
   }
+
+  /** A callback threw: the error goes to the reader (if it can take it) and the socket is dropped. */
+  crashed(e: unknown): void {
+    this.#failed ??= e instanceof Error ? e : new Error(String(e));
+    this.#releaseWaiters();
+    if (!this.#ended) {
+      this.#ended = true;
+      try {
+        if (this.#sink === undefined) this.#earlyEnd = { error: e };
+        else this.#sink.error(e);
+      } catch {
+        // The reader failed too: nothing more to tell it.
+      }
+    }
+    this.#closed = true;
+    try {
+      this.socket?.terminate();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/**
+ * Runs a socket callback's work so that nothing it throws escapes into
+ * Bun's event loop: the connection is dropped instead.
+ */
+function guarded(s: BunSocket, work: (a: Adapter) => void): void {
+  const adapter = s.data;
+  try {
+    work(adapter);
+  } catch (e) {
+    adapter.crashed(e);
+  }
 }
 
 const handlers: BunHandlers = {
-  data: (s, d) => s.data.onData(d),
-  drain: (s) => s.data.onDrain(),
-  end: (s) => s.data.onEnd(),
-  close: (s, error) => s.data.onEnd(error),
-  error: (s, error) => s.data.onEnd(error),
+  data: (s, d) => guarded(s, (a) => a.onData(d)),
+  drain: (s) => guarded(s, (a) => a.onDrain()),
+  end: (s) => guarded(s, (a) => a.onEnd()),
+  close: (s, error) => guarded(s, (a) => a.onEnd(error)),
+  error: (s, error) => guarded(s, (a) => a.onEnd(error)),
 };
 
 async function connect(address: SocketAddress): Promise<RawSocket> {
@@ -230,7 +264,13 @@ function listen(address: SocketAddress): SocketServer {
         const adapter = new Adapter();
         adapter.socket = s;
         s.data = adapter;
-        if (address.kind === "tcp") s.setNoDelay(true);
+        if (address.kind === "tcp") {
+          try {
+            s.setNoDelay(true);
+          } catch {
+            // The peer is gone already: the socket's handlers will say so.
+          }
+        }
         if (closed) {
           s.end();
           return;

@@ -16,15 +16,43 @@ function isClosedError(e: unknown): boolean {
     e instanceof Deno.errors.NotConnected;
 }
 
+/** How long `accept()` waits after a passing failure before it tries again. */
+const ACCEPT_RETRY_MS = 50;
+
+/**
+ * True for a failure of `accept()` that passes by itself: a connection
+ * aborted before it was taken, or the process out of file descriptors
+ * (EMFILE, ENFILE) or memory (ENOMEM, ENOBUFS). Deno reports the latter
+ * as plain errors carrying the OS error number.
+ */
+function isPassing(e: unknown): boolean {
+  if (e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.ConnectionReset) {
+    return true;
+  }
+  return /\(os error (12|23|24|105)\)/.test(e instanceof Error ? e.message : String(e));
+}
+
 /** Adapts a `Deno.Conn` to the framing layer. */
 function adapt(conn: Deno.Conn): RawSocket {
   const gate = new PauseGate();
   let closed = false;
+  /** Settles (never rejects) once every write started so far has finished. */
   let chain: Promise<void> = Promise.resolve();
   let writing = 0;
+  /** The first write failure: later writes fail with it without touching the socket. */
+  let failure: unknown;
   const writeAll = async (chunk: Uint8Array): Promise<void> => {
+    if (failure !== undefined) throw failure;
     let off = 0;
-    while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
+    try {
+      while (off < chunk.length) off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
+    } catch (e) {
+      failure ??= e;
+      throw e;
+    }
+  };
+  const done = (): void => {
+    writing--;
   };
   return {
     reusesChunks: true,
@@ -59,7 +87,11 @@ function adapt(conn: Deno.Conn): RawSocket {
           }
         } catch (e) {
           if (closed && isClosedError(e)) return;
-          sink.error(e);
+          try {
+            sink.error(e);
+          } catch {
+            // The sink's own failure must not become an unhandled rejection.
+          }
         }
       })();
     },
@@ -69,12 +101,14 @@ function adapt(conn: Deno.Conn): RawSocket {
       // When idle, start the write now rather than a microtask later.
       const p = writing === 0 ? writeAll(chunk) : chain.then(() => writeAll(chunk));
       writing++;
-      const done = (): void => void writing--;
-      chain = p.then(done, done); // the caller handles p's failure; the chain never rejects
+      // The caller handles `p`; the chain only orders writes, so it must never reject
+      // (a rejected promise nobody handles ends a Deno process).
+      chain = p.then(done, done);
       return p;
     },
     async closeWrite() {
-      await chain.catch(() => {});
+      await chain;
+      if (failure !== undefined) throw failure;
       await conn.closeWrite().catch((e) => {
         if (!isClosedError(e)) throw e;
       });
@@ -118,15 +152,28 @@ function listen(address: SocketAddress): SocketServer {
   return {
     address: bound,
     async accept() {
-      if (closed) return undefined;
-      try {
-        const conn = await listener.accept();
-        if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
-        return adapt(conn);
-      } catch (e) {
-        if (closed || isClosedError(e)) return undefined;
-        throw e;
+      let conn: Deno.Conn;
+      for (;;) {
+        if (closed) return undefined;
+        try {
+          conn = await listener.accept();
+          break;
+        } catch (e) {
+          if (closed || isClosedError(e)) return undefined;
+          if (!isPassing(e)) throw e;
+        }
+        // Out of descriptors, say, because peers hold many connections: the
+        // connection waits in the backlog until some are closed.
+        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
       }
+      if (bound.kind === "tcp") {
+        try {
+          (conn as Deno.TcpConn).setNoDelay(true);
+        } catch {
+          // The peer is gone already: reading the connection will say so.
+        }
+      }
+      return adapt(conn);
     },
     async close() {
       if (closed) return;

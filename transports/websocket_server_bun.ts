@@ -149,6 +149,20 @@ class Connection {
     }
   }
 
+  /** A callback threw: the readable fails with the error, and writers stop waiting. */
+  crashed(e: unknown): void {
+    const d = this.#drained;
+    this.#drained = undefined;
+    d?.reject(e instanceof Error ? e : new Error(String(e)));
+    if (this.#readDone) return;
+    this.#readDone = true;
+    try {
+      this.#controller.error(e);
+    } catch {
+      // The readable is already done.
+    }
+  }
+
   onDrain(): void {
     const d = this.#drained;
     this.#drained = undefined;
@@ -206,6 +220,23 @@ class Connection {
 }
 
 /**
+ * Runs a WebSocket callback's work so that nothing it throws escapes into
+ * Bun's event loop: the connection is dropped instead (code 1011).
+ */
+function guarded(ws: BunServerWebSocket, work: () => void): void {
+  try {
+    work();
+  } catch (e) {
+    ws.data.crashed(e);
+    try {
+      ws.close(1011, "internal error");
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/**
  * Starts the server.
  *
  * @param config Address, routing and the link sink.
@@ -226,13 +257,14 @@ export function serve(config: ServerConfig): ServerHandle {
     websocket: {
       maxPayloadLength: config.maxMessageSize,
       backpressureLimit: BACKPRESSURE_LIMIT,
-      open(ws) {
-        ws.data.onOpen(ws);
-        config.deliver(ws.data.link);
-      },
-      message: (ws, message) => ws.data.onMessage(message),
-      close: (ws, code, reason) => ws.data.onClose(code, reason),
-      drain: (ws) => ws.data.onDrain(),
+      open: (ws) =>
+        guarded(ws, () => {
+          ws.data.onOpen(ws);
+          config.deliver(ws.data.link);
+        }),
+      message: (ws, message) => guarded(ws, () => ws.data.onMessage(message)),
+      close: (ws, code, reason) => guarded(ws, () => ws.data.onClose(code, reason)),
+      drain: (ws) => guarded(ws, () => ws.data.onDrain()),
     },
   });
   return {
