@@ -17,6 +17,15 @@ import {
   type PayloadSink,
 } from "./link.ts";
 import { copyOut } from "./postcard/_writer.ts";
+import { Queue } from "./_queue.ts";
+import { mustYield, nextMacrotask } from "./_turn.ts";
+
+/**
+ * What a message waiting in a link's writable stream costs beyond its
+ * bytes (the chunk's view, the queue entry, the write's promise), counted
+ * toward `buffered` so that many tiny messages are bounded too.
+ */
+const MESSAGE_OVERHEAD = 1024;
 
 /**
  * A message pipe under a session. `send` never blocks: the session keeps
@@ -76,8 +85,14 @@ export class BareConduit implements Conduit {
   readonly #directCopy: ((bytes: Uint8Array, length: number) => void) | undefined;
   /** The link's own flow control, when it has one. */
   readonly #flow: LinkFlow | undefined;
-  /** Without a link flow: bytes written whose write has not completed. */
+  /**
+   * Without a link flow: bytes written whose write has not completed, each
+   * message counted with {@linkcode MESSAGE_OVERHEAD} more for what queuing
+   * it costs (a flood of tiny messages costs far more than its bytes).
+   */
   #pending = 0;
+  /** The counted sizes of the writes not yet completed, in order (writes complete in order). */
+  readonly #sizes = new Queue<number>();
   #low: { readonly limit: number; readonly f: () => void }[] = [];
   /** Without a link flow: set while the `listen` loop must not read. */
   #paused = false;
@@ -96,6 +111,7 @@ export class BareConduit implements Conduit {
     if (this.#failed || this.#closed) return;
     this.#failed = true;
     this.#pending = 0;
+    this.#sizes.drain();
     this.#progress();
     this.onSendError?.(e);
   };
@@ -171,13 +187,17 @@ export class BareConduit implements Conduit {
       this.#direct(message);
       return;
     }
-    const n = message.length;
+    const n = message.length + MESSAGE_OVERHEAD;
     this.#pending += n;
-    this.#writer.write(message).then(() => {
-      this.#pending -= n;
-      this.#progress();
-    }, this.#fail);
+    this.#sizes.push(n);
+    this.#writer.write(message).then(this.#written, this.#fail);
   }
+
+  /** One write completed (the oldest: a stream's writes complete in order). */
+  readonly #written = (): void => {
+    this.#pending -= this.#sizes.shift() ?? 0;
+    this.#progress();
+  };
 
   recv(): Promise<ReadableStreamReadResult<Uint8Array>> {
     return this.#reader.read();
@@ -207,6 +227,8 @@ export class BareConduit implements Conduit {
         }
         sink.payload(r.value);
         if (this.#stopped) return;
+        // A long burst of queued messages must not hold the event loop.
+        if (mustYield()) await new Promise<void>((r) => nextMacrotask(r));
       }
     })();
   }

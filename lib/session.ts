@@ -79,6 +79,9 @@ export class Session {
   #readPaused = false;
   /** Bytes sent while the send buffer was above its high-water mark, since it last drained. */
   #overflow = 0;
+  /** Pings the peer may still send now (see `limits.maxPingRate`). */
+  #pingTokens: number;
+  #pingRefill = performance.now();
   #reason: RpcError | undefined;
   #linkClosed: Promise<void> | undefined;
   #resolveClosed!: (reason: RpcError | undefined) => void;
@@ -120,6 +123,7 @@ export class Session {
     this.#options = options;
     this.#maxConcurrent = rootLocal.maxConcurrentRequests;
     this.#limits = resolveLimits(options.limits);
+    this.#pingTokens = this.#limits.maxPingRate;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
     this.root.closer = () => this.close();
@@ -524,9 +528,28 @@ export class Session {
     for (let i = start; i < end - 1; i++) if (bytes[i]! < 0x80) return false;
     const last = bytes[end - 1]!;
     if (last >= 0x80 || (last === 0 && n > 1) || (n === 10 && last > 1)) return false;
+    if (!this.#pingAllowed()) return true;
     if (this.#port.writable && this.#waiters.length === 0) this.#pong(cid, bytes, start);
     else this.#whenWritable(() => this.#pong(cid, bytes, start), true);
     return true;
+  }
+
+  /**
+   * Counts a ping against `limits.maxPingRate` (a bucket of that many
+   * pings, refilled at that many a second); a peer that floods pings is a
+   * protocol violation. Returns false when the session was torn down.
+   */
+  #pingAllowed(): boolean {
+    const rate = this.#limits.maxPingRate;
+    const now = performance.now();
+    this.#pingTokens = Math.min(rate, this.#pingTokens + (now - this.#pingRefill) * rate / 1000);
+    this.#pingRefill = now;
+    if (this.#pingTokens >= 1) {
+      this.#pingTokens--;
+      return true;
+    }
+    this.#violation(`the peer sent pings faster than ${rate} a second (limits.maxPingRate)`);
+    return false;
   }
 
   /** Sends a `Pong` whose nonce varint is `nonce[start, end)`. */
@@ -555,6 +578,7 @@ export class Session {
         this.#table.get(cid, "channel message")?.handleChannel(p.id, p.body);
         return;
       case "ping": {
+        if (!this.#pingAllowed()) return;
         const pong = (): void =>
           this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
         if (this.#port.writable && this.#waiters.length === 0) pong();

@@ -100,6 +100,12 @@ export interface SessionLimits {
    * `ClosedError` whose code is `peer-not-reading` (default 16 MiB).
    */
   readonly maxSendOverflow?: number;
+  /**
+   * Pings a peer may send per second, in bursts of as many (default 1000):
+   * faster is a protocol violation. Keepalive needs a ping every few
+   * seconds; this stops a peer from flooding pings to make this side work.
+   */
+  readonly maxPingRate?: number;
 }
 
 /** Options of a session, either side. */
@@ -162,6 +168,7 @@ export const DEFAULTS = {
   maxChannels: 1024,
   sendHighWaterMark: 1024 * 1024,
   maxSendOverflow: 16 * 1024 * 1024,
+  maxPingRate: 1000,
   closeTimeout: 5000,
 };
 
@@ -191,6 +198,7 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
     maxChannels: pick("maxChannels"),
     sendHighWaterMark: pick("sendHighWaterMark"),
     maxSendOverflow: pick("maxSendOverflow"),
+    maxPingRate: pick("maxPingRate"),
   };
 }
 

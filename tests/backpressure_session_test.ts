@@ -194,7 +194,9 @@ test("responses wait while the peer does not read them, and all arrive once it d
 });
 
 test("a peer that floods pings without reading is no longer read, and gets every pong later", async () => {
-  const { peer, session, flow } = await lazyInitiator({ limits: { sendHighWaterMark: 4 * KiB } });
+  const { peer, session, flow } = await lazyInitiator({
+    limits: { sendHighWaterMark: 4 * KiB, maxPingRate: 1_000_000 },
+  });
   const N = 5000;
   for (let n = 1; n <= N; n++) {
     peer.send({ connectionId: 0, payload: { type: "ping", nonce: BigInt(n) } });
@@ -204,6 +206,40 @@ test("a peer that floods pings without reading is no longer read, and gets every
   assert.ok(flow.buffered() < 8 * KiB, `${flow.buffered()} bytes of pongs buffered`);
   const pongs = await peer.collect(N);
   pongs.forEach((m, i) => assert.deepEqual(m.payload, { type: "pong", nonce: BigInt(i + 1) }));
+  await peer.close();
+  await within(session.closed, 2000, "session.closed");
+});
+
+test("a peer that sends pings faster than limits.maxPingRate is a protocol violation", async () => {
+  const { peer, session } = await lazyInitiator({ limits: { maxPingRate: 50 } });
+  for (let n = 1; n <= 200; n++) {
+    peer.send({ connectionId: 0, payload: { type: "ping", nonce: BigInt(n) } });
+  }
+  const reason = await within(session.closed, 2000, "session.closed");
+  assert.ok(reason instanceof ClosedError);
+  assert.equal(reason.code, "protocol-error");
+  assert.match(reason.message, /maxPingRate/);
+  const messages: Message[] = [];
+  for (;;) {
+    try {
+      messages.push(await peer.next(500));
+    } catch {
+      break; // the link ended
+    }
+  }
+  const pongs = messages.filter((m) => m.payload.type === "pong");
+  assert.ok(pongs.length >= 50 && pongs.length < 60, `${pongs.length} pongs`);
+  assert.equal(messages.at(-1)?.payload.type, "protocolError");
+  await peer.close();
+});
+
+test("pings at a keepalive's pace are always answered", async () => {
+  const { peer, session } = await lazyInitiator({ limits: { maxPingRate: 20 } });
+  for (let n = 1; n <= 10; n++) {
+    peer.send({ connectionId: 0, payload: { type: "ping", nonce: BigInt(n) } });
+    assert.deepEqual((await peer.next()).payload, { type: "pong", nonce: BigInt(n) });
+    await delay(60);
+  }
   await peer.close();
   await within(session.closed, 2000, "session.closed");
 });

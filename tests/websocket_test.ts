@@ -5,6 +5,7 @@ import {
   ClosedError,
   decodeMessage,
   encodeMessage,
+  FramingError,
   implement,
   initiate,
   type Link,
@@ -335,7 +336,7 @@ test("a reader that does not read holds back the writer, and nothing is lost", a
     listener.accept(),
   ]);
   assert.ok(serverLink !== undefined);
-  const count = 32;
+  const count = 16; // under the server link's maxUnreadBytes (16 MiB + 4 MiB)
   const size = 1024 * 1024;
   const writer = clientLink.writable.getWriter();
   let resolved = 0;
@@ -365,6 +366,41 @@ test("a reader that does not read holds back the writer, and nothing is lost", a
   await writer.close();
   assert.equal((await reader.read()).done, true);
   await serverLink.writable.close();
+});
+
+test("a peer that sends more than maxUnreadBytes while nothing is read errors the link with a FramingError", async () => {
+  await using listener = await listenWebSocket();
+  const [clientLink, serverLink] = await Promise.all([
+    connectWebSocket(listener.url, { maxUnreadBytes: 4 * 1024 * 1024 }),
+    listener.accept(),
+  ]);
+  assert.ok(serverLink !== undefined);
+  const writer = serverLink.writable.getWriter();
+  for (let i = 0; i < 8; i++) writer.write(new Uint8Array(1024 * 1024)).catch(() => {});
+  const reader = clientLink.readable.getReader();
+  await new Promise((r) => setTimeout(r, 300)); // nothing is read meanwhile
+  const error = await within(
+    (async () => {
+      for (;;) {
+        try {
+          if ((await reader.read()).done) return undefined;
+        } catch (e) {
+          return e;
+        }
+      }
+    })(),
+    5000,
+    "the client's readable to fail",
+  );
+  assert.ok(error instanceof FramingError, `got ${String(error)}`);
+  assert.match(error.message, /not read yet, above the limit of 4194304/);
+  await writer.abort().catch(() => {});
+  await clientLink.writable.abort().catch(() => {});
+});
+
+test("an invalid maxUnreadBytes is a RangeError", async () => {
+  await using listener = await listenWebSocket();
+  await assert.rejects(connectWebSocket(listener.url, { maxUnreadBytes: 0 }), RangeError);
 });
 
 test("closing the listener ends iteration and accept", async () => {

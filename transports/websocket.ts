@@ -12,10 +12,14 @@
  *   written has been handed to the network. A WebSocket cannot half-close:
  *   the peer answers with its own Close frame and the link ends in both
  *   directions. Aborting the writable closes at once with code 4000.
- * - Incoming messages are queued in the readable (the standard API cannot
- *   pause reading); the layers above bound that memory with concurrency
- *   limits and channel credit. Outgoing messages wait while more than 1 MiB
- *   is buffered in the socket.
+ * - Incoming messages are queued in the readable until read (the standard
+ *   API cannot pause the socket); the layers above bound that memory with
+ *   concurrency limits and channel credit, and a peer that sends more than
+ *   `maxUnreadBytes` (default: `maxMessageSize` + 4 MiB, counting 512
+ *   bytes of overhead per message) while nothing is read, such as one that
+ *   floods requests and does not read the answers, errors the readable with
+ *   a `FramingError`. Outgoing messages wait while more than 1 MiB is
+ *   buffered in the socket.
  *
  * @example A session over WebSocket on loopback
  * ```ts
@@ -42,8 +46,15 @@ import type { Link } from "../lib/link.ts";
 /** Default largest message accepted from the peer: 16 MiB. */
 const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 
+/** What an unread incoming message is counted as, beyond its bytes (its objects). */
+const MESSAGE_OVERHEAD = 512;
+/** Unread bytes allowed beyond one largest message, by default. */
+const UNREAD_SLACK = 4 * 1024 * 1024;
+
 /** Bytes buffered in the socket before writers are asked to wait. */
 const WRITE_HIGH_WATER = 1024 * 1024;
+/** Messages buffered in the socket before writers are asked to wait. */
+const WRITE_HIGH_MESSAGES = 256;
 /** How long closing the writable waits for buffered data and the closing handshake. */
 const CLOSE_TIMEOUT_MS = 10_000;
 /** Close code sent when the writable is aborted (private-use range, allowed for every client). */
@@ -59,6 +70,14 @@ export interface WebSocketLinkOptions {
    * larger one errors the readable with a `FramingError` (a protocol violation).
    */
   readonly maxMessageSize?: number;
+  /**
+   * Incoming bytes that may wait unread in the link (each message counted
+   * with 512 bytes of overhead) before the readable errors with a
+   * `FramingError`: a WebSocket cannot stop its peer from sending, so this
+   * bounds what a peer that keeps sending while this side does not read
+   * can make it hold. Default: `maxMessageSize` + 4 MiB.
+   */
+  readonly maxUnreadBytes?: number;
 }
 
 /** Options for {@linkcode connectWebSocket}. */
@@ -75,6 +94,17 @@ function checkMaxMessageSize(value: number | undefined): number {
   if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 1) {
     throw new RangeError(
       `Invalid maxMessageSize: expected a positive integer number of bytes, got ${String(max)}`,
+    );
+  }
+  return max;
+}
+
+/** Checks a `maxUnreadBytes` option (undefined gives the default for `maxMessageSize`). */
+function checkMaxUnreadBytes(value: number | undefined, maxMessageSize: number): number {
+  const max = value ?? maxMessageSize + UNREAD_SLACK;
+  if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 1) {
+    throw new RangeError(
+      `Invalid maxUnreadBytes: expected a positive integer number of bytes, got ${String(max)}`,
     );
   }
   return max;
@@ -122,6 +152,7 @@ function sleep(ms: number): Promise<void> {
  */
 export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {}): Link {
   const max = checkMaxMessageSize(options.maxMessageSize);
+  const maxUnread = checkMaxUnreadBytes(options.maxUnreadBytes, max);
   if (ws.readyState !== CONNECTING && ws.readyState !== OPEN) {
     throw new TypeError("Cannot make a link of a WebSocket that is closing or closed");
   }
@@ -167,6 +198,14 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       return;
     }
     controller.enqueue(payload);
+    const unread = -(controller.desiredSize ?? 0);
+    if (unread > maxUnread) {
+      violation(
+        new FramingError(
+          `the peer sent ${unread} bytes that were not read yet, above the limit of ${maxUnread} (is it reading what this side sends?)`,
+        ),
+      );
+    }
   }
   const onClose = (ev: CloseEvent): void => {
     closed = true;
@@ -235,12 +274,24 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
     }
   };
 
+  /** Messages sent since the socket's buffer was last seen empty: at least as many as it holds. */
+  let queued = 0;
   /** Sends one payload; returns a promise only when the writer should wait. */
   const send = (payload: Uint8Array): void | Promise<void> => {
     if (ws.readyState !== OPEN) throw new Error("Cannot send: the WebSocket is closed");
     ws.send(payload);
-    if (ws.bufferedAmount > WRITE_HIGH_WATER) {
-      return drain(WRITE_HIGH_WATER, Number.POSITIVE_INFINITY);
+    const buffered = ws.bufferedAmount;
+    if (buffered === 0) {
+      queued = 0;
+      return;
+    }
+    queued++;
+    if (buffered > WRITE_HIGH_WATER) return drain(WRITE_HIGH_WATER, Number.POSITIVE_INFINITY);
+    if (queued > WRITE_HIGH_MESSAGES) {
+      // Many small messages cost the runtime far more than their bytes: wait for half to go.
+      return drain(buffered >> 1, Number.POSITIVE_INFINITY).then(() => {
+        queued = ws.bufferedAmount === 0 ? 0 : queued >> 1;
+      });
     }
   };
 
@@ -255,7 +306,7 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       stopReading();
       if (!closed) closeSocket(1000);
     },
-  }, { highWaterMark: 0 });
+  }, { highWaterMark: 0, size: (chunk) => chunk.length + MESSAGE_OVERHEAD });
 
   const writable = new WritableStream<Uint8Array>({
     write(payload): void | Promise<void> {
@@ -340,6 +391,7 @@ export async function connectWebSocket(
 ): Promise<Link> {
   const target = checkWebSocketUrl(url);
   const maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
+  const maxUnreadBytes = checkMaxUnreadBytes(options.maxUnreadBytes, maxMessageSize);
   const signal = options.signal;
   signal?.throwIfAborted();
   let ws: WebSocket;
@@ -371,7 +423,7 @@ export async function connectWebSocket(
     function onOpen(): void {
       cleanup();
       try {
-        resolve(websocketLink(ws, { maxMessageSize }));
+        resolve(websocketLink(ws, { maxMessageSize, maxUnreadBytes }));
       } catch (e) {
         reject(e);
       }

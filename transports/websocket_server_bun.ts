@@ -50,6 +50,11 @@ const Bun = (globalThis as unknown as { Bun: { serve(options: BunServeOptions): 
 /** Bytes queued in the readable before the socket is paused. */
 const READ_HIGH_WATER = 1024 * 1024;
 /**
+ * What a queued message costs beyond its bytes, counted toward the high-water
+ * mark, so a flood of tiny messages pauses the socket too.
+ */
+const MESSAGE_OVERHEAD = 512;
+/**
  * Bun's own cap on buffered outgoing bytes (it drops messages beyond it).
  * Writers wait far below it; this only has to exceed one large message.
  */
@@ -86,7 +91,7 @@ class Connection {
         this.#stopReading();
         this.#close(1000);
       },
-    }, { highWaterMark: READ_HIGH_WATER, size: (chunk) => chunk.byteLength });
+    }, { highWaterMark: READ_HIGH_WATER, size: (chunk) => chunk.byteLength + MESSAGE_OVERHEAD });
     const writable = new WritableStream<Uint8Array>({
       write: (payload) => this.#write(payload),
       close: () => this.#end(),
