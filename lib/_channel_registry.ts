@@ -100,6 +100,7 @@ export class ChannelRegistry implements ChannelHost {
   readonly #connectionId: number;
   readonly #peerBit: number;
   readonly #max: number;
+  readonly #elements: number;
   readonly #entries = new Map<number, Entry>();
   #next: number;
   #maxPeer = 0;
@@ -111,6 +112,7 @@ export class ChannelRegistry implements ChannelHost {
    * @param local This side's parity on the connection (its calls allocate channel ids).
    * @param peer The peer's parity on the connection.
    * @param maxChannels Most channels open at once on the connection.
+   * @param maxDecodedElements Most elements one decoded item may hold.
    */
   constructor(
     port: SessionPort,
@@ -118,12 +120,14 @@ export class ChannelRegistry implements ChannelHost {
     local: Parity,
     peer: Parity,
     maxChannels: number,
+    maxDecodedElements: number,
   ) {
     this.#port = port;
     this.#connectionId = connectionId;
     this.#next = local === "odd" ? 1 : 2;
     this.#peerBit = peer === "odd" ? 1 : 0;
     this.#max = maxChannels;
+    this.#elements = maxDecodedElements;
   }
 
   /** Channels currently registered. */
@@ -275,7 +279,7 @@ export class ChannelRegistry implements ChannelHost {
     }
     let value: unknown;
     try {
-      value = decodeRange(entry.item, bytes, start, bytes.length, undefined, true);
+      value = decodeRange(entry.item, bytes, start, bytes.length, undefined, true, this.#elements);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       port.violation(`undecodable item on channel ${id}: ${e.message}`);

@@ -185,6 +185,7 @@ export class Dispatcher {
         args.length,
         channels?.hooks,
         true,
+        this.#limits.maxDecodedElements,
       ) as unknown[];
     } catch (e) {
       channels?.abandon();

@@ -99,6 +99,7 @@ export class Session {
       maxConnections: options.limits?.maxConnections ?? DEFAULTS.maxConnections,
       maxQueuedRequests: options.limits?.maxQueuedRequests ?? DEFAULTS.maxQueuedRequests,
       maxChannels: options.limits?.maxChannels ?? DEFAULTS.maxChannels,
+      maxDecodedElements: options.limits?.maxDecodedElements ?? DEFAULTS.maxDecodedElements,
     };
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);

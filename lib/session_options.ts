@@ -84,6 +84,16 @@ export interface SessionLimits {
   readonly maxQueuedRequests?: number;
   /** Most channels open at once per connection, either direction (default 1024). */
   readonly maxChannels?: number;
+  /**
+   * Most elements one decoded value may hold: list, set and array elements
+   * and map entries of a call's arguments, a response or a channel item,
+   * nested ones included (default 1,048,576). Beyond it an incoming call
+   * is answered `InvalidPayload`, a response fails the call with
+   * `invalid-response`, and an item is a protocol violation, before the
+   * elements are allocated: an empty list is one byte on the wire but an
+   * object in memory.
+   */
+  readonly maxDecodedElements?: number;
 }
 
 /** Options of a session, either side. */
@@ -138,6 +148,7 @@ export const DEFAULTS = {
   maxConnections: 4096,
   maxQueuedRequests: 1024,
   maxChannels: 1024,
+  maxDecodedElements: 1 << 20,
   closeTimeout: 5000,
 };
 
