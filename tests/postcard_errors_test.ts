@@ -675,6 +675,52 @@ test("decode() rejects duplicate map keys and set elements", () => {
   assert.deepStrictEqual(decode(t.set(t.u32), unhex("02 05 06")), new Set([5, 6]));
 });
 
+/** Asserts that decoding `hex` fails as a duplicate at byte `offset`. */
+function rejectsDuplicate(schema: Schema<unknown>, input: string, offset: number): void {
+  const e = rejects(schema, input);
+  assert.match(e.reason, /^duplicate (key|element)$/, `${input}: ${e.message}`);
+  assert.equal(e.offset, offset, `${input}: ${e.message}`);
+}
+
+test("decode() rejects duplicate map keys and set elements of every kind, at the duplicate's offset", () => {
+  const Point = t.struct({ x: t.i32, y: t.i32 });
+  const Pair = t.tuple(t.u8, t.string);
+  const Status = t.enum({ Idle: t.unit, Busy: t.u32, At: [t.i32, t.i32], Named: { n: t.string } });
+  // bytes: 01 aa, 02 aa bb, 01 aa
+  rejectsDuplicate(t.map(t.bytes, t.u8), "03 01 aa 00 02 aa bb 01 01 aa 02", 8);
+  rejectsDuplicate(t.set(t.bytes), "02 00 00", 2);
+  rejectsDuplicate(t.set(t.bytes), "03 02 01 02 02 02 01 02 01 02", 7);
+  rejectsDuplicate(t.map(Point, t.string), "02 02 04 00 02 04 00", 4);
+  rejectsDuplicate(t.set(Pair), "03 01 01 61 01 01 62 01 01 61", 7);
+  rejectsDuplicate(t.set(Status), "02 00 00", 2);
+  rejectsDuplicate(t.set(Status), "03 01 05 01 06 01 05", 5);
+  rejectsDuplicate(t.set(Status), "02 02 02 04 02 02 04", 4);
+  rejectsDuplicate(t.set(Status), "02 03 01 6e 03 01 6e", 4);
+  rejectsDuplicate(t.set(t.option(Point)), "02 00 00", 2);
+  rejectsDuplicate(t.set(t.option(Point)), "03 00 01 02 04 01 02 04", 5);
+  rejectsDuplicate(t.set(t.list(t.u16)), "02 02 01 02 02 01 02", 4);
+  rejectsDuplicate(t.set(t.array(t.u8, 2)), "02 01 02 01 02", 3);
+  rejectsDuplicate(t.map(t.set(t.u8), t.unit), "02 02 01 02 02 01 02", 4);
+  rejectsDuplicate(
+    t.map(t.tuple(t.bytes, t.option(t.string)), t.u8),
+    "02 01 aa 00 07 01 aa 00 08",
+    5,
+  );
+  rejectsDuplicate(t.set(Node), "02 02 01 04 00 02 01 04 00", 5);
+  // Scalar and string keys report the duplicate's offset too.
+  rejectsDuplicate(t.map(t.string, t.u8), "03 01 61 01 01 62 02 01 61 03", 7);
+  rejectsDuplicate(t.set(t.u64), "03 01 02 01", 3);
+  rejectsDuplicate(t.set(t.option(t.u8)), "03 00 01 05 00", 4);
+  // Keys that differ anywhere, even only in the last byte or in length, are kept.
+  const keys = decode(t.map(t.bytes, t.u8), unhex("04 00 00 01 aa 01 02 aa bb 02 02 aa bc 03"));
+  assert.deepEqual([...keys.values()], [0, 1, 2, 3]);
+  assert.deepEqual(decode(t.set(Status), unhex("04 00 01 05 01 06 02 02 04")).size, 4);
+  assert.deepEqual(
+    decode(t.set(t.option(Point)), unhex("03 00 01 02 04 01 04 02")),
+    new Set([undefined, { x: 1, y: 2 }, { x: 2, y: 1 }]),
+  );
+});
+
 test("decode() rejects recursion deeper than its limit with a DecodeError, not a stack overflow", () => {
   const chain = new Uint8Array(200_000).fill(0x01);
   rejects(Node, chain, "200000 bytes of 01 for the Node list");
