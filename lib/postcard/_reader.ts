@@ -340,7 +340,7 @@ export class Reader {
   count(what: string, minItemSize: number, zeroSizedLimit: number): number {
     const start = this.pos;
     const n = this.length(what, minItemSize, zeroSizedLimit);
-    if (n > this.budget) this.#overBudget(what, n, start);
+    if (n > this.budget || n > MAX_SEQUENCE) this.#overBudget(what, n, start);
     this.budget -= n;
     return n;
   }
