@@ -24,6 +24,7 @@ import {
   t,
   type TupleSchema,
 } from "../postcard.ts";
+import { type Rng, sample, seeded } from "./_seeded.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
@@ -744,18 +745,6 @@ test("decode() rejects recursion deeper than its limit with a DecodeError, not a
 // =============================================================================================
 // Property test: decode() returns a value or throws a DecodeError, never anything else
 
-/** mulberry32: a small seeded PRNG, so failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomBig(rng: () => number, bits: number): bigint {
   let v = 0n;
   for (let i = 0; i < bits; i += 16) v = (v << 16n) | BigInt(Math.floor(rng() * 65536));
@@ -969,74 +958,83 @@ function decodeOrDecodeError(
   }
 }
 
-test("decode() on random bytes returns a value or throws a DecodeError, nothing else", () => {
-  const rng = prng(0x5eed);
-  let accepted = 0;
-  let total = 0;
-  for (const [name, schema] of allSchemas) {
-    for (let i = 0; i < 3000; i++) {
-      const bytes = randomBytes(rng);
-      total++;
-      if (decodeOrDecodeError(name, schema, bytes).ok) accepted++;
+test("decode() on random bytes returns a value or throws a DecodeError, nothing else", () =>
+  seeded(0x5eed, (rng) => {
+    let accepted = 0;
+    let total = 0;
+    for (const [name, schema] of allSchemas) {
+      for (let i = 0; i < 500; i++) {
+        const bytes = randomBytes(rng);
+        total++;
+        if (decodeOrDecodeError(name, schema, bytes).ok) accepted++;
+      }
     }
-  }
-  assert.ok(total >= 3000);
-  assert.ok(accepted > 0, "no random input decoded at all; the generator is too hostile");
-});
+    assert.ok(total >= 3000);
+    assert.ok(accepted > 0, "no random input decoded at all; the generator is too hostile");
+  }));
 
-test("decode() on every truncation and bit flip of valid encodings returns a value or a DecodeError", () => {
-  const rng = prng(0xb17f);
-  for (const [name, schema] of allSchemas) {
-    for (let k = 0; k < 25; k++) {
-      const value = randomValue(schema, rng, 4);
-      const bytes = encode(schema, value);
-      assert.ok(
-        decodeOrDecodeError(name, schema, bytes).ok,
-        `${name}: valid encoding ${hex(bytes)} rejected`,
-      );
-      for (let n = 0; n < bytes.length; n++) {
-        const r = decodeOrDecodeError(name, schema, bytes.subarray(0, n));
+/** Truncation points tried per encoding: all of them for short ones, else a sample with both ends. */
+function cuts(rng: Rng, length: number): number[] {
+  const points = new Set(sample(rng, length, 16));
+  for (const n of [0, 1, length - 1]) if (n >= 0 && n < length) points.add(n);
+  return [...points];
+}
+
+/** Bit flips tried per encoding, as bit indexes: all of them for short ones, else a sample. */
+function flips(rng: Rng, length: number): number[] {
+  return sample(rng, length * 8, 32);
+}
+
+test("decode() on truncations and bit flips of valid encodings returns a value or a DecodeError", () =>
+  seeded(0xb17f, (rng) => {
+    for (const [name, schema] of allSchemas) {
+      for (let k = 0; k < 16; k++) {
+        const value = randomValue(schema, rng, 4);
+        const bytes = encode(schema, value);
         assert.ok(
-          !r.ok,
-          `${name}: proper prefix ${hex(bytes.subarray(0, n))} of ${hex(bytes)} accepted`,
+          decodeOrDecodeError(name, schema, bytes).ok,
+          `${name}: valid encoding ${hex(bytes)} rejected`,
+        );
+        for (const n of cuts(rng, bytes.length)) {
+          const r = decodeOrDecodeError(name, schema, bytes.subarray(0, n));
+          assert.ok(
+            !r.ok,
+            `${name}: proper prefix ${hex(bytes.subarray(0, n))} of ${hex(bytes)} accepted`,
+          );
+        }
+        const flipped = bytes.slice();
+        for (const f of flips(rng, bytes.length)) {
+          const i = f >> 3;
+          flipped[i] = bytes[i]! ^ (1 << (f & 7));
+          decodeOrDecodeError(name, schema, flipped);
+          flipped[i] = bytes[i]!;
+        }
+      }
+    }
+  }));
+
+test("decode() accepts only canonical encodings: re-encoding any accepted input gives the same bytes", () =>
+  seeded(0xca11, (rng) => {
+    for (const [name, schema] of canonicalSchemas) {
+      const inputs: Uint8Array[] = [];
+      for (let i = 0; i < 400; i++) inputs.push(randomBytes(rng));
+      for (let k = 0; k < 12; k++) {
+        const bytes = encode(schema, randomValue(schema, rng, 4));
+        for (const f of flips(rng, bytes.length)) {
+          const flipped = bytes.slice();
+          flipped[f >> 3] = flipped[f >> 3]! ^ (1 << (f & 7));
+          inputs.push(flipped);
+        }
+      }
+      for (const input of inputs) {
+        const r = decodeOrDecodeError(name, schema, input);
+        if (!r.ok) continue;
+        const again = encode(schema, r.value);
+        assert.equal(
+          hex(again),
+          hex(input),
+          `${name}: accepted ${hex(input)} but it re-encodes differently`,
         );
       }
-      const flipped = bytes.slice();
-      for (let i = 0; i < bytes.length; i++) {
-        for (let bit = 0; bit < 8; bit++) {
-          flipped[i] = bytes[i]! ^ (1 << bit);
-          decodeOrDecodeError(name, schema, flipped);
-        }
-        flipped[i] = bytes[i]!;
-      }
     }
-  }
-});
-
-test("decode() accepts only canonical encodings: re-encoding any accepted input gives the same bytes", () => {
-  const rng = prng(0xca11);
-  for (const [name, schema] of canonicalSchemas) {
-    const inputs: Uint8Array[] = [];
-    for (let i = 0; i < 2000; i++) inputs.push(randomBytes(rng));
-    for (let k = 0; k < 20; k++) {
-      const bytes = encode(schema, randomValue(schema, rng, 4));
-      for (let i = 0; i < bytes.length; i++) {
-        for (let bit = 0; bit < 8; bit++) {
-          const f = bytes.slice();
-          f[i] = f[i]! ^ (1 << bit);
-          inputs.push(f);
-        }
-      }
-    }
-    for (const input of inputs) {
-      const r = decodeOrDecodeError(name, schema, input);
-      if (!r.ok) continue;
-      const again = encode(schema, r.value);
-      assert.equal(
-        hex(again),
-        hex(input),
-        `${name}: accepted ${hex(input)} but it re-encodes differently`,
-      );
-    }
-  }
-});
+  }));
