@@ -11,7 +11,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import {
-  channel,
   decode,
   DecodeError,
   decodeMessage,
