@@ -116,6 +116,8 @@ function sendError(conduit: Conduit, description: string): void {
 }
 
 function settingsOf(options: SessionOptions, parity: Parity): ConnectionSettings {
+  const elements = options.limits?.maxDecodedElements;
+  if (elements !== undefined) checkU32("limits.maxDecodedElements", elements);
   return {
     parity,
     maxConcurrentRequests: checkU32(

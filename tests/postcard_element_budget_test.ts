@@ -11,13 +11,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import {
+  accept,
   decode,
   DecodeError,
   decodeMessage,
   encode,
   encodeMessage,
   implement,
+  initiate,
   InvalidPayloadError,
+  memoryLink,
   type Metadata,
   RpcError,
   service,
@@ -269,5 +272,20 @@ test("a channel item over the session's element limit is reported as an undecoda
     await expectViolation(peer, session, /undecodable item on channel 1: .*more than 4 elements/);
   } finally {
     await peer.close();
+  }
+});
+
+test("initiate() and accept() reject a maxDecodedElements that is not an integer from 1 to 2^32-1", async () => {
+  for (const bad of [0, -1, 1.5, NaN, 2 ** 32]) {
+    const [a, b] = memoryLink();
+    for (const start of [initiate, accept]) {
+      await assert.rejects(
+        start(a, { limits: { maxDecodedElements: bad } }),
+        (e: unknown) => e instanceof RangeError && /maxDecodedElements/.test(e.message),
+        `maxDecodedElements ${bad}`,
+      );
+    }
+    await a.writable.close().catch(() => {});
+    await b.writable.close().catch(() => {});
   }
 });

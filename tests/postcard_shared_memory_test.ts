@@ -29,6 +29,7 @@ import {
   t,
 } from "../mod.ts";
 import { FrameDecoder } from "../lib/framing.ts";
+import { ownsMemory, Writer } from "../lib/postcard/_writer.ts";
 
 const SECRET = new TextEncoder().encode("alice-secret-token");
 
@@ -273,4 +274,22 @@ test("encode() results have an ArrayBuffer of their own; pooled ones may share o
     assert.ok(!contains(new Uint8Array(p.buffer), SECRET), "a pooled result shares memory");
   }
   assert.deepEqual(decode(t.bytes, secret), SECRET);
+});
+
+test("Writer.handOff() zeroes whatever the buffer held besides its message", () => {
+  const nonZero = (b: Uint8Array): number => b.reduce((n, x) => (x === 0 ? n : n + 1), 0);
+  // An earlier, longer message; and one whose non-ASCII string, written
+  // with room for a two-byte length, left its last byte past its end.
+  for (const earlier of [(w: Writer) => w.raw(SECRET), (w: Writer) => w.string("é".repeat(50))]) {
+    const w = new Writer(16);
+    earlier(w);
+    w.reset();
+    w.raw(new Uint8Array([1, 2, 3]));
+    const out = w.handOff();
+    assert.deepEqual([...out], [1, 2, 3]);
+    assert.equal(nonZero(new Uint8Array(out.buffer)), 3, "only the message is left");
+    assert.ok(ownsMemory(out));
+  }
+  assert.ok(!ownsMemory(new Uint8Array(64).subarray(0, 3)));
+  assert.ok(ownsMemory(new Uint8Array(3)));
 });

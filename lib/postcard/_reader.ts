@@ -358,14 +358,6 @@ export class Reader {
     this.fail(what, `more than ${this.maxElements} elements in one value`, at);
   }
 
-  /** Returns a view of the next `n` bytes, for reading them in place. */
-  view(what: string, n: number): Uint8Array {
-    const start = this.pos;
-    if (n > this.end - start) this.fail(what, "unexpected end of input", this.end);
-    this.pos = start + n;
-    return this.buf.subarray(start, start + n);
-  }
-
   /**
    * Reads the next `n` bytes as a value for the application: a plain
    * `Uint8Array` whose `ArrayBuffer` holds nothing but bytes of this input.
