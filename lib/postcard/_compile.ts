@@ -275,7 +275,8 @@ function comparedByValue(schema: Schema<unknown>): boolean {
  * set) whose decoded values are objects, which a `Map` compares by
  * identity: two such keys are equal exactly when their encodings are,
  * because the decoder accepts only canonical encodings (no overlong
- * varints, bool and option bytes 0 or 1, valid UTF-8). Each encoding
+ * varints, bool and option bytes 0 or 1, valid UTF-8; floats compare by
+ * their bits, so `0` and `-0` fields are different keys). Each encoding
  * becomes a string of one character per byte, so the lookup is the
  * engine's own string hashing, which a peer cannot flood with collisions.
  */

@@ -106,7 +106,7 @@ export class Reader {
   borrow = false;
   /** Elements this decode may still produce (see {@linkcode Reader.count}). */
   budget: number = DEFAULT_MAX_ELEMENTS;
-  /** The element budget this decode started with, for messages. */
+  /** The element budget this decode started with, for error messages. */
   maxElements: number = DEFAULT_MAX_ELEMENTS;
   /** Whether `buf` is alone in its `ArrayBuffer`: unknown until a value is borrowed. */
   #owns: boolean | undefined = undefined;
