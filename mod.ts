@@ -17,6 +17,7 @@
  */
 
 export { decode, encode } from "./lib/postcard/codec.ts";
+export type { DecodeOptions, EncodeOptions } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
 export { DEFAULT_CHANNEL_CREDIT, isSchema, t } from "./lib/postcard/schema.ts";
 export type {

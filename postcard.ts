@@ -16,6 +16,7 @@
  */
 
 export { decode, encode } from "./lib/postcard/codec.ts";
+export type { DecodeOptions, EncodeOptions } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
 export { isSchema, t } from "./lib/postcard/schema.ts";
 export type * from "./lib/postcard/schema.ts";

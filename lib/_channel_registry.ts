@@ -115,6 +115,7 @@ export class ChannelRegistry implements ChannelHost {
   readonly #connectionId: number;
   readonly #localBit: number;
   readonly #max: number;
+  readonly #elements: number;
   readonly #entries = new Map<number, Entry>();
   #next: number;
   /** The peer's closed channel ids, oldest first, at most `GONE_MEMORY`. */
@@ -126,13 +127,21 @@ export class ChannelRegistry implements ChannelHost {
    * @param connectionId The connection id.
    * @param local This side's parity on the connection (its calls allocate channel ids).
    * @param maxChannels Most channels open at once on the connection.
+   * @param maxDecodedElements Most elements one decoded item may hold.
    */
-  constructor(port: SessionPort, connectionId: number, local: Parity, maxChannels: number) {
+  constructor(
+    port: SessionPort,
+    connectionId: number,
+    local: Parity,
+    maxChannels: number,
+    maxDecodedElements: number,
+  ) {
     this.#port = port;
     this.#connectionId = connectionId;
     this.#next = local === "odd" ? 1 : 2;
     this.#localBit = local === "odd" ? 1 : 0;
     this.#max = maxChannels;
+    this.#elements = maxDecodedElements;
   }
 
   /** Channels currently registered. */
@@ -319,7 +328,7 @@ export class ChannelRegistry implements ChannelHost {
     }
     let value: unknown;
     try {
-      value = decodeRange(entry.item, bytes, start, bytes.length, undefined, true);
+      value = decodeRange(entry.item, bytes, start, bytes.length, undefined, true, this.#elements);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       port.violation(`undecodable item on channel ${id}: ${e.message}`);

@@ -213,6 +213,7 @@ export class Dispatcher {
         args.length,
         channels?.hooks,
         true,
+        this.#limits.maxDecodedElements,
       ) as unknown[];
     } catch (e) {
       channels?.abandon();

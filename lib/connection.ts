@@ -67,6 +67,8 @@ export interface ConnectionLimits {
   readonly maxQueuedRequests: number;
   /** Most channels open at once on the connection. */
   readonly maxChannels: number;
+  /** Most elements one decoded value may hold (arguments, response, item). */
+  readonly maxDecodedElements: number;
 }
 
 interface Pending {
@@ -364,6 +366,7 @@ export class Connection {
       this.id,
       this.#local.parity,
       this.#limits.maxChannels,
+      this.#limits.maxDecodedElements,
     );
   }
 
@@ -505,7 +508,7 @@ export class Connection {
     pending.cleanup?.();
     let outcome: { ok: boolean; value: unknown };
     try {
-      outcome = decodeReturn(pending.method, ret, start, metadata);
+      outcome = decodeReturn(pending.method, ret, start, metadata, this.#limits.maxDecodedElements);
     } catch (e) {
       pending.reject(e);
       this.#pump();
@@ -629,18 +632,19 @@ function badArgumentCount(method: MethodDescriptor, arity: number, a: unknown[])
   );
 }
 
-/** Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`. */
+/** Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`, with at most `max` elements. */
 function decodeReturn(
   method: MethodDescriptor,
   ret: Uint8Array,
   start: number,
   metadata: Metadata,
+  max: number,
 ): { ok: boolean; value: unknown } {
   const name = `${method.service}.${method.name}`;
   try {
     const tag = ret[start];
     if (tag === 0) {
-      const value = decodeRange(method.returns, ret, start + 1, ret.length, undefined, true);
+      const value = decodeRange(method.returns, ret, start + 1, ret.length, undefined, true, max);
       return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
     }
     const r = new Reader(ret, start);
@@ -653,7 +657,7 @@ function decodeReturn(
         if (schema === undefined) {
           return r.fail("RoamError", "a user error for an infallible method", start + 1);
         }
-        const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true);
+        const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true, max);
         return { ok: true, value: { ok: false, error } };
       }
       case RoamErrorIndex.UnknownMethod:

@@ -106,6 +106,16 @@ export interface SessionLimits {
    * seconds; this stops a peer from flooding pings to make this side work.
    */
   readonly maxPingRate?: number;
+  /**
+   * Most elements one decoded value may hold: list, set and array elements
+   * and map entries of a call's arguments, a response or a channel item,
+   * nested ones included (default 1,048,576). Beyond it an incoming call
+   * is answered `InvalidPayload`, a response fails the call with
+   * `invalid-response`, and an item is a protocol violation, before the
+   * elements are allocated: an empty list is one byte on the wire but an
+   * object in memory.
+   */
+  readonly maxDecodedElements?: number;
 }
 
 /** Options of a session, either side. */
@@ -169,6 +179,7 @@ export const DEFAULTS = {
   sendHighWaterMark: 1024 * 1024,
   maxSendOverflow: 16 * 1024 * 1024,
   maxPingRate: 1000,
+  maxDecodedElements: 1 << 20,
   closeTimeout: 5000,
 };
 
@@ -184,10 +195,12 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
   if (limits !== undefined && (typeof limits !== "object" || limits === null)) {
     throw new TypeError("Invalid limits: expected an object");
   }
-  const pick = (name: keyof SessionLimits): number => {
+  const pick = (name: keyof SessionLimits, max = Number.MAX_SAFE_INTEGER): number => {
     const v = limits?.[name] ?? DEFAULTS[name];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-      throw new RangeError(`Invalid limits.${name}: expected a positive integer, got ${v}`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > max) {
+      throw new RangeError(
+        `Invalid limits.${name}: expected an integer from 1 to ${max}, got ${String(v)}`,
+      );
     }
     return v;
   };
@@ -199,6 +212,7 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
     sendHighWaterMark: pick("sendHighWaterMark"),
     maxSendOverflow: pick("maxSendOverflow"),
     maxPingRate: pick("maxPingRate"),
+    maxDecodedElements: pick("maxDecodedElements", 0xffff_ffff),
   };
 }
 

@@ -24,6 +24,7 @@ import {
   t,
   type TupleSchema,
 } from "../postcard.ts";
+import { type Rng, sample, seeded } from "./_seeded.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
@@ -675,6 +676,52 @@ test("decode() rejects duplicate map keys and set elements", () => {
   assert.deepStrictEqual(decode(t.set(t.u32), unhex("02 05 06")), new Set([5, 6]));
 });
 
+/** Asserts that decoding `hex` fails as a duplicate at byte `offset`. */
+function rejectsDuplicate(schema: Schema<unknown>, input: string, offset: number): void {
+  const e = rejects(schema, input);
+  assert.match(e.reason, /^duplicate (key|element)$/, `${input}: ${e.message}`);
+  assert.equal(e.offset, offset, `${input}: ${e.message}`);
+}
+
+test("decode() rejects duplicate map keys and set elements of every kind, at the duplicate's offset", () => {
+  const Point = t.struct({ x: t.i32, y: t.i32 });
+  const Pair = t.tuple(t.u8, t.string);
+  const Status = t.enum({ Idle: t.unit, Busy: t.u32, At: [t.i32, t.i32], Named: { n: t.string } });
+  // bytes: 01 aa, 02 aa bb, 01 aa
+  rejectsDuplicate(t.map(t.bytes, t.u8), "03 01 aa 00 02 aa bb 01 01 aa 02", 8);
+  rejectsDuplicate(t.set(t.bytes), "02 00 00", 2);
+  rejectsDuplicate(t.set(t.bytes), "03 02 01 02 02 02 01 02 01 02", 7);
+  rejectsDuplicate(t.map(Point, t.string), "02 02 04 00 02 04 00", 4);
+  rejectsDuplicate(t.set(Pair), "03 01 01 61 01 01 62 01 01 61", 7);
+  rejectsDuplicate(t.set(Status), "02 00 00", 2);
+  rejectsDuplicate(t.set(Status), "03 01 05 01 06 01 05", 5);
+  rejectsDuplicate(t.set(Status), "02 02 02 04 02 02 04", 4);
+  rejectsDuplicate(t.set(Status), "02 03 01 6e 03 01 6e", 4);
+  rejectsDuplicate(t.set(t.option(Point)), "02 00 00", 2);
+  rejectsDuplicate(t.set(t.option(Point)), "03 00 01 02 04 01 02 04", 5);
+  rejectsDuplicate(t.set(t.list(t.u16)), "02 02 01 02 02 01 02", 4);
+  rejectsDuplicate(t.set(t.array(t.u8, 2)), "02 01 02 01 02", 3);
+  rejectsDuplicate(t.map(t.set(t.u8), t.unit), "02 02 01 02 02 01 02", 4);
+  rejectsDuplicate(
+    t.map(t.tuple(t.bytes, t.option(t.string)), t.u8),
+    "02 01 aa 00 07 01 aa 00 08",
+    5,
+  );
+  rejectsDuplicate(t.set(Node), "02 02 01 04 00 02 01 04 00", 5);
+  // Scalar and string keys report the duplicate's offset too.
+  rejectsDuplicate(t.map(t.string, t.u8), "03 01 61 01 01 62 02 01 61 03", 7);
+  rejectsDuplicate(t.set(t.u64), "03 01 02 01", 3);
+  rejectsDuplicate(t.set(t.option(t.u8)), "03 00 01 05 00", 4);
+  // Keys that differ anywhere, even only in the last byte or in length, are kept.
+  const keys = decode(t.map(t.bytes, t.u8), unhex("04 00 00 01 aa 01 02 aa bb 02 02 aa bc 03"));
+  assert.deepEqual([...keys.values()], [0, 1, 2, 3]);
+  assert.deepEqual(decode(t.set(Status), unhex("04 00 01 05 01 06 02 02 04")).size, 4);
+  assert.deepEqual(
+    decode(t.set(t.option(Point)), unhex("03 00 01 02 04 01 04 02")),
+    new Set([undefined, { x: 1, y: 2 }, { x: 2, y: 1 }]),
+  );
+});
+
 test("decode() rejects recursion deeper than its limit with a DecodeError, not a stack overflow", () => {
   const chain = new Uint8Array(200_000).fill(0x01);
   rejects(Node, chain, "200000 bytes of 01 for the Node list");
@@ -697,18 +744,6 @@ test("decode() rejects recursion deeper than its limit with a DecodeError, not a
 
 // =============================================================================================
 // Property test: decode() returns a value or throws a DecodeError, never anything else
-
-/** mulberry32: a small seeded PRNG, so failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBig(rng: () => number, bits: number): bigint {
   let v = 0n;
@@ -923,74 +958,83 @@ function decodeOrDecodeError(
   }
 }
 
-test("decode() on random bytes returns a value or throws a DecodeError, nothing else", () => {
-  const rng = prng(0x5eed);
-  let accepted = 0;
-  let total = 0;
-  for (const [name, schema] of allSchemas) {
-    for (let i = 0; i < 3000; i++) {
-      const bytes = randomBytes(rng);
-      total++;
-      if (decodeOrDecodeError(name, schema, bytes).ok) accepted++;
+test("decode() on random bytes returns a value or throws a DecodeError, nothing else", () =>
+  seeded(0x5eed, (rng) => {
+    let accepted = 0;
+    let total = 0;
+    for (const [name, schema] of allSchemas) {
+      for (let i = 0; i < 500; i++) {
+        const bytes = randomBytes(rng);
+        total++;
+        if (decodeOrDecodeError(name, schema, bytes).ok) accepted++;
+      }
     }
-  }
-  assert.ok(total >= 3000);
-  assert.ok(accepted > 0, "no random input decoded at all; the generator is too hostile");
-});
+    assert.ok(total >= 3000);
+    assert.ok(accepted > 0, "no random input decoded at all; the generator is too hostile");
+  }));
 
-test("decode() on every truncation and bit flip of valid encodings returns a value or a DecodeError", () => {
-  const rng = prng(0xb17f);
-  for (const [name, schema] of allSchemas) {
-    for (let k = 0; k < 25; k++) {
-      const value = randomValue(schema, rng, 4);
-      const bytes = encode(schema, value);
-      assert.ok(
-        decodeOrDecodeError(name, schema, bytes).ok,
-        `${name}: valid encoding ${hex(bytes)} rejected`,
-      );
-      for (let n = 0; n < bytes.length; n++) {
-        const r = decodeOrDecodeError(name, schema, bytes.subarray(0, n));
+/** Truncation points tried per encoding: all of them for short ones, else a sample with both ends. */
+function cuts(rng: Rng, length: number): number[] {
+  const points = new Set(sample(rng, length, 16));
+  for (const n of [0, 1, length - 1]) if (n >= 0 && n < length) points.add(n);
+  return [...points];
+}
+
+/** Bit flips tried per encoding, as bit indexes: all of them for short ones, else a sample. */
+function flips(rng: Rng, length: number): number[] {
+  return sample(rng, length * 8, 32);
+}
+
+test("decode() on truncations and bit flips of valid encodings returns a value or a DecodeError", () =>
+  seeded(0xb17f, (rng) => {
+    for (const [name, schema] of allSchemas) {
+      for (let k = 0; k < 16; k++) {
+        const value = randomValue(schema, rng, 4);
+        const bytes = encode(schema, value);
         assert.ok(
-          !r.ok,
-          `${name}: proper prefix ${hex(bytes.subarray(0, n))} of ${hex(bytes)} accepted`,
+          decodeOrDecodeError(name, schema, bytes).ok,
+          `${name}: valid encoding ${hex(bytes)} rejected`,
+        );
+        for (const n of cuts(rng, bytes.length)) {
+          const r = decodeOrDecodeError(name, schema, bytes.subarray(0, n));
+          assert.ok(
+            !r.ok,
+            `${name}: proper prefix ${hex(bytes.subarray(0, n))} of ${hex(bytes)} accepted`,
+          );
+        }
+        const flipped = bytes.slice();
+        for (const f of flips(rng, bytes.length)) {
+          const i = f >> 3;
+          flipped[i] = bytes[i]! ^ (1 << (f & 7));
+          decodeOrDecodeError(name, schema, flipped);
+          flipped[i] = bytes[i]!;
+        }
+      }
+    }
+  }));
+
+test("decode() accepts only canonical encodings: re-encoding any accepted input gives the same bytes", () =>
+  seeded(0xca11, (rng) => {
+    for (const [name, schema] of canonicalSchemas) {
+      const inputs: Uint8Array[] = [];
+      for (let i = 0; i < 400; i++) inputs.push(randomBytes(rng));
+      for (let k = 0; k < 12; k++) {
+        const bytes = encode(schema, randomValue(schema, rng, 4));
+        for (const f of flips(rng, bytes.length)) {
+          const flipped = bytes.slice();
+          flipped[f >> 3] = flipped[f >> 3]! ^ (1 << (f & 7));
+          inputs.push(flipped);
+        }
+      }
+      for (const input of inputs) {
+        const r = decodeOrDecodeError(name, schema, input);
+        if (!r.ok) continue;
+        const again = encode(schema, r.value);
+        assert.equal(
+          hex(again),
+          hex(input),
+          `${name}: accepted ${hex(input)} but it re-encodes differently`,
         );
       }
-      const flipped = bytes.slice();
-      for (let i = 0; i < bytes.length; i++) {
-        for (let bit = 0; bit < 8; bit++) {
-          flipped[i] = bytes[i]! ^ (1 << bit);
-          decodeOrDecodeError(name, schema, flipped);
-        }
-        flipped[i] = bytes[i]!;
-      }
     }
-  }
-});
-
-test("decode() accepts only canonical encodings: re-encoding any accepted input gives the same bytes", () => {
-  const rng = prng(0xca11);
-  for (const [name, schema] of canonicalSchemas) {
-    const inputs: Uint8Array[] = [];
-    for (let i = 0; i < 2000; i++) inputs.push(randomBytes(rng));
-    for (let k = 0; k < 20; k++) {
-      const bytes = encode(schema, randomValue(schema, rng, 4));
-      for (let i = 0; i < bytes.length; i++) {
-        for (let bit = 0; bit < 8; bit++) {
-          const f = bytes.slice();
-          f[i] = f[i]! ^ (1 << bit);
-          inputs.push(f);
-        }
-      }
-    }
-    for (const input of inputs) {
-      const r = decodeOrDecodeError(name, schema, input);
-      if (!r.ok) continue;
-      const again = encode(schema, r.value);
-      assert.equal(
-        hex(again),
-        hex(input),
-        `${name}: accepted ${hex(input)} but it re-encodes differently`,
-      );
-    }
-  }
-});
+  }));

@@ -25,6 +25,7 @@ import {
   t,
   type TupleSchema,
 } from "../postcard.ts";
+import { seeded } from "./_seeded.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
@@ -46,18 +47,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** mulberry32: a small seeded PRNG, so failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function utf8Length(s: string): number {
@@ -88,26 +77,27 @@ test("every u8 and i8 value round-trips", () => {
 
 test("every u16 and i16 value round-trips", () => {
   for (let n = 0; n <= 0xffff; n++) {
-    const u = encode(t.u16, n);
-    assert.equal(decode(t.u16, u), n);
+    const u = decode(t.u16, encode(t.u16, n));
+    if (u !== n) assert.fail(`u16 ${n} came back as ${u}`);
     const s = n - 0x8000;
-    assert.equal(decode(t.i16, encode(t.i16, s)), s);
+    const i = decode(t.i16, encode(t.i16, s));
+    if (i !== s) assert.fail(`i16 ${s} came back as ${i}`);
   }
 });
 
-test("u32 and i32 round-trip at every varint length boundary and at random", () => {
-  const rng = prng(32);
-  const values = [0, 1, 0xffff_ffff, 0xffff_fffe];
-  for (let k = 7; k < 32; k += 7) values.push(2 ** k - 1, 2 ** k, 2 ** k + 1);
-  for (let i = 0; i < 2000; i++) values.push(Math.floor(rng() * 2 ** 32));
-  for (const n of values) {
-    roundtrip(t.u32, n);
-    roundtrip(t.i32, n | 0);
-    roundtrip(t.i32, -(n >>> 1) - 1);
-  }
-  roundtrip(t.i32, 2147483647);
-  roundtrip(t.i32, -2147483648);
-});
+test("u32 and i32 round-trip at every varint length boundary and at random", () =>
+  seeded(32, (rng) => {
+    const values = [0, 1, 0xffff_ffff, 0xffff_fffe];
+    for (let k = 7; k < 32; k += 7) values.push(2 ** k - 1, 2 ** k, 2 ** k + 1);
+    for (let i = 0; i < 2000; i++) values.push(Math.floor(rng() * 2 ** 32));
+    for (const n of values) {
+      roundtrip(t.u32, n);
+      roundtrip(t.i32, n | 0);
+      roundtrip(t.i32, -(n >>> 1) - 1);
+    }
+    roundtrip(t.i32, 2147483647);
+    roundtrip(t.i32, -2147483648);
+  }));
 
 function randomBig(rng: () => number, bits: number): bigint {
   let v = 0n;
@@ -115,77 +105,77 @@ function randomBig(rng: () => number, bits: number): bigint {
   return v & ((1n << BigInt(bits)) - 1n);
 }
 
-test("u64 and i64 round-trip at 0, every power of two boundary, the extremes and at random", () => {
-  const rng = prng(64);
-  for (let k = 0n; k <= 64n; k++) {
-    const p = 1n << k;
-    for (const v of [p - 1n, p, p + 1n]) {
-      if (v <= (1n << 64n) - 1n) roundtrip(t.u64, v);
-      if (v <= (1n << 63n)) roundtrip(t.i64, -v);
-      if (v < (1n << 63n)) roundtrip(t.i64, v);
+test("u64 and i64 round-trip at 0, every power of two boundary, the extremes and at random", () =>
+  seeded(64, (rng) => {
+    for (let k = 0n; k <= 64n; k++) {
+      const p = 1n << k;
+      for (const v of [p - 1n, p, p + 1n]) {
+        if (v <= (1n << 64n) - 1n) roundtrip(t.u64, v);
+        if (v <= (1n << 63n)) roundtrip(t.i64, -v);
+        if (v < (1n << 63n)) roundtrip(t.i64, v);
+      }
     }
-  }
-  for (let i = 0; i < 1000; i++) {
-    const bits = 1 + Math.floor(rng() * 64);
-    const v = randomBig(rng, bits);
-    roundtrip(t.u64, v);
-    roundtrip(t.i64, BigInt.asIntN(64, v));
-  }
-  roundtrip(t.u64, (1n << 64n) - 1n);
-  roundtrip(t.i64, -(1n << 63n));
-  roundtrip(t.i64, (1n << 63n) - 1n);
-});
-
-test("u128 and i128 round-trip at 0, every power of two boundary, the extremes and at random", () => {
-  const rng = prng(128);
-  for (let k = 0n; k <= 128n; k++) {
-    const p = 1n << k;
-    for (const v of [p - 1n, p, p + 1n]) {
-      if (v <= (1n << 128n) - 1n) roundtrip(t.u128, v);
-      if (v <= (1n << 127n)) roundtrip(t.i128, -v);
-      if (v < (1n << 127n)) roundtrip(t.i128, v);
+    for (let i = 0; i < 1000; i++) {
+      const bits = 1 + Math.floor(rng() * 64);
+      const v = randomBig(rng, bits);
+      roundtrip(t.u64, v);
+      roundtrip(t.i64, BigInt.asIntN(64, v));
     }
-  }
-  for (let i = 0; i < 500; i++) {
-    const bits = 1 + Math.floor(rng() * 128);
-    const v = randomBig(rng, bits);
-    roundtrip(t.u128, v);
-    roundtrip(t.i128, BigInt.asIntN(128, v));
-  }
-  assert.equal(encode(t.u128, (1n << 128n) - 1n).length, 19);
-  assert.equal(encode(t.i128, -(1n << 127n)).length, 19);
-});
+    roundtrip(t.u64, (1n << 64n) - 1n);
+    roundtrip(t.i64, -(1n << 63n));
+    roundtrip(t.i64, (1n << 63n) - 1n);
+  }));
 
-test("f64 round-trips 0, -0, NaN, infinities, extremes and random bit patterns", () => {
-  const values = [
-    0,
-    -0,
-    NaN,
-    Infinity,
-    -Infinity,
-    Number.MIN_VALUE,
-    -Number.MIN_VALUE,
-    Number.MAX_VALUE,
-    -Number.MAX_VALUE,
-    Number.EPSILON,
-    Number.MAX_SAFE_INTEGER,
-    0.1,
-    -1e-300,
-    Math.PI,
-  ];
-  const rng = prng(1064);
-  const dv = new DataView(new ArrayBuffer(8));
-  for (let i = 0; i < 1000; i++) {
-    dv.setUint32(0, Math.floor(rng() * 2 ** 32));
-    dv.setUint32(4, Math.floor(rng() * 2 ** 32));
-    values.push(dv.getFloat64(0));
-  }
-  for (const v of values) {
-    const bytes = encode(t.f64, v);
-    assert.equal(bytes.length, 8);
-    assert.ok(Object.is(decode(t.f64, bytes), v), `f64 ${v}`);
-  }
-});
+test("u128 and i128 round-trip at 0, every power of two boundary, the extremes and at random", () =>
+  seeded(128, (rng) => {
+    for (let k = 0n; k <= 128n; k++) {
+      const p = 1n << k;
+      for (const v of [p - 1n, p, p + 1n]) {
+        if (v <= (1n << 128n) - 1n) roundtrip(t.u128, v);
+        if (v <= (1n << 127n)) roundtrip(t.i128, -v);
+        if (v < (1n << 127n)) roundtrip(t.i128, v);
+      }
+    }
+    for (let i = 0; i < 500; i++) {
+      const bits = 1 + Math.floor(rng() * 128);
+      const v = randomBig(rng, bits);
+      roundtrip(t.u128, v);
+      roundtrip(t.i128, BigInt.asIntN(128, v));
+    }
+    assert.equal(encode(t.u128, (1n << 128n) - 1n).length, 19);
+    assert.equal(encode(t.i128, -(1n << 127n)).length, 19);
+  }));
+
+test("f64 round-trips 0, -0, NaN, infinities, extremes and random bit patterns", () =>
+  seeded(1064, (rng) => {
+    const values = [
+      0,
+      -0,
+      NaN,
+      Infinity,
+      -Infinity,
+      Number.MIN_VALUE,
+      -Number.MIN_VALUE,
+      Number.MAX_VALUE,
+      -Number.MAX_VALUE,
+      Number.EPSILON,
+      Number.MAX_SAFE_INTEGER,
+      0.1,
+      -1e-300,
+      Math.PI,
+    ];
+    const dv = new DataView(new ArrayBuffer(8));
+    for (let i = 0; i < 1000; i++) {
+      dv.setUint32(0, Math.floor(rng() * 2 ** 32));
+      dv.setUint32(4, Math.floor(rng() * 2 ** 32));
+      values.push(dv.getFloat64(0));
+    }
+    for (const v of values) {
+      const bytes = encode(t.f64, v);
+      assert.equal(bytes.length, 8);
+      assert.ok(Object.is(decode(t.f64, bytes), v), `f64 ${v}`);
+    }
+  }));
 
 test("f32 round-trips 0, -0, NaN, infinities and f32 extremes exactly", () => {
   const values = [
@@ -276,28 +266,28 @@ test("a string starting with U+FEFF keeps it after a round trip", () => {
   roundtrip(t.list(t.string), ["\ufeffx", "y"]);
 });
 
-test("random strings of random code points round-trip", () => {
-  const rng = prng(7);
-  const pick = (): number => {
-    const r = rng();
-    if (r < 0.4) return Math.floor(rng() * 0x80);
-    if (r < 0.6) return 0x80 + Math.floor(rng() * 0x780);
-    if (r < 0.8) {
-      const c = 0x800 + Math.floor(rng() * 0xf800);
-      return c >= 0xd800 && c <= 0xdfff ? 0x41 : c;
+test("random strings of random code points round-trip", () =>
+  seeded(7, (rng) => {
+    const pick = (): number => {
+      const r = rng();
+      if (r < 0.4) return Math.floor(rng() * 0x80);
+      if (r < 0.6) return 0x80 + Math.floor(rng() * 0x780);
+      if (r < 0.8) {
+        const c = 0x800 + Math.floor(rng() * 0xf800);
+        return c >= 0xd800 && c <= 0xdfff ? 0x41 : c;
+      }
+      return 0x10000 + Math.floor(rng() * 0x100000);
+    };
+    for (let i = 0; i < 2000; i++) {
+      const len = Math.floor(rng() * (i % 10 === 0 ? 300 : 40));
+      let s = "";
+      for (let j = 0; j < len; j++) s += String.fromCodePoint(pick());
+      const bytes = roundtrip(t.string, s);
+      assert.equal(bytes.length, varintLength(utf8Length(s)) + utf8Length(s));
+      const c = String.fromCodePoint(pick());
+      roundtrip(t.char, c);
     }
-    return 0x10000 + Math.floor(rng() * 0x100000);
-  };
-  for (let i = 0; i < 2000; i++) {
-    const len = Math.floor(rng() * (i % 10 === 0 ? 300 : 40));
-    let s = "";
-    for (let j = 0; j < len; j++) s += String.fromCodePoint(pick());
-    const bytes = roundtrip(t.string, s);
-    assert.equal(bytes.length, varintLength(utf8Length(s)) + utf8Length(s));
-    const c = String.fromCodePoint(pick());
-    roundtrip(t.char, c);
-  }
-});
+  }));
 
 test("a 1 MiB string round-trips", () => {
   const s = "héllo 世界 🦀 ".repeat(1 << 16);
@@ -354,20 +344,20 @@ test("option round-trips None and Some, including falsy Some values", () => {
   assert.equal(hex(encode(t.option(t.u32), null as unknown as undefined)), "00");
 });
 
-test("lists round-trip empty, nested and 100k-element values", () => {
-  roundtrip(t.list(t.u32), []);
-  roundtrip(t.list(t.list(t.string)), [[], ["a"], ["b", "c"], []]);
-  roundtrip(t.list(t.unit), [undefined, undefined, undefined]);
-  roundtrip(t.list(t.tuple()), [[], []]);
-  const rng = prng(100);
-  const big = Array.from({ length: 100_000 }, () => Math.floor(rng() * 2 ** 32));
-  const bytes = roundtrip(t.list(t.u32), big);
-  assert.equal(hex(bytes.subarray(0, 3)), "a0 8d 06");
-  const strs = Array.from({ length: 100_000 }, (_, i) => `s${i}`);
-  roundtrip(t.list(t.string), strs);
-  const pts = Array.from({ length: 100_000 }, (_, i) => ({ x: i, y: 0 - i }));
-  roundtrip(t.list(t.struct({ x: t.i32, y: t.i32 })), pts);
-});
+test("lists round-trip empty, nested and 100k-element values", () =>
+  seeded(100, (rng) => {
+    roundtrip(t.list(t.u32), []);
+    roundtrip(t.list(t.list(t.string)), [[], ["a"], ["b", "c"], []]);
+    roundtrip(t.list(t.unit), [undefined, undefined, undefined]);
+    roundtrip(t.list(t.tuple()), [[], []]);
+    const big = Array.from({ length: 100_000 }, () => Math.floor(rng() * 2 ** 32));
+    const bytes = roundtrip(t.list(t.u32), big);
+    assert.equal(hex(bytes.subarray(0, 3)), "a0 8d 06");
+    const strs = Array.from({ length: 20_000 }, (_, i) => `s${i}`);
+    roundtrip(t.list(t.string), strs);
+    const pts = Array.from({ length: 20_000 }, (_, i) => ({ x: i, y: 0 - i }));
+    roundtrip(t.list(t.struct({ x: t.i32, y: t.i32 })), pts);
+  }));
 
 test("fixed arrays round-trip, including zero-length ones", () => {
   roundtrip(t.array(t.u8, 0), []);
@@ -734,24 +724,24 @@ const Everything = t.struct({
   r: t.rx(t.string),
 });
 
-test("random values of nested schemas of every kind round-trip", () => {
-  const schemas: Schema<unknown>[] = [
-    Everything,
-    t.list(Everything),
-    t.map(t.u32, t.list(t.enum({ A: t.unit, B: [t.string, t.bytes], C: { v: t.i128 } }))),
-    t.set(t.string),
-    t.array(t.option(t.tuple(t.i64, t.f32)), 4),
-    Node,
-    Tree,
-  ];
-  const rng = prng(2024);
-  for (const schema of schemas) {
-    for (let i = 0; i < 300; i++) {
-      const value = randomValue(schema, rng, 6);
-      roundtrip(schema, value);
+test("random values of nested schemas of every kind round-trip", () =>
+  seeded(2024, (rng) => {
+    const schemas: Schema<unknown>[] = [
+      Everything,
+      t.list(Everything),
+      t.map(t.u32, t.list(t.enum({ A: t.unit, B: [t.string, t.bytes], C: { v: t.i128 } }))),
+      t.set(t.string),
+      t.array(t.option(t.tuple(t.i64, t.f32)), 4),
+      Node,
+      Tree,
+    ];
+    for (const schema of schemas) {
+      for (let i = 0; i < 100; i++) {
+        const value = randomValue(schema, rng, 6);
+        roundtrip(schema, value);
+      }
     }
-  }
-});
+  }));
 
 // ---------------------------------------------------------------------------------------------
 // Types

@@ -49,7 +49,7 @@ function source(): { impl: ReturnType<typeof implement>; timedOut(): void } {
       while (i < n) {
         while (owed === 0) await new Promise<void>((r) => (wake = r));
         owed--;
-        const burst = Math.min(n - i, 1 + Math.floor(rng() * 36));
+        const burst = Math.min(n - i, 1 + Math.floor(rng() * 20));
         for (let k = 0; k < burst; k++) await tx.send(i++);
       }
       await tx.close();

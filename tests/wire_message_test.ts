@@ -13,6 +13,7 @@ import { DecodeError } from "../lib/postcard/errors.ts";
 import { Reader } from "../lib/postcard/_reader.ts";
 import { Writer } from "../lib/postcard/_writer.ts";
 import type { Message, Metadata } from "../lib/wire/types.ts";
+import { seeded } from "./_seeded.ts";
 
 /** Bytes from a hex string with optional spaces: "00 07 0b". */
 function hex(s: string): Uint8Array {
@@ -929,19 +930,6 @@ test("writeMetadata() and writeSettings() name their own root in errors", () => 
 // Property-style: arbitrary bytes give a Message or a DecodeError
 // ---------------------------------------------------------------------------
 
-/** A small deterministic PRNG (xorshift32), so failures are reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -990,46 +978,48 @@ test("decodeMessage() rejects every truncation of messages without a trailing pa
   }
 });
 
-test("decodeMessage() gives a Message or a DecodeError for thousands of random byte strings", () => {
-  const next = rng(0x5eed);
-  let decoded = 0;
-  for (let i = 0; i < 4000; i++) {
-    const len = next() % 48;
-    const bytes = new Uint8Array(len);
-    for (let j = 0; j < len; j++) bytes[j] = next() & 0xff;
-    // Bias half the inputs towards plausible headers so deeper paths run.
-    if (len >= 2 && (i & 1) === 0) {
-      bytes[0] = next() % 3;
-      bytes[1] = next() % 12;
-    }
-    if (decodesOrFails(bytes)) decoded++;
-  }
-  assert.ok(decoded > 0, "some random inputs decode");
-});
-
-test("decodeMessage() gives a Message or a DecodeError for mutated golden messages", () => {
-  const next = rng(0xc0ffee);
-  const seeds = GOLDEN.map((g) => hex(g.hex));
-  for (let i = 0; i < 4000; i++) {
-    const base = seeds[next() % seeds.length]!;
-    const bytes = new Uint8Array(base);
-    const flips = 1 + (next() % 3);
-    for (let k = 0; k < flips && bytes.length > 0; k++) {
-      const at = next() % bytes.length;
-      switch (next() % 4) {
-        case 0:
-          bytes[at] = next() & 0xff;
-          break;
-        case 1:
-          bytes[at] = bytes[at]! ^ (1 << (next() % 8));
-          break;
-        case 2:
-          bytes[at] = bytes[at]! | 0x80;
-          break;
-        default:
-          bytes[at] = bytes[at]! & 0x7f;
+test("decodeMessage() gives a Message or a DecodeError for thousands of random byte strings", () =>
+  seeded(0x5eed, (rng) => {
+    const next = (): number => Math.floor(rng() * 0x1_0000_0000);
+    let decoded = 0;
+    for (let i = 0; i < 4000; i++) {
+      const len = next() % 48;
+      const bytes = new Uint8Array(len);
+      for (let j = 0; j < len; j++) bytes[j] = next() & 0xff;
+      // Bias half the inputs towards plausible headers so deeper paths run.
+      if (len >= 2 && (i & 1) === 0) {
+        bytes[0] = next() % 3;
+        bytes[1] = next() % 12;
       }
+      if (decodesOrFails(bytes)) decoded++;
     }
-    decodesOrFails(bytes);
-  }
-});
+    assert.ok(decoded > 0, "some random inputs decode");
+  }));
+
+test("decodeMessage() gives a Message or a DecodeError for mutated golden messages", () =>
+  seeded(0xc0ffee, (rng) => {
+    const next = (): number => Math.floor(rng() * 0x1_0000_0000);
+    const seeds = GOLDEN.map((g) => hex(g.hex));
+    for (let i = 0; i < 4000; i++) {
+      const base = seeds[next() % seeds.length]!;
+      const bytes = new Uint8Array(base);
+      const flips = 1 + (next() % 3);
+      for (let k = 0; k < flips && bytes.length > 0; k++) {
+        const at = next() % bytes.length;
+        switch (next() % 4) {
+          case 0:
+            bytes[at] = next() & 0xff;
+            break;
+          case 1:
+            bytes[at] = bytes[at]! ^ (1 << (next() % 8));
+            break;
+          case 2:
+            bytes[at] = bytes[at]! | 0x80;
+            break;
+          default:
+            bytes[at] = bytes[at]! & 0x7f;
+        }
+      }
+      decodesOrFails(bytes);
+    }
+  }));

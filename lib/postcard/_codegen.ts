@@ -329,26 +329,25 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
 /**
  * Generates an encoder for small values of fixed shape (no lists, maps or
  * enums): it reads and checks the value, allocates a result of the exact
- * size (from `alloc`, or a new `Uint8Array`) and writes straight into it, with no intermediate
- * buffer and no copy. It returns undefined, for the ordinary encoder to
- * take over, when the value is larger than `max` bytes, has a non-ASCII
- * string or does not fit the schema. Undefined for other schemas.
+ * size (a new `Uint8Array`, or from `alloc` when one is passed) and writes
+ * straight into it, with no intermediate buffer and no copy. It returns
+ * undefined, for the ordinary encoder to take over, when the value is
+ * larger than `max` bytes, has a non-ASCII string or does not fit the
+ * schema. Undefined for other schemas.
  */
 export function generateSmallEncoder(
   schema: Schema<unknown>,
   compile: CompileFn,
-  alloc: ((n: number) => Uint8Array) | undefined,
   max: number,
-): ((x: unknown) => Uint8Array | undefined) | undefined {
+): ((x: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined) | undefined {
   const g = new Gen(compile);
   const locals: string[] = [];
   const code = small(g, schema, "x", locals);
   if (code === undefined) return undefined;
-  const a = alloc === undefined ? "new Uint8Array" : g.k(alloc);
   const decl = locals.length > 0 ? `let ${locals.join(", ")};` : "";
-  return make<(x: unknown) => Uint8Array | undefined>(
+  return make<(x: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined>(
     g,
-    `"use strict"; return function encodeSmall(x) {\nlet n = 0; ${decl}\n${code.size}\nif (n > ${max}) return undefined;\nconst out = ${a}(n);\nlet p = 0;\n${code.write}\nreturn out;\n};`,
+    `"use strict"; return function encodeSmall(x, alloc) {\nlet n = 0; ${decl}\n${code.size}\nif (n > ${max}) return undefined;\nconst out = alloc === undefined ? new Uint8Array(n) : alloc(n);\nlet p = 0;\n${code.write}\nreturn out;\n};`,
   );
 }
 
@@ -411,9 +410,10 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
       const a = g.v();
       const i = g.v();
       const e = g.v();
+      const length = (s as ArraySchema<unknown>).length;
       const count = schema.kind === "array"
-        ? `const ${n} = ${(s as ArraySchema<unknown>).length};`
-        : `const ${n} = r.length("list", ${g.compile(s.item).minSize}, ${ZERO_SIZED_LIMIT});`;
+        ? `const ${n} = ${length}; r.spend(${lit(`array of ${length}`)}, ${n});`
+        : `const ${n} = r.count("list", ${g.compile(s.item).minSize}, ${ZERO_SIZED_LIMIT});`;
       return `{ ${count} const ${a} = new Array(${n}); for (let ${i} = 0; ${i} < ${n}; ${i}++) { let ${e}; ${
         dec(g, s.item, e)
       } ${a}[${i}] = ${e}; } ${to} = ${a}; }`;

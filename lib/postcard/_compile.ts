@@ -14,7 +14,7 @@ import {
 import { along, rangeFault, show, typeFault } from "./_faults.ts";
 import { MAX_DEPTH, type Reader } from "./_reader.ts";
 import { buildScalar } from "./_scalars.ts";
-import { allocOut, SLOW_BUFFERS, type Writer } from "./_writer.ts";
+import type { Writer } from "./_writer.ts";
 import {
   type ArraySchema,
   type ChannelSchema,
@@ -58,9 +58,12 @@ export interface Prepared extends Compiled {
   readonly fastDecode: Decoder;
   /**
    * For small values of fixed shape: encodes into a new array of the exact
-   * size, or returns undefined for the ordinary path (see `generateSmallEncoder`).
+   * size (from `alloc` when given), or returns undefined for the ordinary
+   * path (see `generateSmallEncoder`).
    */
-  readonly encodeSmall: ((value: unknown) => Uint8Array | undefined) | undefined;
+  readonly encodeSmall:
+    | ((value: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined)
+    | undefined;
   /**
    * For small values of fixed shape: decodes `buf[start, end)` inline, or
    * returns `NOT_SMALL` for the ordinary path (see `generateSmallDecoder`).
@@ -115,12 +118,7 @@ export function prepare(schema: Schema<unknown>): Prepared {
       ...c,
       fastEncode: generateEncoder(schema, compile) ?? c.encode,
       fastDecode: generateDecoder(schema, compile) ?? c.decode,
-      encodeSmall: generateSmallEncoder(
-        schema,
-        compile,
-        SLOW_BUFFERS ? allocOut : undefined,
-        SMALL_MAX,
-      ),
+      encodeSmall: generateSmallEncoder(schema, compile, SMALL_MAX),
       decodeSmall: generateSmallDecoder(schema, compile),
     };
     preparedCache.set(schema, p);
@@ -206,7 +204,7 @@ function buildList(schema: ListSchema<unknown>): Compiled {
       }
     },
     decode: (r) => {
-      const n = r.length("list", min, ZERO_SIZED_LIMIT);
+      const n = r.count("list", min, ZERO_SIZED_LIMIT);
       const out = new Array(n);
       for (let i = 0; i < n; i++) out[i] = dec(r);
       return out;
@@ -234,11 +232,69 @@ function buildArray(schema: ArraySchema<unknown>): Compiled {
       }
     },
     decode: (r) => {
+      r.spend(`array of ${n}`, n);
       const out = new Array(n);
       for (let i = 0; i < n; i++) out[i] = dec(r);
       return out;
     },
   };
+}
+
+/**
+ * True when decoded values of `schema` are primitives (or `undefined`), so
+ * that a `Map` or `Set` holding them finds equal values equal by itself.
+ */
+function comparedByValue(schema: Schema<unknown>): boolean {
+  switch (schema.kind) {
+    case "bool":
+    case "u8":
+    case "u16":
+    case "u32":
+    case "u64":
+    case "u128":
+    case "i8":
+    case "i16":
+    case "i32":
+    case "i64":
+    case "i128":
+    case "f32":
+    case "f64":
+    case "char":
+    case "string":
+    case "unit":
+      return true;
+    case "option":
+      return comparedByValue((schema as OptionSchema<unknown>).inner);
+    default:
+      return false;
+  }
+}
+
+/**
+ * Remembers the encodings of the keys of one map (or the elements of one
+ * set) whose decoded values are objects, which a `Map` compares by
+ * identity: two such keys are equal exactly when their encodings are,
+ * because the decoder accepts only canonical encodings (no overlong
+ * varints, bool and option bytes 0 or 1, valid UTF-8; floats compare by
+ * their bits, so `0` and `-0` fields are different keys). Each encoding
+ * becomes a string of one character per byte, so the lookup is the
+ * engine's own string hashing, which a peer cannot flood with collisions.
+ */
+class Encodings {
+  readonly #seen = new Set<string>();
+
+  /** Adds `buf[start, end)`; returns false when an equal range was added before. */
+  add(buf: Uint8Array, start: number, end: number): boolean {
+    let key = "";
+    for (let i = start; i < end; i += 4096) {
+      const chunk = buf.subarray(i, Math.min(end, i + 4096));
+      key += String.fromCharCode.apply(null, chunk as unknown as number[]);
+    }
+    const seen = this.#seen;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }
 }
 
 function keyText(k: unknown): string {
@@ -253,6 +309,7 @@ function buildMap(schema: MapSchema<unknown, unknown>): Compiled {
   const decK = key.decode;
   const decV = value.decode;
   const min = key.minSize + value.minSize;
+  const byValue = comparedByValue(schema.key);
   return {
     name: "map",
     minSize: 1,
@@ -273,14 +330,16 @@ function buildMap(schema: MapSchema<unknown, unknown>): Compiled {
       }
     },
     decode: (r) => {
-      const start = r.pos;
-      const n = r.length("map", min, ZERO_SIZED_LIMIT);
+      const n = r.count("map", min, ZERO_SIZED_LIMIT);
       const out = new Map<unknown, unknown>();
+      const seen = byValue || n < 2 ? undefined : new Encodings();
       for (let i = 0; i < n; i++) {
+        const at = r.pos;
         const k = decK(r);
+        if (seen !== undefined && !seen.add(r.buf, at, r.pos)) r.fail("map", "duplicate key", at);
         out.set(k, decV(r));
+        if (out.size === i) r.fail("map", "duplicate key", at);
       }
-      if (out.size !== n) r.fail("map", "duplicate key", start);
       return out;
     },
   };
@@ -291,6 +350,7 @@ function buildSet(schema: SetSchema<unknown>): Compiled {
   const enc = item.encode;
   const dec = item.decode;
   const min = item.minSize;
+  const byValue = comparedByValue(schema.item);
   return {
     name: "set",
     minSize: 1,
@@ -308,11 +368,18 @@ function buildSet(schema: SetSchema<unknown>): Compiled {
       }
     },
     decode: (r) => {
-      const start = r.pos;
-      const n = r.length("set", min, ZERO_SIZED_LIMIT);
+      const n = r.count("set", min, ZERO_SIZED_LIMIT);
       const out = new Set<unknown>();
-      for (let i = 0; i < n; i++) out.add(dec(r));
-      if (out.size !== n) r.fail("set", "duplicate element", start);
+      const seen = byValue || n < 2 ? undefined : new Encodings();
+      for (let i = 0; i < n; i++) {
+        const at = r.pos;
+        const v = dec(r);
+        if (seen !== undefined && !seen.add(r.buf, at, r.pos)) {
+          r.fail("set", "duplicate element", at);
+        }
+        out.add(v);
+        if (out.size === i) r.fail("set", "duplicate element", at);
+      }
       return out;
     },
   };

@@ -7,6 +7,7 @@
 
 import type { ChannelHooks } from "./_compile.ts";
 import { DecodeError } from "./errors.ts";
+import { ownsMemory, SLOW_BUFFERS } from "./_writer.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -14,6 +15,33 @@ const scratch = new DataView(new ArrayBuffer(8));
 
 /** Deepest nesting of recursive (`t.lazy`) values a decoder follows. */
 export const MAX_DEPTH = 512;
+
+/**
+ * Default bound on the elements one decode produces: list, set and array
+ * elements and map entries, counted over the whole value, nested ones
+ * included. Each costs memory out of proportion to its bytes on the wire
+ * (an empty list is one byte, and an array object in memory).
+ */
+export const DEFAULT_MAX_ELEMENTS = 1 << 20;
+
+/** Most elements one sequence may have whatever the budget, as in the Rust runtime. */
+export const MAX_SEQUENCE = 1 << 24;
+
+/**
+ * A reader's input at most this long is copied whole, once, when a `bytes`
+ * value is borrowed from an input that shares its `ArrayBuffer` (see
+ * {@linkcode Reader.bytes}); a longer one has each value copied instead.
+ */
+const COPY_INPUT_MAX = 16 * 1024;
+
+/**
+ * Shorter `bytes` values are always copied where allocating is cheap
+ * (Bun): there a copy costs no more than a view, which would keep the
+ * whole input alive, and asking a small array for its `.buffer` is slow.
+ */
+const BORROW_MIN = SLOW_BUFFERS ? 0 : 256;
+
+const sliceCopy = Uint8Array.prototype.slice;
 
 /** Strings up to this many bytes are decoded in JavaScript and interned. */
 export const SHORT_STRING = 32;
@@ -71,11 +99,17 @@ export class Reader {
   /** Current nesting depth of recursive values. */
   depth = 0;
   /**
-   * When true, `bytes` values are views of the input instead of copies.
-   * Only for inputs nobody else will change (the RPC layer's own message
-   * buffers).
+   * When true, `bytes` values may be views of the input instead of copies
+   * (see {@linkcode Reader.bytes}). Only for inputs nobody will change: the
+   * RPC layer's own message buffers.
    */
   borrow = false;
+  /** Elements this decode may still produce (see {@linkcode Reader.count}). */
+  budget: number = DEFAULT_MAX_ELEMENTS;
+  /** The element budget this decode started with, for error messages. */
+  maxElements: number = DEFAULT_MAX_ELEMENTS;
+  /** Whether `buf` is alone in its `ArrayBuffer`: unknown until a value is borrowed. */
+  #owns: boolean | undefined = undefined;
   /** Channel hooks for the value being decoded, if any. */
   channels: ChannelHooks | undefined = undefined;
   #view: DataView | undefined;
@@ -103,8 +137,16 @@ export class Reader {
     this.end = end;
     this.depth = 0;
     this.borrow = false;
+    this.budget = this.maxElements = DEFAULT_MAX_ELEMENTS;
+    this.#owns = undefined;
     this.channels = undefined;
     this.#view = undefined;
+    return this;
+  }
+
+  /** Sets the element budget of this decode (see {@linkcode Reader.count}). */
+  limit(maxElements: number): this {
+    this.budget = this.maxElements = maxElements;
     return this;
   }
 
@@ -289,12 +331,56 @@ export class Reader {
     return n;
   }
 
-  /** Returns a view of the next `n` bytes. */
-  view(what: string, n: number): Uint8Array {
+  /**
+   * Reads the element count of a sequence, as {@linkcode Reader.length}
+   * does, and spends it from the element budget: a count above
+   * {@linkcode MAX_SEQUENCE} or above what is left of the budget is a
+   * `DecodeError` before anything is allocated for it.
+   */
+  count(what: string, minItemSize: number, zeroSizedLimit: number): number {
+    const start = this.pos;
+    const n = this.length(what, minItemSize, zeroSizedLimit);
+    if (n > this.budget || n > MAX_SEQUENCE) this.#overBudget(what, n, start);
+    this.budget -= n;
+    return n;
+  }
+
+  /** Spends `n` elements of a fixed-length array from the element budget. */
+  spend(what: string, n: number): void {
+    if (n > this.budget) this.#overBudget(what, n, this.pos);
+    this.budget -= n;
+  }
+
+  #overBudget(what: string, n: number, at: number): never {
+    if (n > MAX_SEQUENCE) {
+      this.fail(what, `count ${n} exceeds the limit of ${MAX_SEQUENCE} elements per sequence`, at);
+    }
+    this.fail(what, `more than ${this.maxElements} elements in one value`, at);
+  }
+
+  /**
+   * Reads the next `n` bytes as a value for the application: a plain
+   * `Uint8Array` whose `ArrayBuffer` holds nothing but bytes of this input.
+   * Without {@linkcode Reader.borrow} it is a copy of its own. With it, it
+   * may be a view of the input when the input is alone in its
+   * `ArrayBuffer` (see `ownsMemory`); when the input shares one (a small
+   * frame carved from a slab, a view into a larger buffer), a short input
+   * is first replaced by a copy of its own, once, so that this and later
+   * values are views of that copy, and a long one has the value copied.
+   */
+  bytes(what: string, n: number): Uint8Array {
     const start = this.pos;
     if (n > this.end - start) this.fail(what, "unexpected end of input", this.end);
     this.pos = start + n;
-    return this.buf.subarray(start, start + n);
+    let buf = this.buf;
+    if (!this.borrow || n < BORROW_MIN) return sliceCopy.call(buf, start, start + n);
+    if (!(this.#owns ??= ownsMemory(buf))) {
+      if (buf.length > COPY_INPUT_MAX) return sliceCopy.call(buf, start, start + n);
+      buf = this.buf = sliceCopy.call(buf);
+      this.#owns = true;
+      this.#view = undefined;
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset + start, n);
   }
 
   /** Reads a length-prefixed UTF-8 string. */

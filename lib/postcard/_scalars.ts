@@ -240,15 +240,16 @@ export function buildScalar(kind: ScalarKind): Compiled {
         return s;
       }, 2);
     case "bytes":
-      return scalar("bytes", (w, v) => {
-        if (!(v instanceof Uint8Array)) typeFault("bytes", "a Uint8Array", v);
-        w.varint(v.length);
-        w.raw(v);
-      }, (r) => {
-        const n = r.length("bytes", 1, 0);
-        const view = r.view("bytes", n);
-        return r.borrow ? view : view.slice();
-      }, 1);
+      return scalar(
+        "bytes",
+        (w, v) => {
+          if (!(v instanceof Uint8Array)) typeFault("bytes", "a Uint8Array", v);
+          w.varint(v.length);
+          w.raw(v);
+        },
+        (r) => r.bytes("bytes", r.length("bytes", 1, 0)),
+        1,
+      );
     case "unit":
       return scalar(
         "unit",

@@ -36,17 +36,46 @@ export function varintSize(n: number): number {
 export const SLOW_BUFFERS: boolean = "Deno" in globalThis;
 const sliceCopy = Uint8Array.prototype.slice;
 
-/** Results up to this size are carved out of a shared slab. */
+/** Arrays up to this size are carved out of a slab (see {@linkcode Slab}). */
 const POOLED_MAX = 1024;
 const SLAB_SIZE = 64 * 1024;
-let slab = new Uint8Array(0);
-let slabPos = 0;
 
 /**
- * Copies `buf[0, n)` into a new byte array. Small results are views into a
- * shared slab (allocating an ArrayBuffer per result is slow on some
- * runtimes), so their `.buffer` is larger than they are: a caller that
- * needs an exclusive buffer, e.g. to transfer it, copies with `slice()`.
+ * Small arrays carved out of 64 KiB buffers, on runtimes where allocating
+ * an `ArrayBuffer` is slow: every array from one slab shares its
+ * `ArrayBuffer` with the others. Elsewhere every array is its own.
+ */
+class Slab {
+  #slab = new Uint8Array(0);
+  #pos = 0;
+
+  /** A view of `n` unused bytes of the slab (`n` at most {@linkcode POOLED_MAX}). */
+  carve(n: number): Uint8Array {
+    if (this.#pos + n > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#pos = 0;
+    }
+    const out = new Uint8Array(this.#slab.buffer, this.#pos, n);
+    this.#pos = (this.#pos + n + 7) & ~7;
+    return out;
+  }
+}
+
+/**
+ * Link payloads: copies of outgoing messages for memory links and incoming
+ * frames. The session never hands such a payload, or a view of it, to the
+ * application (see `Reader.bytes`).
+ */
+const payloadSlab = new Slab();
+/** Results of `encode(…, { pooled: true })`, and nothing else. */
+const resultSlab = new Slab();
+
+/**
+ * Copies `buf[0, n)` into a new byte array, for a link payload. Small
+ * results are views into a slab shared with other payloads (allocating an
+ * ArrayBuffer per payload is slow on some runtimes): never hand one to
+ * application code, whose values must not share memory with other
+ * messages.
  */
 export function copyOut(buf: Uint8Array, n: number): Uint8Array {
   return copyRange(buf, 0, n);
@@ -54,8 +83,8 @@ export function copyOut(buf: Uint8Array, n: number): Uint8Array {
 
 /**
  * Copies `buf[start, start + n)` into a new plain `Uint8Array` (never a
- * subclass such as a Node `Buffer`, even when `buf` is one), pooled like
- * {@linkcode copyOut}.
+ * subclass such as a Node `Buffer`, even when `buf` is one), for a link
+ * payload: pooled like {@linkcode copyOut}.
  */
 export function copyRange(buf: Uint8Array, start: number, n: number): Uint8Array {
   if (!SLOW_BUFFERS) {
@@ -65,30 +94,19 @@ export function copyRange(buf: Uint8Array, start: number, n: number): Uint8Array
     return out;
   }
   if (n > POOLED_MAX) return sliceCopy.call(buf, start, start + n);
-  if (slabPos + n > slab.length) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabPos = 0;
-  }
-  const out = new Uint8Array(slab.buffer, slabPos, n);
+  const out = payloadSlab.carve(n);
   for (let i = 0; i < n; i++) out[i] = buf[start + i]!;
-  slabPos = (slabPos + n + 7) & ~7;
   return out;
 }
 
 /**
- * A new byte array of `n` bytes for an encoder to fill: on runtimes where
- * allocating buffers is slow, small ones are views into a shared slab (see
- * `copyOut`).
+ * A new byte array of `n` bytes for `encode(…, { pooled: true })` to fill:
+ * on runtimes where allocating buffers is slow, a small one is a view into
+ * a slab shared with other pooled results, and with nothing else.
  */
-export function allocOut(n: number): Uint8Array {
+export function allocPooled(n: number): Uint8Array {
   if (!SLOW_BUFFERS || n > POOLED_MAX) return new Uint8Array(n);
-  if (slabPos + n > slab.length) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabPos = 0;
-  }
-  const out = new Uint8Array(slab.buffer, slabPos, n);
-  slabPos = (slabPos + n + 7) & ~7;
-  return out;
+  return resultSlab.carve(n);
 }
 
 const bunBuffer = "Bun" in globalThis
@@ -113,6 +131,22 @@ export function allocFilledLater(n: number): Uint8Array {
 const LARGE = 64 * 1024;
 /** Large buffers handed to a transport by {@linkcode Writer.handOff}, not yet given back. */
 const handedOff = new WeakSet<ArrayBufferLike>();
+/**
+ * Buffers handed off by {@linkcode Writer.handOff} that hold nothing but
+ * their one message (every other byte zero), until given back by
+ * {@linkcode recycle}.
+ */
+const exclusive = new WeakSet<ArrayBufferLike>();
+
+/**
+ * True when `buf` is alone in its `ArrayBuffer`: it spans the whole of it,
+ * or it is a message from {@linkcode Writer.handOff}, whose buffer holds
+ * nothing else. Views of such an array share memory with nothing but it.
+ */
+export function ownsMemory(buf: Uint8Array): boolean {
+  const b = buf.buffer;
+  return (buf.byteOffset === 0 && buf.byteLength === b.byteLength) || exclusive.has(b);
+}
 
 /**
  * Bytes kept free in front of every large buffer made here, so a framed
@@ -167,6 +201,7 @@ const POOL_BYTES = 8 * 1024 * 1024;
 export function recycle(payload: Uint8Array): void {
   const b = payload.buffer;
   if (!handedOff.delete(b)) return;
+  exclusive.delete(b);
   if (pool.length < POOL_COUNT && pooledBytes + b.byteLength <= POOL_BYTES) {
     pool.push(b);
     pooledBytes += b.byteLength;
@@ -254,6 +289,13 @@ export class Writer {
   #segmentBytes = 0;
   #view: DataView | undefined;
   readonly #initial: number;
+  /**
+   * Bytes of `buf` from this index on are zero; before it (past `pos`)
+   * they may hold earlier messages. A recycled buffer is dirty throughout,
+   * its headroom too (`#dirtyHead`).
+   */
+  #dirty = 0;
+  #dirtyHead = false;
 
   /**
    * Creates a writer.
@@ -280,9 +322,12 @@ export class Writer {
     // A large single write (a big `bytes` value) gets just the room it needs.
     if (n > size) size = this.pos + n + 4096;
     while (size < this.pos + n) size *= 2;
-    const next = size >= LARGE ? pooled(size) ?? allocLarge(size, false) : new Uint8Array(size);
+    const recycled = size >= LARGE ? pooled(size) : undefined;
+    const next = recycled ?? (size >= LARGE ? allocLarge(size, false) : new Uint8Array(size));
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
+    this.#dirty = recycled === undefined ? 0 : next.length;
+    this.#dirtyHead = recycled !== undefined;
     this.#view = undefined;
   }
 
@@ -420,6 +465,8 @@ export class Writer {
     const actualHead = varintSize(written);
     if (actualHead !== head) {
       this.buf.copyWithin(this.pos + actualHead, start, start + written);
+      // The last bytes moved stay behind, past the end of the string.
+      if (start + written > this.#dirty) this.#dirty = start + written;
     }
     this.varint(written);
     this.pos += written;
@@ -467,6 +514,7 @@ export class Writer {
    * `segmentCount` earlier).
    */
   rewind(pos: number, segments: number): void {
+    if (this.pos > this.#dirty) this.#dirty = this.pos;
     this.pos = pos;
     const kept = this.#segments;
     while (kept.length > segments) {
@@ -518,10 +566,19 @@ export class Writer {
     this.gather = gather;
   }
 
-  /** Returns a copy of the written bytes and resets the writer for reuse. */
-  finish(): Uint8Array {
+  /**
+   * Returns a copy of the written bytes in an `ArrayBuffer` of its own and
+   * resets the writer for reuse. With `pooled`, a small copy may instead
+   * share a slab with other pooled results (see {@linkcode allocPooled}).
+   */
+  finish(pooled = false): Uint8Array {
     this.#inline();
-    const out = copyOut(this.buf, this.pos);
+    const n = this.pos;
+    let out: Uint8Array;
+    if (pooled) {
+      out = allocPooled(n);
+      out.set(this.buf.subarray(0, n));
+    } else out = this.buf.slice(0, n);
     this.reset();
     return out;
   }
@@ -529,14 +586,26 @@ export class Writer {
   /**
    * Returns the written bytes without copying and gives the writer a new
    * buffer: for large messages, where a copy costs more than an allocation.
+   * Whatever else the buffer held (earlier messages, or a recycled
+   * buffer's contents) is zeroed first, so that the result shares its
+   * `ArrayBuffer` with nothing but zeros (see {@linkcode ownsMemory}).
    * Whoever ends up done with the bytes may pass them to
    * {@linkcode recycle}.
    */
   handOff(): Uint8Array {
     this.#inline();
-    const out = this.buf.subarray(0, this.pos);
-    if (this.buf.length >= LARGE) handedOff.add(this.buf.buffer);
+    const buf = this.buf;
+    const pos = this.pos;
+    if (this.#dirty > pos) buf.fill(0, pos, this.#dirty);
+    if (this.#dirtyHead && buf.byteOffset > 0) {
+      new Uint8Array(buf.buffer, 0, buf.byteOffset).fill(0);
+    }
+    const out = buf.subarray(0, pos);
+    if (buf.length >= LARGE) handedOff.add(buf.buffer);
+    exclusive.add(buf.buffer);
     this.buf = new Uint8Array(this.#initial);
+    this.#dirty = 0;
+    this.#dirtyHead = false;
     this.#view = undefined;
     this.pos = 0;
     return out;
@@ -551,6 +620,8 @@ export class Writer {
     const previous = this.buf;
     if (this.#segments.length > 0) this.rewind(0, 0);
     this.buf = buf;
+    this.#dirty = buf.length;
+    this.#dirtyHead = true;
     this.pos = 0;
     this.#view = undefined;
     return previous;
@@ -559,9 +630,12 @@ export class Writer {
   /** Forgets the written bytes; drops an oversized buffer. */
   reset(): void {
     if (this.#segments.length > 0) this.rewind(0, 0);
+    if (this.pos > this.#dirty) this.#dirty = this.pos;
     this.pos = 0;
     if (this.buf.length > KEEP_LIMIT) {
       this.buf = new Uint8Array(this.#initial);
+      this.#dirty = 0;
+      this.#dirtyHead = false;
       this.#view = undefined;
     }
   }

@@ -8,7 +8,9 @@
  * Thrown when bytes are not a valid postcard encoding of the expected type:
  * truncated input, an overlong or overflowing varint, an integer out of
  * range, invalid UTF-8, a bad bool or option byte, an unknown enum index,
- * an invalid `char`, trailing bytes, or a length larger than the input.
+ * an invalid `char`, trailing bytes, a length larger than the input, a
+ * duplicate map key or set element, or more elements than the decode
+ * allows (see `DecodeOptions.maxElements`).
  *
  * @example Telling a decode failure apart
  * ```ts

@@ -2,8 +2,9 @@
  * The decoder half of the session `Message` codec (wire-spec §2): reads
  * postcard bytes from a {@linkcode Reader} into {@linkcode Message} values.
  * Strict: malformed input of any kind is a `DecodeError` thrown by the
- * reader. Trailing payloads and metadata byte values are views into the
- * input, not copies.
+ * reader. Trailing payloads are views into the input, not copies;
+ * metadata byte values are too when the input has its `ArrayBuffer` to
+ * itself (see {@linkcode decodeMessage}).
  *
  * Private to the package: import these functions from `./message.ts`,
  * which re-exports them.
@@ -35,7 +36,7 @@ function unknownVariant(r: Reader, what: string, index: number, at: number): nev
 }
 
 function readChannels(r: Reader): readonly number[] {
-  const n = r.length("channels", 1, 0);
+  const n = r.count("channels", 1, 0);
   if (n === 0) return EMPTY_IDS;
   const ids: number[] = [];
   for (let i = 0; i < n; i++) ids.push(r.safe("channel id"));
@@ -43,17 +44,20 @@ function readChannels(r: Reader): readonly number[] {
 }
 
 /**
- * Reads a `Metadata` list. String values are decoded; byte values are
- * views into the reader's input. An entry flagged `SENSITIVE` keeps its
- * value readable through `entry.value` but hidden from every way of
- * printing it (`console.log`, `inspect`, `JSON.stringify`, `String()`…).
+ * Reads a `Metadata` list. String values are decoded; byte values are read
+ * with `Reader.bytes`: views into the reader's input when it borrows and
+ * the input has its `ArrayBuffer` to itself, copies otherwise. Entries
+ * count against the reader's element budget. An entry flagged `SENSITIVE`
+ * keeps its value readable through `entry.value` but hidden from every way
+ * of printing it (`console.log`, `inspect`, `JSON.stringify`, `String()`…).
  *
  * @param r The reader, positioned at the entry count.
  * @returns The entries, in wire order (a shared frozen empty array when
  * there are none).
  * @throws {DecodeError} For truncated input, an overlong or overflowing
  * varint, invalid UTF-8, an unknown `MetadataValue` index, a u64 value
- * above 2^64-1 or flags above 2^53-1.
+ * above 2^64-1, flags above 2^53-1, or more entries than the element
+ * budget allows.
  *
  * @example Reading an empty list
  * ```ts
@@ -65,7 +69,7 @@ function readChannels(r: Reader): readonly number[] {
  */
 export function readMetadata(r: Reader): Metadata {
   // An entry is at least 4 bytes: key length, value index, value, flags.
-  const n = r.length("metadata", 4, 0);
+  const n = r.count("metadata", 4, 0);
   if (n === 0) return EMPTY_METADATA;
   const out: MetadataEntry[] = [];
   for (let i = 0; i < n; i++) {
@@ -78,7 +82,7 @@ export function readMetadata(r: Reader): Metadata {
         value = r.string("metadata string value");
         break;
       case 1:
-        value = r.view("metadata bytes value", r.length("metadata bytes value", 1, 0));
+        value = r.bytes("metadata bytes value", r.length("metadata bytes value", 1, 0));
         break;
       case 2:
         value = r.varintBig("metadata u64 value", 64);
@@ -214,16 +218,19 @@ function readPayload(r: Reader): MessagePayload {
  * Decodes one message from a whole link payload. Strict: the bytes must be
  * exactly one canonical message. A trailing payload (`args`, `ret`,
  * `item`) is every byte after the fixed fields, returned as a view into
- * `bytes` (no copy), as are metadata byte values; keep `bytes` unchanged
- * while they are in use. `SENSITIVE` metadata values are readable through
- * `entry.value` and never shown when the message is printed.
+ * `bytes` (no copy); keep `bytes` unchanged while it is in use. A metadata
+ * byte value is a view into `bytes` too when `bytes` spans its whole
+ * `ArrayBuffer`, and otherwise a copy, so that it never shares memory
+ * with anything but this message. `SENSITIVE` metadata values are readable
+ * through `entry.value` and never shown when the message is printed.
  *
  * @param bytes The encoded message.
  * @returns The message.
  * @throws {DecodeError} For truncated input, an overlong or overflowing
  * varint, an unknown enum index at any level, a bad parity, invalid UTF-8,
- * an id or flags value above 2^53-1, a u32 field above 2^32-1, or bytes
- * left after a message that has no trailing payload.
+ * an id or flags value above 2^53-1, a u32 field above 2^32-1, bytes
+ * left after a message that has no trailing payload, or more than
+ * 1,048,576 metadata entries and channel ids in all.
  * @throws {TypeError} When `bytes` is not a `Uint8Array`.
  *
  * @example Decoding a channel item
@@ -240,7 +247,11 @@ export function decodeMessage(bytes: Uint8Array): Message {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`Cannot decode Message: expected a Uint8Array, got ${show(bytes)}`);
   }
+  if (bytes.constructor !== Uint8Array) {
+    bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   const r = new Reader(bytes);
+  r.borrow = true;
   const connectionId = r.safe("connection id");
   const payload = readPayload(r);
   if (r.pos !== r.end) r.fail("Message", `${r.end - r.pos} trailing bytes`);

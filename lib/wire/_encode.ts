@@ -311,8 +311,7 @@ const shared = new Writer(1024);
  * the bare conduit).
  *
  * @param msg The message.
- * @returns The encoded bytes, a new array (small results may share their
- * `ArrayBuffer` with other results; `slice()` it before transferring it).
+ * @returns The encoded bytes, a new array with an `ArrayBuffer` of its own.
  * @throws {TypeError} When a field has the wrong type or `type` is unknown.
  * @throws {RangeError} When a number is out of range.
  *
