@@ -33,8 +33,11 @@ import type { ConnectionSettings, Message, Metadata, Parity } from "./wire/types
 
 const NO_IDS: readonly number[] = Object.freeze([]);
 
-/** How long `close()` waits for the link itself to finish closing. */
-const LINK_CLOSE_WAIT_MS = 500;
+/**
+ * How long a closing session waits for its link to flush and close before
+ * dropping it (a peer that stops reading would otherwise hold it forever).
+ */
+const LINK_CLOSE_WAIT_MS = 2000;
 
 /** Messages above this size are handed to the link without a copy. */
 const HANDOFF_SIZE = 64 * 1024;
@@ -231,16 +234,7 @@ export class Session {
     }
     this.#teardown(undefined, true);
     await this.closed;
-    // Let the link finish closing (flush, close handshake), but not forever.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finished = await Promise.race([
-      this.#linkClosed?.then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), LINK_CLOSE_WAIT_MS))),
-    ]);
-    clearTimeout(timer);
-    if (finished === false) {
-      this.#conduit.abort(new ClosedError("session-closed", "The link did not close in time"));
-    }
+    await this.#linkClosed; // flushed and closed, or aborted at the deadline
   }
 
   /** Closes the session when used with `await using`. */
@@ -618,6 +612,28 @@ export class Session {
 
   // ------------------------------------------------------------ teardown
 
+  /**
+   * Lets the link flush and finish closing (a close handshake, the drain
+   * after a violation), but not forever: a peer that does not read would
+   * otherwise keep the link and its buffers. Aborts it at the deadline.
+   */
+  async #closeLink(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = await Promise.race([
+      this.#conduit.close().then(() => true, () => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), LINK_CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      this.#conduit.abort(
+        new ClosedError(
+          "peer-not-reading",
+          `The link did not finish closing within ${LINK_CLOSE_WAIT_MS} ms`,
+        ),
+      );
+    }
+  }
+
   #teardown(reason: RpcError | undefined, flush: boolean): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
@@ -628,7 +644,7 @@ export class Session {
     this.#table.failAll(error);
     this.#pinger.stop(error);
     this.#conduit.stop();
-    if (flush) this.#linkClosed = this.#conduit.close().catch(() => {});
+    if (flush) this.#linkClosed = this.#closeLink();
     else this.#conduit.abort(error);
     this.#resolveClosed(reason);
   }

@@ -389,3 +389,66 @@ test("ConnectionClose metadata reaches the peer through connection.closed, redac
   assert.doesNotMatch(JSON.stringify(reason.metadata), /s3cret/);
   await closeAll(client, server);
 });
+
+test("a peer that half-closes and never reads does not keep the server's socket past the close deadline", async () => {
+  const { listenTcp, connectTcpStream } = await import("../transports/tcp.ts");
+  const listener = await listenTcp({ port: 0 });
+  const sessions: Promise<unknown>[] = [];
+  const serving = (async () => {
+    for await (const link of listener) {
+      sessions.push(
+        accept(link, { services: [producer({ sent: 0 })] }).then((s) => s.closed),
+      );
+    }
+  })();
+  const socket = await connectTcpStream({ port: (listener.address as { port: number }).port });
+  try {
+    const writer = socket.writable.getWriter();
+    const frame = (m: Message): Uint8Array => {
+      const p = encodeMessage(m);
+      const out = new Uint8Array(4 + p.length);
+      new DataView(out.buffer).setUint32(0, p.length, true);
+      out.set(p, 4);
+      return out;
+    };
+    await writer.write(frame({
+      connectionId: 0,
+      payload: {
+        type: "hello",
+        version: 7,
+        settings: { parity: "odd", maxConcurrentRequests: 64 },
+        metadata: [],
+      },
+    }));
+    // 32 MiB that the kernel buffers cannot hold, then end our side and read nothing.
+    await writer.write(frame(call(1, Producer.methods.big.id, varint(32 * 1024 * 1024))));
+    await delay(200);
+    await writer.close();
+    const start = performance.now();
+    await until(() => sessions.length === 1, "the session");
+    const reason = await within(sessions[0]!, 2000, "the server's session to end");
+    assert.ok(reason instanceof ClosedError && reason.code === "peer-closed", String(reason));
+    await delay(2500); // past the deadline, the server drops the link
+    let received = 0;
+    const reader = socket.readable.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await within(reader.read(), 5000, "the next bytes");
+        if (done) break;
+        received += value.length;
+      }
+    } catch {
+      // A reset ends the stream too.
+    }
+    assert.ok(
+      received < 32 * 1024 * 1024,
+      `the server kept the link ${
+        (performance.now() - start).toFixed(0)
+      } ms and sent all ${received} bytes`,
+    );
+  } finally {
+    socket.close();
+    await listener.close();
+    await serving;
+  }
+});
