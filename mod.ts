@@ -54,7 +54,7 @@ export { blake3 } from "./lib/identity/blake3.ts";
 export { kebabCase } from "./lib/identity/kebab.ts";
 export { signatureOf } from "./lib/identity/signature.ts";
 export { methodId } from "./lib/identity/method_id.ts";
-export { service } from "./lib/service.ts";
+export { service } from "./lib/identity/service.ts";
 export type {
   ArgsOf,
   ErrorOf,
@@ -63,7 +63,7 @@ export type {
   MethodSpecs,
   ReturnOf,
   ServiceDescriptor,
-} from "./lib/service.ts";
+} from "./lib/identity/service.ts";
 export { decodeMessage, encodeMessage } from "./lib/wire/message.ts";
 export { NO_PROPAGATE, PROTOCOL_VERSION, SENSITIVE } from "./lib/wire/types.ts";
 export type {
@@ -77,8 +77,8 @@ export type {
   Parity,
   RequestBody,
 } from "./lib/wire/types.ts";
-export { memoryLink } from "./lib/link.ts";
-export type { Link, MemoryLinkOptions } from "./lib/link.ts";
+export { memoryLink } from "./lib/link/link.ts";
+export type { Link, MemoryLinkOptions } from "./lib/link/link.ts";
 export {
   describeMetadata,
   EMPTY_METADATA,
@@ -86,8 +86,8 @@ export {
   metadataEntry,
   propagatable,
   toMetadata,
-} from "./lib/metadata.ts";
-export type { MetadataInit } from "./lib/metadata.ts";
+} from "./lib/wire/metadata.ts";
+export type { MetadataInit } from "./lib/wire/metadata.ts";
 export {
   CancelledError,
   ClosedError,
@@ -97,11 +97,11 @@ export {
   ProtocolError,
   RpcError,
   UnknownMethodError,
-} from "./lib/errors.ts";
-export type { RpcErrorCode, RpcErrorOptions } from "./lib/errors.ts";
-export { Session } from "./lib/session.ts";
-export { implement } from "./lib/session_options.ts";
-export { accept, initiate } from "./lib/handshake.ts";
+} from "./lib/wire/errors.ts";
+export type { RpcErrorCode, RpcErrorOptions } from "./lib/wire/errors.ts";
+export { Session } from "./lib/session/session.ts";
+export { implement } from "./lib/session/options.ts";
+export { accept, initiate } from "./lib/session/handshake.ts";
 export type {
   ConnectionDecision,
   ConnectionRequest,
@@ -110,9 +110,9 @@ export type {
   ServiceImpl,
   SessionLimits,
   SessionOptions,
-} from "./lib/session_options.ts";
-export { Connection } from "./lib/connection.ts";
-export { err, ok } from "./lib/rpc.ts";
+} from "./lib/session/options.ts";
+export { Connection } from "./lib/connection/connection.ts";
+export { err, ok } from "./lib/connection/api.ts";
 export type {
   CallContext,
   CallOptions,
@@ -123,13 +123,19 @@ export type {
   HandlerReturn,
   Handlers,
   Result,
-} from "./lib/rpc.ts";
-export { exposeMetadata } from "./lib/metadata.ts";
-export { connect, serve } from "./transports/serve.ts";
-export type { ConnectOptions, ServeOptions, Server } from "./transports/serve.ts";
-export { channel, ChannelResetError, Rx, Tx } from "./lib/channel.ts";
-export type { ReceiveOptions, SendOptions } from "./lib/channel.ts";
-export { pumpFromChannel, pumpToChannel, pumpTunnel, tunnel, TunnelSchema } from "./lib/tunnel.ts";
-export type { PumpOptions, TunnelEnds } from "./lib/tunnel.ts";
-export { DEFAULT_MAX_FRAME_SIZE, FramingError } from "./lib/framing.ts";
-export type { FramingOptions } from "./lib/framing.ts";
+} from "./lib/connection/api.ts";
+export { exposeMetadata } from "./lib/wire/metadata.ts";
+export { connect, serve } from "./lib/extras/serve.ts";
+export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
+export { channel, ChannelResetError, Rx, Tx } from "./lib/channel/channel.ts";
+export type { ReceiveOptions, SendOptions } from "./lib/channel/channel.ts";
+export {
+  pumpFromChannel,
+  pumpToChannel,
+  pumpTunnel,
+  tunnel,
+  TunnelSchema,
+} from "./lib/extras/tunnel.ts";
+export type { PumpOptions, TunnelEnds } from "./lib/extras/tunnel.ts";
+export { DEFAULT_MAX_FRAME_SIZE, FramingError } from "./lib/link/framing/socket_link.ts";
+export type { FramingOptions } from "./lib/link/framing/socket_link.ts";

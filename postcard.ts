@@ -20,4 +20,4 @@ export type { DecodeOptions, EncodeOptions } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
 export { isSchema, t } from "./lib/postcard/schema.ts";
 export type * from "./lib/postcard/schema.ts";
-export type { Rx, Tx } from "./lib/channel.ts";
+export type { Rx, Tx } from "./lib/channel/channel.ts";

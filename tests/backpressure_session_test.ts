@@ -28,8 +28,8 @@ import {
   t,
 } from "../mod.ts";
 import { decodeMessage } from "../lib/wire/message.ts";
-import { directFlow, type LinkFlow } from "../lib/link.ts";
-import { resolveKeepalive, resolveLimits } from "../lib/session_options.ts";
+import { directFlow, type LinkFlow } from "../lib/link/link.ts";
+import { resolveKeepalive, resolveLimits } from "../lib/session/options.ts";
 import { closeAll, delay, echoImpl, sessionPair, until, within } from "./_peer_helpers.ts";
 
 const KiB = 1024;

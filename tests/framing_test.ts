@@ -16,7 +16,7 @@ import {
   socketLink,
   type SocketSink,
   streamLink,
-} from "../lib/framing.ts";
+} from "../lib/link/framing/socket_link.ts";
 import { Writer } from "../lib/postcard/_writer.ts";
 
 // ------------------------------------------------------------------ helpers

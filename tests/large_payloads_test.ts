@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { channel, implement, service, t } from "../mod.ts";
-import { connect, serve } from "../transports/serve.ts";
+import { connect, serve } from "../lib/extras/serve.ts";
 import {
   framedView,
   GATHER_MIN,

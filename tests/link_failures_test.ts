@@ -13,7 +13,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type Message, serve } from "../mod.ts";
-import { streamLink } from "../lib/framing.ts";
+import { streamLink } from "../lib/link/framing/socket_link.ts";
 import { SELF } from "./fixtures/runtimes.ts";
 import { delay, frame, HELLO, RawSocket, targetOf, u32le, within } from "./_raw_net.ts";
 

@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { memoryLink } from "../mod.ts";
-import { directReceive, directSend, type Link, type PayloadSink } from "../lib/link.ts";
+import { directReceive, directSend, type Link, type PayloadSink } from "../lib/link/link.ts";
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 

@@ -10,7 +10,7 @@ import {
   service,
   t,
 } from "../mod.ts";
-import { FramingError } from "../lib/framing.ts";
+import { FramingError } from "../lib/link/framing/socket_link.ts";
 import { decodeMessage, encodeMessage } from "../lib/wire/message.ts";
 import {
   messageChannelLinks,

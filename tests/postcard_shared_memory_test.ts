@@ -28,7 +28,7 @@ import {
   type Session,
   t,
 } from "../mod.ts";
-import { FrameDecoder } from "../lib/framing.ts";
+import { FrameDecoder } from "../lib/link/framing/socket_link.ts";
 import { ownsMemory, Writer } from "../lib/postcard/_writer.ts";
 
 const SECRET = new TextEncoder().encode("alice-secret-token");

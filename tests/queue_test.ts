@@ -5,7 +5,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "../lib/_queue.ts";
+import { Queue } from "../lib/_util/queue.ts";
 
 test("Queue keeps first-in first-out order while it wraps around and grows", () => {
   const q = new Queue<number>();

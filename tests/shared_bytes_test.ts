@@ -20,7 +20,7 @@ import {
   type Session,
   t,
 } from "../mod.ts";
-import { directReceive, directSendShared, type PayloadSink } from "../lib/link.ts";
+import { directReceive, directSendShared, type PayloadSink } from "../lib/link/link.ts";
 import { endRaw, expectViolation, rawAcceptor } from "./_peer_helpers.ts";
 
 const Store = service("Store", {

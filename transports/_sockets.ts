@@ -6,8 +6,12 @@
  * @module
  */
 
-import { type FramingOptions, type RawSocket, socketLink } from "../lib/framing.ts";
-import type { Link } from "../lib/link.ts";
+import {
+  type FramingOptions,
+  type RawSocket,
+  socketLink,
+} from "../lib/link/framing/socket_link.ts";
+import type { Link } from "../lib/link/link.ts";
 
 /** A TCP or Unix socket address. */
 export type SocketAddress =

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Link } from "../lib/link.ts";
+import type { Link } from "../lib/link/link.ts";
 
 /** What the runtime-neutral server gives the adapter. */
 export interface ServerConfig {

@@ -41,11 +41,11 @@
  * @module
  */
 
-import { FramingError } from "../lib/framing.ts";
-import type { Link } from "../lib/link.ts";
+import { FramingError } from "../lib/link/framing/socket_link.ts";
+import type { Link } from "../lib/link/link.ts";
 
-export { FramingError } from "../lib/framing.ts";
-export type { Link } from "../lib/link.ts";
+export { FramingError } from "../lib/link/framing/socket_link.ts";
+export type { Link } from "../lib/link/link.ts";
 
 /**
  * What a MessagePort link needs from its endpoint. A `MessagePort`, a

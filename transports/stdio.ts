@@ -30,12 +30,16 @@
  * @module
  */
 
-import { DEFAULT_MAX_FRAME_SIZE, type FramingOptions, streamLink } from "../lib/framing.ts";
-import type { Link } from "../lib/link.ts";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  type FramingOptions,
+  streamLink,
+} from "../lib/link/framing/socket_link.ts";
+import type { Link } from "../lib/link/link.ts";
 
-export { FramingError } from "../lib/framing.ts";
-export type { FramingOptions } from "../lib/framing.ts";
-export type { Link } from "../lib/link.ts";
+export { FramingError } from "../lib/link/framing/socket_link.ts";
+export type { FramingOptions } from "../lib/link/framing/socket_link.ts";
+export type { Link } from "../lib/link/link.ts";
 
 /** How a child process ended. */
 export interface ChildStatus {

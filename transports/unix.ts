@@ -17,9 +17,9 @@
  * @module
  */
 
-import type { FramingOptions } from "../lib/framing.ts";
-import { socketLink } from "../lib/framing.ts";
-import type { Link } from "../lib/link.ts";
+import type { FramingOptions } from "../lib/link/framing/socket_link.ts";
+import { socketLink } from "../lib/link/framing/socket_link.ts";
+import type { Link } from "../lib/link/link.ts";
 import { framedListener, type Listener, loadSockets } from "./_sockets.ts";
 
 export type { Listener, SocketAddress } from "./_sockets.ts";

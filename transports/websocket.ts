@@ -40,8 +40,8 @@
  * @module
  */
 
-import { FramingError } from "../lib/framing.ts";
-import type { Link } from "../lib/link.ts";
+import { FramingError } from "../lib/link/framing/socket_link.ts";
+import type { Link } from "../lib/link/link.ts";
 
 /** Default largest message accepted from the peer: 16 MiB. */
 const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;

@@ -26,7 +26,7 @@
  * @module
  */
 
-import type { Link } from "../lib/link.ts";
+import type { Link } from "../lib/link/link.ts";
 import { checkPort } from "./_sockets.ts";
 import type { ServerRuntime } from "./_websocket_adapter.ts";
 

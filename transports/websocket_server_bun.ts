@@ -7,8 +7,8 @@
  * @module
  */
 
-import { FramingError } from "../lib/framing.ts";
-import type { Link } from "../lib/link.ts";
+import { FramingError } from "../lib/link/framing/socket_link.ts";
+import type { Link } from "../lib/link/link.ts";
 import type { ServerConfig, ServerHandle } from "./_websocket_adapter.ts";
 
 /** The parts of Bun's `ServerWebSocket` used here. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Rx, Tx } from "../channel.ts";
+import type { Rx, Tx } from "../channel/channel.ts";
 
 /** Key of the brand that marks an object as a schema node. */
 const SCHEMA = "~roam";

@@ -25,5 +25,5 @@
  * @module
  */
 
-export { encodeMessage, writeMessage, writeMetadata, writeSettings } from "./_encode.ts";
-export { decodeMessage, readMetadata, readSettings } from "./_decode.ts";
+export { encodeMessage, writeMessage, writeMetadata, writeSettings } from "./encode.ts";
+export { decodeMessage, readMetadata, readSettings } from "./decode.ts";

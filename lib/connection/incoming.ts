@@ -6,20 +6,25 @@
  * @module
  */
 
-import type { ChannelRegistry } from "./_channel_registry.ts";
-import { hasChannels } from "./_channel_registry.ts";
-import { channelInternals, type Rx, type Tx } from "./channel.ts";
-import { RoamErrorIndex, writeResponseHead } from "./_frames.ts";
-import { Queue } from "./_queue.ts";
+import type { ChannelRegistry } from "./channels.ts";
+import { hasChannels } from "./channels.ts";
+import { channelInternals, type Rx, type Tx } from "../channel/channel.ts";
+import { RoamErrorIndex, writeResponseHead } from "../wire/heads.ts";
+import { Queue } from "../_util/queue.ts";
 import type { Connection, ConnectionLimits, SessionPort } from "./connection.ts";
-import { CancelledError } from "./errors.ts";
-import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
-import { decodeRange, encodeWith } from "./postcard/codec.ts";
-import { DecodeError } from "./postcard/errors.ts";
-import type { Schema } from "./postcard/schema.ts";
-import type { CallContext, Handler, Handlers } from "./rpc.ts";
-import type { MethodDescriptor, MethodSpec, MethodSpecs, ServiceDescriptor } from "./service.ts";
-import type { Metadata } from "./wire/types.ts";
+import { CancelledError } from "../wire/errors.ts";
+import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import { decodeRange, encodeWith } from "../postcard/codec.ts";
+import { DecodeError } from "../postcard/errors.ts";
+import type { Schema } from "../postcard/schema.ts";
+import type { CallContext, Handler, Handlers } from "./api.ts";
+import type {
+  MethodDescriptor,
+  MethodSpec,
+  MethodSpecs,
+  ServiceDescriptor,
+} from "../identity/service.ts";
+import type { Metadata } from "../wire/types.ts";
 
 interface Incoming {
   readonly id: number;

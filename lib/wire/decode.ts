@@ -25,7 +25,7 @@ import type {
   RequestBody,
 } from "./types.ts";
 import { SENSITIVE } from "./types.ts";
-import { SensitiveEntry } from "./_sensitive.ts";
+import { SensitiveEntry } from "./sensitive.ts";
 
 /** Shared empty results, so messages without metadata or channels allocate nothing for them. */
 const EMPTY_METADATA: Metadata = Object.freeze([]);

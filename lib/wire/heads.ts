@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Writer } from "./postcard/_writer.ts";
-import { writeMetadata } from "./wire/message.ts";
-import type { Metadata } from "./wire/types.ts";
+import type { Writer } from "../postcard/_writer.ts";
+import { writeMetadata } from "./message.ts";
+import type { Metadata } from "./types.ts";
 
 const REQUEST_MESSAGE = 7;
 const CALL = 0;

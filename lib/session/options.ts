@@ -6,12 +6,12 @@
  * @module
  */
 
-import type { Connection } from "./connection.ts";
-import { checkHandlers } from "./_serving.ts";
-import type { MetadataInit } from "./metadata.ts";
-import type { Handlers } from "./rpc.ts";
-import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
-import type { ConnectionSettings, Metadata, Parity } from "./wire/types.ts";
+import type { Connection } from "../connection/connection.ts";
+import { checkHandlers } from "../connection/incoming.ts";
+import type { MetadataInit } from "../wire/metadata.ts";
+import type { Handlers } from "../connection/api.ts";
+import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
+import type { ConnectionSettings, Metadata, Parity } from "../wire/types.ts";
 
 /** A service and its handlers, ready to be served (see {@linkcode implement}). */
 export interface ServiceImpl {

@@ -23,10 +23,10 @@
  * @module
  */
 
-import type { Link } from "../lib/link.ts";
-import { accept, initiate } from "../lib/handshake.ts";
-import type { Session } from "../lib/session.ts";
-import type { InitiatorOptions, SessionOptions } from "../lib/session_options.ts";
+import type { Link } from "../link/link.ts";
+import { accept, initiate } from "../session/handshake.ts";
+import type { Session } from "../session/session.ts";
+import type { InitiatorOptions, SessionOptions } from "../session/options.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions extends InitiatorOptions {
@@ -89,16 +89,16 @@ async function openLink(url: URL, options: ConnectOptions): Promise<Link> {
   const framing = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
   switch (url.protocol) {
     case "tcp:": {
-      const { connectTcp } = await import("./tcp.ts");
+      const { connectTcp } = await import("../../transports/tcp.ts");
       return connectTcp({ ...tcpParts(url), ...framing });
     }
     case "unix:": {
-      const { connectUnix } = await import("./unix.ts");
+      const { connectUnix } = await import("../../transports/unix.ts");
       return connectUnix({ path: decodeURIComponent(url.pathname), ...framing });
     }
     case "ws:":
     case "wss:": {
-      const { connectWebSocket } = await import("./websocket.ts");
+      const { connectWebSocket } = await import("../../transports/websocket.ts");
       return connectWebSocket(
         url,
         options.maxFrameSize === undefined ? {} : { maxMessageSize: options.maxFrameSize },
@@ -114,20 +114,20 @@ async function listenOn(url: URL, options: ServeOptions): Promise<LinkSource> {
   const framing = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
   switch (url.protocol) {
     case "tcp:": {
-      const { listenTcp } = await import("./tcp.ts");
+      const { listenTcp } = await import("../../transports/tcp.ts");
       const l = await listenTcp({ ...tcpParts(url), ...framing });
       const a = l.address as { hostname: string; port: number };
       const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
       return { url: `tcp://${host}:${a.port}`, accept: () => l.accept(), close: () => l.close() };
     }
     case "unix:": {
-      const { listenUnix } = await import("./unix.ts");
+      const { listenUnix } = await import("../../transports/unix.ts");
       const path = decodeURIComponent(url.pathname);
       const l = await listenUnix({ path, ...framing });
       return { url: `unix:${path}`, accept: () => l.accept(), close: () => l.close() };
     }
     case "ws:": {
-      const { listenWebSocket } = await import("./websocket_server.ts");
+      const { listenWebSocket } = await import("../../transports/websocket_server.ts");
       const l = await listenWebSocket({
         ...tcpParts(url),
         path: url.pathname || "/",

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { methodIdBytes, RoamErrorIndex, writeCallHead } from "./_frames.ts";
-import { ChannelRegistry, hasChannels, type OutgoingChannels } from "./_channel_registry.ts";
-import { Queue } from "./_queue.ts";
-import { Dispatcher } from "./_serving.ts";
+import { methodIdBytes, RoamErrorIndex, writeCallHead } from "../wire/heads.ts";
+import { ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
+import { Queue } from "../_util/queue.ts";
+import { Dispatcher } from "./incoming.ts";
 import {
   CancelledError,
   ClosedError,
@@ -16,22 +16,22 @@ import {
   RpcError,
   UnknownMethodError,
   withMetadata,
-} from "./errors.ts";
-import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "./metadata.ts";
-import { decodeRange, encodeWith } from "./postcard/codec.ts";
-import { DecodeError } from "./postcard/errors.ts";
-import { Reader } from "./postcard/_reader.ts";
-import type { Writer } from "./postcard/_writer.ts";
-import type { CallOptions, CallResult, CallReturn, Client, Handlers } from "./rpc.ts";
+} from "../wire/errors.ts";
+import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import { decodeRange, encodeWith } from "../postcard/codec.ts";
+import { DecodeError } from "../postcard/errors.ts";
+import { Reader } from "../postcard/_reader.ts";
+import type { Writer } from "../postcard/_writer.ts";
+import type { CallOptions, CallResult, CallReturn, Client, Handlers } from "./api.ts";
 import type {
   ArgsOf,
   MethodDescriptor,
   MethodSpec,
   MethodSpecs,
   ServiceDescriptor,
-} from "./service.ts";
-import type { Schema } from "./postcard/schema.ts";
-import type { ChannelBody, ConnectionSettings, Metadata, RequestBody } from "./wire/types.ts";
+} from "../identity/service.ts";
+import type { Schema } from "../postcard/schema.ts";
+import type { ChannelBody, ConnectionSettings, Metadata, RequestBody } from "../wire/types.ts";
 
 /** What a connection needs from its session. */
 export interface SessionPort {

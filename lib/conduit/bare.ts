@@ -15,10 +15,10 @@ import {
   type Link,
   type LinkFlow,
   type PayloadSink,
-} from "./link.ts";
-import { copyOut } from "./postcard/_writer.ts";
-import { Queue } from "./_queue.ts";
-import { mustYield, nextMacrotask } from "./_turn.ts";
+} from "../link/link.ts";
+import { copyOut } from "../postcard/_writer.ts";
+import { Queue } from "../_util/queue.ts";
+import { mustYield, nextMacrotask } from "../_util/turn.ts";
 
 /**
  * What a message waiting in a link's writable stream costs beyond its

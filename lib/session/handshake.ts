@@ -7,12 +7,12 @@
  * @module
  */
 
-import { BareConduit, type Conduit } from "./conduit.ts";
-import { HandshakeError, ProtocolError } from "./errors.ts";
-import { isProtocolViolation } from "./framing.ts";
-import type { Link } from "./link.ts";
-import { exposeMetadata, toMetadata } from "./metadata.ts";
-import { Writer } from "./postcard/_writer.ts";
+import { BareConduit, type Conduit } from "../conduit/bare.ts";
+import { HandshakeError, ProtocolError } from "../wire/errors.ts";
+import { isProtocolViolation } from "../link/framing/socket_link.ts";
+import type { Link } from "../link/link.ts";
+import { exposeMetadata, toMetadata } from "../wire/metadata.ts";
+import { Writer } from "../postcard/_writer.ts";
 import { Session } from "./session.ts";
 import {
   checkMs,
@@ -23,8 +23,8 @@ import {
   resolveKeepalive,
   resolveLimits,
   type SessionOptions,
-} from "./session_options.ts";
-import { decodeMessage, writeMessage } from "./wire/message.ts";
+} from "./options.ts";
+import { decodeMessage, writeMessage } from "../wire/message.ts";
 import {
   type ConnectionSettings,
   type Message,
@@ -32,7 +32,7 @@ import {
   type Metadata,
   type Parity,
   PROTOCOL_VERSION,
-} from "./wire/types.ts";
+} from "../wire/types.ts";
 
 /** Reads the first message of the handshake, within the timeout. */
 async function firstMessage(

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { NO_PROPAGATE, SENSITIVE } from "./wire/types.ts";
-import type { Metadata, MetadataEntry, MetadataValue } from "./wire/types.ts";
-import { REDACTED_TEXT, SensitiveEntry } from "./wire/_sensitive.ts";
+import { NO_PROPAGATE, SENSITIVE } from "./types.ts";
+import type { Metadata, MetadataEntry, MetadataValue } from "./types.ts";
+import { REDACTED_TEXT, SensitiveEntry } from "./sensitive.ts";
 
 /**
  * Metadata as callers write it: a list of entries, or a plain object of

@@ -10,22 +10,22 @@
  * @module
  */
 
-import { type ChannelHost, channelInternals as ci, Rx, Tx } from "./channel.ts";
+import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
 import type { SessionPort } from "./connection.ts";
-import type { ChannelHooks } from "./postcard/_compile.ts";
-import { decodeRange, encodeWith } from "./postcard/codec.ts";
-import { DecodeError } from "./postcard/errors.ts";
-import { Reader } from "./postcard/_reader.ts";
-import { concatTwo } from "./postcard/_writer.ts";
+import type { ChannelHooks } from "../postcard/_compile.ts";
+import { decodeRange, encodeWith } from "../postcard/codec.ts";
+import { DecodeError } from "../postcard/errors.ts";
+import { Reader } from "../postcard/_reader.ts";
+import { concatTwo } from "../postcard/_writer.ts";
 import {
   type ChannelSchema,
   type EnumSchema,
   type FieldSchema,
   resolveSchema,
   type Schema,
-} from "./postcard/schema.ts";
-import { writeMetadata } from "./wire/message.ts";
-import type { ChannelBody, Metadata, Parity } from "./wire/types.ts";
+} from "../postcard/schema.ts";
+import { writeMetadata } from "../wire/message.ts";
+import type { ChannelBody, Metadata, Parity } from "../wire/types.ts";
 
 type AnyChannel = ChannelSchema<unknown, "tx" | "rx">;
 
@@ -425,7 +425,7 @@ export class ChannelRegistry implements ChannelHost {
 
   // ------------------------------------------------------------ ChannelHost
 
-  #head(w: import("./postcard/_writer.ts").Writer, id: number, body: number): void {
+  #head(w: import("../postcard/_writer.ts").Writer, id: number, body: number): void {
     w.varint(this.#connectionId);
     w.u8(CHANNEL_MESSAGE);
     w.varint(id);

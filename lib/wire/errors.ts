@@ -7,7 +7,7 @@
  */
 
 import { describeMetadata, EMPTY_METADATA, exposeMetadata } from "./metadata.ts";
-import type { Metadata } from "./wire/types.ts";
+import type { Metadata } from "./types.ts";
 
 let setMetadata: (e: RpcError, metadata: Metadata) => void;
 

@@ -6,12 +6,17 @@
  * @module
  */
 
-import { Queue } from "./_queue.ts";
-import { mustYield, nextMacrotask } from "./_turn.ts";
-import { RpcError } from "./errors.ts";
-import { describeMetadata, EMPTY_METADATA, type MetadataInit, toMetadata } from "./metadata.ts";
-import type { Schema } from "./postcard/schema.ts";
-import type { Metadata } from "./wire/types.ts";
+import { Queue } from "../_util/queue.ts";
+import { mustYield, nextMacrotask } from "../_util/turn.ts";
+import { RpcError } from "../wire/errors.ts";
+import {
+  describeMetadata,
+  EMPTY_METADATA,
+  type MetadataInit,
+  toMetadata,
+} from "../wire/metadata.ts";
+import type { Schema } from "../postcard/schema.ts";
+import type { Metadata } from "../wire/types.ts";
 
 /** The receiver reset the channel: it asks the sender to stop. */
 export class ChannelResetError extends RpcError {

@@ -6,10 +6,10 @@
  */
 
 import type { Connection } from "./connection.ts";
-import type { MetadataInit } from "./metadata.ts";
-import type { Schema } from "./postcard/schema.ts";
-import type { ArgsOf, MethodSpec, MethodSpecs, ReturnOf } from "./service.ts";
-import type { Metadata } from "./wire/types.ts";
+import type { MetadataInit } from "../wire/metadata.ts";
+import type { Schema } from "../postcard/schema.ts";
+import type { ArgsOf, MethodSpec, MethodSpecs, ReturnOf } from "../identity/service.ts";
+import type { Metadata } from "../wire/types.ts";
 
 /**
  * The outcome of a fallible method: its value, or its user error. Protocol

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Queue } from "./_queue.ts";
+import { Queue } from "../../_util/queue.ts";
 import {
   directFlow,
   directReceive,
@@ -17,10 +17,10 @@ import {
   type Link,
   type LinkFlow,
   type PayloadSink,
-} from "./link.ts";
-import { allocFilledLater, copyRange } from "./postcard/_writer.ts";
-import { FrameWriter } from "./_frame_writer.ts";
-import { mustYield, nextMacrotask } from "./_turn.ts";
+} from "../link.ts";
+import { allocFilledLater, copyRange } from "../../postcard/_writer.ts";
+import { FrameWriter } from "./frame_writer.ts";
+import { mustYield, nextMacrotask } from "../../_util/turn.ts";
 
 export { FrameWriter };
 

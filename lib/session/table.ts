@@ -7,9 +7,9 @@
  * @module
  */
 
-import { Connection, type SessionPort } from "./connection.ts";
-import { ClosedError, ConnectionRejectedError, type RpcError } from "./errors.ts";
-import { describeMetadata, EMPTY_METADATA, exposeMetadata, toMetadata } from "./metadata.ts";
+import { Connection, type SessionPort } from "../connection/connection.ts";
+import { ClosedError, ConnectionRejectedError, type RpcError } from "../wire/errors.ts";
+import { describeMetadata, EMPTY_METADATA, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import {
   checkU32,
   type ConnectionRequest,
@@ -18,8 +18,8 @@ import {
   type ServiceImpl,
   type SessionLimits,
   type SessionOptions,
-} from "./session_options.ts";
-import type { ConnectionSettings, Message, Metadata, Parity } from "./wire/types.ts";
+} from "./options.ts";
+import type { ConnectionSettings, Message, Metadata, Parity } from "../wire/types.ts";
 
 /** What the table needs from its session. */
 export interface TableHost {

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { channel, type Rx, type Tx } from "./channel.ts";
-import { type StructSchema, t } from "./postcard/schema.ts";
+import { channel, type Rx, type Tx } from "../channel/channel.ts";
+import { type StructSchema, t } from "../postcard/schema.ts";
 
 /** One side of a tunnel: what it sends and what it receives. */
 export interface TunnelEnds {

@@ -6,17 +6,17 @@
  * @module
  */
 
-import type { Conduit } from "./conduit.ts";
-import { isProtocolViolation } from "./framing.ts";
-import { ConnectionTable } from "./_connection_table.ts";
-import { Connection, type SessionPort } from "./connection.ts";
-import { ClosedError, ProtocolError, type RpcError } from "./errors.ts";
-import { EMPTY_METADATA } from "./metadata.ts";
-import { Pinger } from "./_pinger.ts";
-import { Queue } from "./_queue.ts";
-import { concatTwo, Writer } from "./postcard/_writer.ts";
-import { Reader } from "./postcard/_reader.ts";
-import { DecodeError } from "./postcard/errors.ts";
+import type { Conduit } from "../conduit/bare.ts";
+import { isProtocolViolation } from "../link/framing/socket_link.ts";
+import { ConnectionTable } from "./table.ts";
+import { Connection, type SessionPort } from "../connection/connection.ts";
+import { ClosedError, ProtocolError, type RpcError } from "../wire/errors.ts";
+import { EMPTY_METADATA } from "../wire/metadata.ts";
+import { Pinger } from "./pinger.ts";
+import { Queue } from "../_util/queue.ts";
+import { concatTwo, Writer } from "../postcard/_writer.ts";
+import { Reader } from "../postcard/_reader.ts";
+import { DecodeError } from "../postcard/errors.ts";
 import {
   checkMs,
   DEFAULTS,
@@ -25,11 +25,11 @@ import {
   resolveLimits,
   type SessionLimits,
   type SessionOptions,
-} from "./session_options.ts";
-import type { Client, Handlers } from "./rpc.ts";
-import type { MethodSpecs, ServiceDescriptor } from "./service.ts";
-import { decodeMessage, writeMessage } from "./wire/message.ts";
-import type { ConnectionSettings, Message, Metadata, Parity } from "./wire/types.ts";
+} from "./options.ts";
+import type { Client, Handlers } from "../connection/api.ts";
+import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
+import { decodeMessage, writeMessage } from "../wire/message.ts";
+import type { ConnectionSettings, Message, Metadata, Parity } from "../wire/types.ts";
 
 const NO_IDS: readonly number[] = Object.freeze([]);
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ClosedError, type RpcError } from "./errors.ts";
+import { ClosedError, type RpcError } from "../wire/errors.ts";
 
 interface PendingPing {
   readonly start: number;

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { encodeType } from "./identity/signature.ts";
-import { kebabCase } from "./identity/kebab.ts";
-import { methodId } from "./identity/method_id.ts";
+import { encodeType } from "./signature.ts";
+import { kebabCase } from "./kebab.ts";
+import { methodId } from "./method_id.ts";
 import {
   type EnumSchema,
   resolveSchema,
@@ -15,7 +15,7 @@ import {
   type TupleSchema,
   type TupleValue,
   type UnitSchema,
-} from "./postcard/schema.ts";
+} from "../postcard/schema.ts";
 
 /** How one method is declared: argument schemas, return schema, optional error schema. */
 export interface MethodSpec {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Pipe } from "./_pipe.ts";
+import { Pipe } from "./pipe.ts";
 
 /**
  * A bidirectional, message-oriented connection to one peer.
