@@ -29,7 +29,8 @@ import {
   t,
 } from "../mod.ts";
 import { FrameDecoder } from "../lib/link/framing/socket_link.ts";
-import { ownsMemory, Writer } from "../lib/postcard/_writer.ts";
+import { ownsMemory } from "../lib/_util/bytes.ts";
+import { Writer } from "../lib/postcard/_writer.ts";
 
 const SECRET = new TextEncoder().encode("alice-secret-token");
 

@@ -16,7 +16,7 @@ import {
   type LinkFlow,
   type PayloadSink,
 } from "../link/link.ts";
-import { copyOut } from "../postcard/_writer.ts";
+import { copyOut } from "../_util/bytes.ts";
 import { Queue } from "../_util/queue.ts";
 import { mustYield, nextMacrotask } from "../_util/turn.ts";
 

@@ -16,7 +16,7 @@ import type { ChannelHooks } from "../postcard/_compile.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import { Reader } from "../postcard/_reader.ts";
-import { concatTwo } from "../postcard/_writer.ts";
+import { concatTwo } from "../_util/bytes.ts";
 import {
   type ChannelSchema,
   type EnumSchema,

@@ -7,7 +7,7 @@
 
 import type { ChannelHooks } from "./_compile.ts";
 import { DecodeError } from "./errors.ts";
-import { ownsMemory, SLOW_BUFFERS } from "./_writer.ts";
+import { ownsMemory, SLOW_BUFFERS } from "../_util/bytes.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 

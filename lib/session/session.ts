@@ -14,7 +14,8 @@ import { ClosedError, ProtocolError, type RpcError } from "../wire/errors.ts";
 import { EMPTY_METADATA } from "../wire/metadata.ts";
 import { Pinger } from "./pinger.ts";
 import { Queue } from "../_util/queue.ts";
-import { concatTwo, Writer } from "../postcard/_writer.ts";
+import { concatTwo } from "../_util/bytes.ts";
+import { Writer } from "../postcard/_writer.ts";
 import { Reader } from "../postcard/_reader.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import {

@@ -18,7 +18,7 @@ import {
   type LinkFlow,
   type PayloadSink,
 } from "../link.ts";
-import { allocFilledLater, copyRange } from "../../postcard/_writer.ts";
+import { allocFilledLater, copyRange } from "../../_util/bytes.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { mustYield, nextMacrotask } from "../../_util/turn.ts";
 
