@@ -64,7 +64,8 @@ export type {
   ReturnOf,
   ServiceDescriptor,
 } from "./lib/identity/service.ts";
-export { decodeMessage, encodeMessage } from "./lib/wire/message.ts";
+export { encodeMessage } from "./lib/wire/encode.ts";
+export { decodeMessage } from "./lib/wire/decode.ts";
 export { NO_PROPAGATE, PROTOCOL_VERSION, SENSITIVE } from "./lib/wire/types.ts";
 export type {
   ChannelBody,
@@ -77,8 +78,9 @@ export type {
   Parity,
   RequestBody,
 } from "./lib/wire/types.ts";
-export { memoryLink } from "./lib/link/link.ts";
-export type { Link, MemoryLinkOptions } from "./lib/link/link.ts";
+export { memoryLink } from "./lib/link/memory.ts";
+export type { MemoryLinkOptions } from "./lib/link/memory.ts";
+export type { DirectLink, Link, LinkFlow, PayloadSink } from "./lib/link/link.ts";
 export {
   describeMetadata,
   EMPTY_METADATA,

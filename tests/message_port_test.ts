@@ -11,7 +11,8 @@ import {
   t,
 } from "../mod.ts";
 import { FramingError } from "../lib/link/framing/socket_link.ts";
-import { decodeMessage, encodeMessage } from "../lib/wire/message.ts";
+import { encodeMessage } from "../lib/wire/encode.ts";
+import { decodeMessage } from "../lib/wire/decode.ts";
 import {
   messageChannelLinks,
   type MessageEndpoint,

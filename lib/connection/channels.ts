@@ -24,7 +24,7 @@ import {
   resolveSchema,
   type Schema,
 } from "../postcard/schema.ts";
-import { writeMetadata } from "../wire/message.ts";
+import { writeChannelEnd, writeGrant, writeItemHead } from "../wire/heads.ts";
 import type { ChannelBody, Metadata, Parity } from "../wire/types.ts";
 
 type AnyChannel = ChannelSchema<unknown, "tx" | "rx">;
@@ -56,8 +56,6 @@ export interface OutgoingChannels {
   /** Gives the ids back when the call is not sent. */
   rollback(): void;
 }
-
-const CHANNEL_MESSAGE = 8;
 
 /**
  * How many of the peer's closed channel ids are remembered, at most, to
@@ -425,18 +423,11 @@ export class ChannelRegistry implements ChannelHost {
 
   // ------------------------------------------------------------ ChannelHost
 
-  #head(w: import("../postcard/_writer.ts").Writer, id: number, body: number): void {
-    w.varint(this.#connectionId);
-    w.u8(CHANNEL_MESSAGE);
-    w.varint(id);
-    w.u8(body);
-  }
-
   sendItem(id: number, schema: Schema<unknown>, value: unknown): void {
     const port = this.#port;
     const w = port.acquire();
     try {
-      this.#head(w, id, 0);
+      writeItemHead(w, this.#connectionId, id);
       encodeWith(w, schema, value, "item");
       port.sendFrom(w);
     } finally {
@@ -445,21 +436,19 @@ export class ChannelRegistry implements ChannelHost {
   }
 
   sendClose(id: number, metadata: Metadata): void {
-    this.#sendWithMetadata(id, 1, metadata);
+    this.#sendEnd(id, "close", metadata);
   }
 
   sendReset(id: number, metadata: Metadata): void {
-    this.#sendWithMetadata(id, 2, metadata);
+    this.#sendEnd(id, "reset", metadata);
   }
 
-  #sendWithMetadata(id: number, body: number, metadata: Metadata): void {
+  #sendEnd(id: number, end: "close" | "reset", metadata: Metadata): void {
     if (this.#failed !== undefined) return;
     const port = this.#port;
     const w = port.acquire();
     try {
-      this.#head(w, id, body);
-      if (metadata.length === 0) w.u8(0);
-      else writeMetadata(w, metadata);
+      writeChannelEnd(w, this.#connectionId, id, end, metadata);
       port.sendFrom(w);
     } finally {
       port.release(w);
@@ -471,8 +460,7 @@ export class ChannelRegistry implements ChannelHost {
     const port = this.#port;
     const w = port.acquire();
     try {
-      this.#head(w, id, 3);
-      w.varint(additional);
+      writeGrant(w, this.#connectionId, id, additional);
       port.sendFrom(w);
     } finally {
       port.release(w);

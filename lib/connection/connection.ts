@@ -5,7 +5,8 @@
  * @module
  */
 
-import { methodIdBytes, RoamErrorIndex, writeCallHead } from "../wire/heads.ts";
+import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
+import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import { ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import { Queue } from "../_util/queue.ts";
 import { Dispatcher } from "./incoming.ts";
@@ -457,11 +458,7 @@ export class Connection {
     const port = this.#port;
     const w = port.acquire();
     try {
-      w.varint(this.id);
-      w.u8(7);
-      w.varint(id);
-      w.u8(2); // Cancel
-      w.u8(0); // no metadata
+      writeCancel(w, this.id, id);
       port.sendFrom(w);
     } finally {
       port.release(w);
@@ -643,16 +640,16 @@ function decodeReturn(
   const name = `${method.service}.${method.name}`;
   try {
     const tag = ret[start];
-    if (tag === 0) {
+    if (tag === ResultTag.Ok) {
       const value = decodeRange(method.returns, ret, start + 1, ret.length, undefined, true, max);
       return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
     }
     const r = new Reader(ret, start);
     r.u8("Result");
-    if (tag !== 1) r.fail("Result", `invalid tag ${tag}`, start);
+    if (tag !== ResultTag.Err) r.fail("Result", `invalid tag ${tag}`, start);
     const index = r.varint32("RoamError");
     switch (index) {
-      case RoamErrorIndex.User: {
+      case RoamErrorTag.User: {
         const schema = method.error as Schema<unknown> | undefined;
         if (schema === undefined) {
           return r.fail("RoamError", "a user error for an infallible method", start + 1);
@@ -660,11 +657,11 @@ function decodeReturn(
         const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true, max);
         return { ok: true, value: { ok: false, error } };
       }
-      case RoamErrorIndex.UnknownMethod:
+      case RoamErrorTag.UnknownMethod:
         return { ok: false, value: withMetadata(new UnknownMethodError(name), metadata) };
-      case RoamErrorIndex.InvalidPayload:
+      case RoamErrorTag.InvalidPayload:
         return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
-      case RoamErrorIndex.Cancelled:
+      case RoamErrorTag.Cancelled:
         return { ok: false, value: withMetadata(new CancelledError(name), metadata) };
     }
     return r.fail("RoamError", `unknown variant index ${index}`, start + 1);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Conduit } from "../conduit/bare.ts";
+import type { Conduit } from "../conduit/conduit.ts";
 import { isProtocolViolation } from "../link/framing/socket_link.ts";
 import { ConnectionTable } from "./table.ts";
 import { Connection, type SessionPort } from "../connection/connection.ts";
@@ -29,7 +29,16 @@ import {
 } from "./options.ts";
 import type { Client, Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
-import { decodeMessage, writeMessage } from "../wire/message.ts";
+import { decodeMessage } from "../wire/decode.ts";
+import { writeMessage } from "../wire/encode.ts";
+import {
+  type Head,
+  HeadKind,
+  isCanonicalU64,
+  newHead,
+  readHead,
+  writePong,
+} from "../wire/heads.ts";
 import type { ConnectionSettings, Message, Metadata, Parity } from "../wire/types.ts";
 
 const NO_IDS: readonly number[] = Object.freeze([]);
@@ -39,9 +48,6 @@ const NO_IDS: readonly number[] = Object.freeze([]);
  * dropping it (a peer that stops reading would otherwise hold it forever).
  */
 const LINK_CLOSE_WAIT_MS = 2000;
-
-/** Messages above this size are handed to the link without a copy. */
-const HANDOFF_SIZE = 64 * 1024;
 
 /** Replies owed to the peer (waiting for the send buffer to drain) past which reading stops. */
 const OWED_BEFORE_PAUSE = 32;
@@ -83,6 +89,8 @@ export class Session {
   #readPaused = false;
   /** Bytes sent while the send buffer was above its high-water mark, since it last drained. */
   #overflow = 0;
+  /** The head of the message being dispatched (reused: see `readHead`). */
+  readonly #head: Head = newHead();
   /** Pings the peer may still send now (see `limits.maxPingRate`). */
   #pingTokens: number;
   #pingRefill = performance.now();
@@ -120,7 +128,7 @@ export class Session {
     this.#conduit = conduit;
     // Large `bytes` values go to a link that writes parts, or shares them,
     // without being copied into the message first.
-    this.#writer.gather = conduit.sendParts !== undefined || conduit.sendShared !== undefined;
+    this.#writer.gather = conduit.gathers;
     this.role = role;
     this.parity = parity;
     this.peerMetadata = peerMetadata;
@@ -275,9 +283,7 @@ export class Session {
     const conduit = this.#conduit;
     const over = conduit.buffered > this.#limits.sendHighWaterMark;
     const size = w.segmentCount > 0 ? w.size : w.pos;
-    if (w.segmentCount > 0) this.#sendGathered(w);
-    else if (w.pos > HANDOFF_SIZE) conduit.send(w.handOff());
-    else conduit.sendCopy(w.buf, w.pos);
+    conduit.send(w);
     if (over) this.#overflowed(size);
   }
 
@@ -344,19 +350,6 @@ export class Session {
       this.#conduit.resume();
     }
   };
-
-  /** Sends a message holding large arrays kept by reference (see `Writer.gather`). */
-  #sendGathered(w: Writer): void {
-    const conduit = this.#conduit;
-    if (conduit.sendParts !== undefined) {
-      conduit.sendParts(w.parts(), w.size);
-      return;
-    }
-    // A link that shares large values takes one array that ends the message.
-    const last = w.lastSegment;
-    if (last !== undefined) conduit.sendShared!(w.buf, w.pos, last);
-    else conduit.send(w.handOff());
-  }
 
   #violation(description: string): void {
     if (this.#state === "closed") return;
@@ -448,67 +441,40 @@ export class Session {
       this.#violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
       return;
     }
-    const r = new Reader(prefix);
-    try {
-      const cid = r.safe("connection id");
-      if (r.u8("MessagePayload") === 8) {
-        const id = r.safe("id");
-        if (r.u8("body") === 0) {
-          this.#table.get(cid, "channel message")?.handleSharedItem(id, prefix, r.pos, last);
-          return;
-        }
-      }
-    } catch {
-      // Not a well-formed item head: the ordinary path reports it.
+    const h = this.#head;
+    readHead(new Reader(prefix), h);
+    if (h.kind === HeadKind.Item) {
+      this.#table.get(h.cid, "channel message")?.handleSharedItem(h.id, prefix, h.pos, last);
+      return;
     }
+    // Not an item head: the ordinary path handles it, and reports its faults.
     this.#onMessage(concatTwo(prefix, last));
   }
 
   /**
    * The bulk of the traffic (calls and responses without channels or
-   * metadata, channel items) dispatched without building a `Message`.
-   * Returns false, having dispatched nothing, for anything else or anything
-   * odd: the full decoder then handles it, errors included.
+   * metadata, channel items, pings) dispatched without building a
+   * `Message`. Returns false, having dispatched nothing, for anything else
+   * or anything odd: the full decoder then handles it, errors included.
    */
   #dispatchFast(bytes: Uint8Array): boolean {
-    // A ping on a connection id below 128 needs no reader (pings can come in floods).
-    if (bytes[1] === 9 && bytes[0]! < 0x80) return this.#pingFast(bytes[0]!, bytes, 2);
-    const r = new Reader(bytes);
-    let cid: number;
-    let tag: number;
-    let id: number;
-    let body: number;
-    try {
-      cid = r.safe("connection id");
-      tag = r.u8("MessagePayload");
-      if (tag === 9) return this.#pingFast(cid, bytes, r.pos);
-      if (tag !== 7 && tag !== 8) return false;
-      id = r.safe("id");
-      body = r.u8("body");
-    } catch {
-      return false;
+    const h = this.#head;
+    readHead(new Reader(bytes), h);
+    switch (h.kind) {
+      case HeadKind.Item:
+        this.#table.get(h.cid, "channel message")?.handleItem(h.id, bytes, h.pos);
+        return true;
+      case HeadKind.Call:
+        this.#table.get(h.cid, "request")
+          ?.handleCall(h.id, h.methodId, NO_IDS, EMPTY_METADATA, bytes, h.pos);
+        return true;
+      case HeadKind.Response:
+        this.#table.get(h.cid, "request")?.handleResponse(h.id, EMPTY_METADATA, bytes, h.pos);
+        return true;
+      case HeadKind.Ping:
+        return this.#pingFast(h.cid, bytes, h.pos);
     }
-    if (tag === 8) {
-      if (body !== 0) return false;
-      this.#table.get(cid, "channel message")?.handleItem(id, bytes, r.pos);
-      return true;
-    }
-    let methodId = 0n;
-    if (body === 0) {
-      try {
-        methodId = r.varintBig("method id", 64);
-      } catch {
-        return false;
-      }
-    } else if (body !== 1) return false;
-    // No channels, no metadata: two zero bytes.
-    if (bytes[r.pos] !== 0 || bytes[r.pos + 1] !== 0 || r.pos + 2 > bytes.length) return false;
-    const rest = r.pos + 2;
-    const conn = this.#table.get(cid, "request");
-    if (conn === undefined) return true;
-    if (body === 0) conn.handleCall(id, methodId, NO_IDS, EMPTY_METADATA, bytes, rest);
-    else conn.handleResponse(id, EMPTY_METADATA, bytes, rest);
-    return true;
+    return false;
   }
 
   /**
@@ -517,12 +483,7 @@ export class Session {
    * flood of pings costs little). Returns false for anything unusual.
    */
   #pingFast(cid: number, bytes: Uint8Array, start: number): boolean {
-    const end = bytes.length;
-    const n = end - start;
-    if (n < 1 || n > 10) return false;
-    for (let i = start; i < end - 1; i++) if (bytes[i]! < 0x80) return false;
-    const last = bytes[end - 1]!;
-    if (last >= 0x80 || (last === 0 && n > 1) || (n === 10 && last > 1)) return false;
+    if (!isCanonicalU64(bytes, start)) return false;
     if (!this.#pingAllowed()) return true;
     if (this.#port.writable && this.#waiters.length === 0) this.#pong(cid, bytes, start);
     else this.#whenWritable(() => this.#pong(cid, bytes, start), true);
@@ -551,9 +512,7 @@ export class Session {
   #pong(cid: number, nonce: Uint8Array, start: number): void {
     const w = this.#acquire();
     try {
-      w.varint(cid);
-      w.u8(10);
-      for (let i = start; i < nonce.length; i++) w.u8(nonce[i]!);
+      writePong(w, cid, nonce, start);
       this.#sendFrom(w);
     } finally {
       this.#release(w);

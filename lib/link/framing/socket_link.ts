@@ -8,16 +8,7 @@
  */
 
 import { Queue } from "../../_util/queue.ts";
-import {
-  directFlow,
-  directReceive,
-  directSend,
-  directSendCopy,
-  directSendParts,
-  type Link,
-  type LinkFlow,
-  type PayloadSink,
-} from "../link.ts";
+import type { Link, LinkFlow, PayloadSink } from "../link.ts";
 import { allocFilledLater, copyRange } from "../../_util/bytes.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { mustYield, nextMacrotask } from "../../_util/turn.ts";
@@ -530,13 +521,15 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
   return {
     readable,
     writable,
-    [directSend]: send,
-    [directSendCopy]: sendCopy,
-    [directReceive]: receive,
-    [directFlow]: flow,
-    // Only a socket that writes synchronously gains from parts; others get joined messages.
-    ...(socket.writeNow === undefined ? {} : { [directSendParts]: sendParts }),
-  } as Link;
+    direct: {
+      send,
+      sendCopy,
+      receive,
+      flow,
+      // Only a socket that writes synchronously gains from parts; others get joined messages.
+      ...(socket.writeNow === undefined ? {} : { sendParts }),
+    },
+  };
 }
 
 /**
