@@ -22,7 +22,6 @@ import {
   accept,
   channel,
   connect,
-  encodeMessage,
   implement,
   initiate,
   type Link,
@@ -32,6 +31,7 @@ import {
   type Session,
   t,
 } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { asyncOpsPerSecond, flags, type Report } from "./_harness.ts";
 import { frameOf, loadRawTcp } from "./_raw_tcp.ts";
 import { echo } from "./_echo.ts";

@@ -6,16 +6,8 @@
  * @module
  */
 
-import {
-  accept,
-  encodeMessage,
-  implement,
-  initiate,
-  type Link,
-  memoryLink,
-  service,
-  t,
-} from "../mod.ts";
+import { accept, implement, initiate, type Link, memoryLink, service, t } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { asyncOpsPerSecond, type Report } from "./_harness.ts";
 import { echo } from "./_echo.ts";
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { accept, encodeMessage, implement, initiate, service, type Session, t } from "../mod.ts";
+import { accept, implement, initiate, service, type Session, t } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
 import { asyncOpsPerSecondPair, flags, type Report } from "./_harness.ts";
 import { frameOf, loadRawTcp, type RawTcp } from "./_raw_tcp.ts";

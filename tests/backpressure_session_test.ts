@@ -16,17 +16,16 @@ import {
   channel,
   ClosedError,
   type Connection,
-  encodeMessage,
   implement,
   initiate,
   type Link,
   memoryLink,
-  type Message,
   SENSITIVE,
   service,
   type Session,
   t,
 } from "../mod.ts";
+import { encodeMessage, type Message } from "../wire.ts";
 import { decodeMessage } from "../lib/wire/decode.ts";
 import type { LinkFlow } from "../lib/link/link.ts";
 import { resolveKeepalive, resolveLimits } from "../lib/session/options.ts";

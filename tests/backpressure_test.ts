@@ -12,7 +12,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { channel, encodeMessage, initiate, type Session } from "../mod.ts";
+import { channel, initiate, type Session } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { connectTcp, connectTcpStream } from "../transports/tcp.ts";
 import { connectWebSocket } from "../transports/websocket.ts";
 import { concat, frame, wsFrame } from "./_raw_net.ts";

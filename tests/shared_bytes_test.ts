@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import {
   accept,
   channel,
-  encodeMessage,
   implement,
   initiate,
   type Link,
@@ -20,6 +19,7 @@ import {
   type Session,
   t,
 } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import type { PayloadSink } from "../lib/link/link.ts";
 import { endRaw, expectViolation, rawAcceptor } from "./_peer_helpers.ts";
 

@@ -11,7 +11,7 @@
  */
 
 import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
-import type { SessionPort } from "./connection.ts";
+import type { SessionPort } from "./port.ts";
 import type { ChannelHooks } from "../postcard/_compile.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";

@@ -17,7 +17,8 @@ import {
   writeUserError,
 } from "../wire/heads.ts";
 import { Queue } from "../_util/queue.ts";
-import type { Connection, ConnectionLimits, SessionPort } from "./connection.ts";
+import type { Connection } from "./connection.ts";
+import type { ConnectionLimits, SessionPort } from "./port.ts";
 import { CancelledError } from "../wire/errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";

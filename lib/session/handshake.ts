@@ -10,11 +10,11 @@
 import { BareConduit } from "../conduit/bare.ts";
 import type { Conduit } from "../conduit/conduit.ts";
 import { HandshakeError, ProtocolError } from "../wire/errors.ts";
-import { isProtocolViolation } from "../link/framing/socket_link.ts";
+import { isProtocolViolation } from "../link/framing/errors.ts";
 import type { Link } from "../link/link.ts";
 import { exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { Writer } from "../postcard/_writer.ts";
-import { Session } from "./session.ts";
+import { type Session, SessionCore } from "./session.ts";
 import {
   checkMs,
   checkU32,
@@ -265,7 +265,7 @@ function start(
   peer: { settings: ConnectionSettings; metadata: Metadata },
   options: SessionOptions,
 ): Session {
-  const session = new Session(
+  const session = new SessionCore(
     conduit,
     role,
     parity,

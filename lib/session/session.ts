@@ -7,30 +7,31 @@
  */
 
 import type { Conduit } from "../conduit/conduit.ts";
-import { isProtocolViolation } from "../link/framing/socket_link.ts";
+import { isProtocolViolation } from "../link/framing/errors.ts";
 import { ConnectionTable } from "./table.ts";
-import { Connection, type SessionPort } from "../connection/connection.ts";
+import { type Connection, ConnectionCore } from "../connection/connection.ts";
+import type { SessionPort } from "../connection/port.ts";
 import { ClosedError, ProtocolError, type RpcError } from "../wire/errors.ts";
 import { EMPTY_METADATA } from "../wire/metadata.ts";
 import { Pinger } from "./pinger.ts";
-import { Queue } from "../_util/queue.ts";
+import { Sender } from "./sender.ts";
 import { concatTwo } from "../_util/bytes.ts";
-import { Writer } from "../postcard/_writer.ts";
+import type { Writer } from "../postcard/_writer.ts";
 import { Reader } from "../postcard/_reader.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import {
   checkMs,
   DEFAULTS,
   type OpenConnectionOptions,
+  type ResolvedLimits,
   resolveKeepalive,
   resolveLimits,
-  type SessionLimits,
   type SessionOptions,
 } from "./options.ts";
 import type { Client, Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
 import { decodeMessage } from "../wire/decode.ts";
-import { writeMessage } from "../wire/encode.ts";
+import type { writeMessage } from "../wire/encode.ts";
 import {
   type Head,
   HeadKind,
@@ -49,46 +50,108 @@ const NO_IDS: readonly number[] = Object.freeze([]);
  */
 const LINK_CLOSE_WAIT_MS = 2000;
 
-/** Replies owed to the peer (waiting for the send buffer to drain) past which reading stops. */
-const OWED_BEFORE_PAUSE = 32;
-
-interface Waiter {
-  readonly f: () => void;
-  readonly owed: boolean;
-}
-
 /**
  * A roam session over one link: the root connection (id 0) plus any
- * virtual connections either side opens. Make one with {@linkcode initiate}
- * or {@linkcode accept}.
+ * virtual connections either side opens. Make one with `initiate` or
+ * `accept` (or `connect` / `serve` by URL).
+ *
+ * @example A session, a call, a virtual connection and a ping
+ * ```ts
+ * import { accept, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ * const [a, b] = memoryLink();
+ * const [client, server] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, {
+ *     services: [implement(Adder, { add: (x, y) => x + y })],
+ *     onConnection: () => ({ accept: true }),
+ *   }),
+ * ]);
+ * console.log(await client.client(Adder).add(2, 3)); // 5
+ * await using conn = await client.openConnection();
+ * console.log(await client.ping()); // the round-trip time in ms
+ * await client.close();
+ * console.log(await server.closed); // a ClosedError with code "peer-closed"
+ * ```
  */
-export class Session {
+export interface Session extends AsyncDisposable {
   /** Which side of the handshake this is. */
   readonly role: "initiator" | "acceptor";
   /** The parity of connection ids this side allocates. */
   readonly parity: Parity;
   /** The metadata of the peer's `Hello` / `HelloYourself`. */
   readonly peerMetadata: Metadata;
-  /** The root connection. */
+  /** The root connection (id 0): `session.client()` and `session.serve()` use it. */
   readonly root: Connection;
+  /** Virtual connections currently open (the root connection not counted). */
+  readonly connectionCount: number;
+  /** True once the session has ended. */
+  readonly isClosed: boolean;
+  /**
+   * Resolves when the session has ended, with the reason: undefined after
+   * `close()`, else an `RpcError` (`peer-closed`, `link-lost`,
+   * `keepalive-timeout`, `protocol-error`, `peer-not-reading`…). Never
+   * rejects.
+   */
+  readonly closed: Promise<RpcError | undefined>;
+  /**
+   * A typed client on the root connection.
+   *
+   * @param service The service descriptor.
+   * @returns The client.
+   */
+  client<M extends MethodSpecs>(service: ServiceDescriptor<M>): Client<M>;
+  /**
+   * Serves a service on the root connection.
+   *
+   * @param service The service descriptor.
+   * @param handlers One function per method.
+   * @throws {TypeError} For a missing handler or a method already served.
+   */
+  serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void;
+  /**
+   * Opens a virtual connection. Resolves when the peer accepts it.
+   *
+   * @param options Metadata, settings, services and an abort signal.
+   * @returns The open connection.
+   * @throws {ConnectionRejectedError} When the peer rejects it (its `metadata` says why).
+   * @throws {ClosedError} When the session ends first.
+   */
+  openConnection(options?: OpenConnectionOptions): Promise<Connection>;
+  /**
+   * Sends a `Ping` on the root connection and resolves with the round-trip
+   * time in milliseconds when the `Pong` arrives.
+   *
+   * @returns The round-trip time.
+   * @throws {ClosedError} When the session ends first.
+   */
+  ping(): Promise<number>;
+  /**
+   * Closes the session gracefully: new calls fail at once, calls in flight
+   * may finish for up to `timeout` ms (default: the `closeTimeout` option),
+   * then the link is flushed and closed (dropped after 2 s) and whatever is
+   * still pending fails.
+   *
+   * @param options The deadline.
+   */
+  close(options?: { timeout?: number }): Promise<void>;
+}
+
+/** The session as the handshake makes it and its connections drive it (internal). */
+export class SessionCore implements Session {
+  readonly role: "initiator" | "acceptor";
+  readonly parity: Parity;
+  readonly peerMetadata: Metadata;
+  readonly root: ConnectionCore;
   readonly #conduit: Conduit;
   readonly #options: SessionOptions;
-  readonly #limits: Required<SessionLimits>;
+  readonly #limits: ResolvedLimits;
   readonly #maxConcurrent: number;
-  readonly #writer = new Writer(1024);
   readonly #table: ConnectionTable;
+  readonly #sender: Sender;
   readonly #pinger: Pinger;
   #state: "open" | "closing" | "closed" = "open";
-  /** Senders waiting for the send buffer to drain, in order. */
-  readonly #waiters = new Queue<Waiter>();
-  /** How many of the waiters are replies owed to the peer. */
-  #owed = 0;
-  /** True while a drain callback is registered with the conduit. */
-  #watching = false;
-  /** True while reading from the peer is paused because replies are owed. */
-  #readPaused = false;
-  /** Bytes sent while the send buffer was above its high-water mark, since it last drained. */
-  #overflow = 0;
   /** The head of the message being dispatched (reused: see `readHead`). */
   readonly #head: Head = newHead();
   /** Pings the peer may still send now (see `limits.maxPingRate`). */
@@ -97,25 +160,32 @@ export class Session {
   #reason: RpcError | undefined;
   #linkClosed: Promise<void> | undefined;
   #resolveClosed!: (reason: RpcError | undefined) => void;
-  /** Resolves when the session has ended: undefined after `close()`, else the reason. */
   readonly closed: Promise<RpcError | undefined>;
   /** What connections see of the session. */
-  readonly #port: SessionPort = ((session: Session): SessionPort => ({
+  readonly #port: SessionPort = ((session: SessionCore): SessionPort => ({
     get closing(): boolean {
-      return session.#closing;
+      return session.#state !== "open";
     },
     get writable(): boolean {
-      return session.#conduit.buffered <= session.#limits.sendHighWaterMark;
+      return session.#sender.writable;
     },
-    whenWritable: (f, owed) => session.#whenWritable(f, owed),
-    acquire: () => session.#acquire(),
-    release: (w) => session.#release(w),
-    sendFrom: (w) => session.#sendFrom(w),
+    whenWritable: (f, owed) => session.#sender.whenWritable(f, owed),
+    acquire: () => session.#sender.acquire(),
+    release: (w) => session.#sender.release(w),
+    sendFrom: (w) => session.#sender.send(w),
     violation: (d) => session.#violation(d),
     reportError: (e, where) => session.#reportError(e, where),
   }))(this);
 
-  /** Made by {@linkcode initiate} and {@linkcode accept}; not constructed directly. */
+  /**
+   * @param conduit The conduit, past the handshake.
+   * @param role Which side of the handshake this is.
+   * @param parity This side's parity.
+   * @param rootLocal This side's settings for the root connection.
+   * @param rootPeer The peer's settings for the root connection.
+   * @param peerMetadata The peer's handshake metadata.
+   * @param options The session's options.
+   */
   constructor(
     conduit: Conduit,
     role: "initiator" | "acceptor",
@@ -126,9 +196,6 @@ export class Session {
     options: SessionOptions,
   ) {
     this.#conduit = conduit;
-    // Large `bytes` values go to a link that writes parts, or shares them,
-    // without being copied into the message first.
-    this.#writer.gather = conduit.gathers;
     this.role = role;
     this.parity = parity;
     this.peerMetadata = peerMetadata;
@@ -136,8 +203,16 @@ export class Session {
     this.#maxConcurrent = rootLocal.maxConcurrentRequests;
     this.#limits = resolveLimits(options.limits);
     this.#pingTokens = this.#limits.maxPingRate;
+    this.#sender = new Sender(conduit, this.#limits, (error) => this.#teardown(error, false));
     this.closed = new Promise((r) => (this.#resolveClosed = r));
-    this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
+    this.root = new ConnectionCore(
+      this.#port,
+      0,
+      rootLocal,
+      rootPeer,
+      peerMetadata,
+      this.#limits,
+    );
     this.root.closer = () => this.close();
     this.#table = new ConnectionTable({
       port: this.#port,
@@ -163,12 +238,10 @@ export class Session {
       );
   }
 
-  /** Virtual connections currently open (the root connection not counted). */
   get connectionCount(): number {
     return this.#table.connections.size - 1;
   }
 
-  /** True once the session has ended. */
   get isClosed(): boolean {
     return this.#state === "closed";
   }
@@ -218,13 +291,6 @@ export class Session {
     return this.#pinger.ping();
   }
 
-  /**
-   * Closes the session gracefully: new calls fail at once, calls in flight
-   * may finish for up to `timeout` ms (default: the `closeTimeout` option),
-   * then the link is closed and whatever is still pending fails.
-   *
-   * @param options The deadline.
-   */
   async close(options: { timeout?: number } = {}): Promise<void> {
     if (this.#state !== "open") {
       await this.closed;
@@ -246,7 +312,6 @@ export class Session {
     await this.#linkClosed; // flushed and closed, or aborted at the deadline
   }
 
-  /** Closes the session when used with `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -254,102 +319,6 @@ export class Session {
   #closedError(): RpcError {
     return this.#reason ?? new ClosedError("session-closed", "The session is closed");
   }
-
-  // ------------------------------------------------------------ SessionPort
-
-  get #closing(): boolean {
-    return this.#state !== "open";
-  }
-
-  #acquire(): Writer {
-    const w = this.#writer;
-    if (w.busy) {
-      const extra = new Writer(256);
-      extra.gather = w.gather;
-      return extra;
-    }
-    w.busy = true;
-    w.rewind(0, 0);
-    return w;
-  }
-
-  #release(w: Writer): void {
-    w.busy = false;
-    w.reset();
-  }
-
-  #sendFrom(w: Writer): void {
-    if (this.#state === "closed") return;
-    const conduit = this.#conduit;
-    const over = conduit.buffered > this.#limits.sendHighWaterMark;
-    const size = w.segmentCount > 0 ? w.size : w.pos;
-    conduit.send(w);
-    if (over) this.#overflowed(size);
-  }
-
-  /**
-   * Accounts for a message sent while the send buffer was above its
-   * high-water mark (one that does not wait, such as a grant or a close):
-   * past `maxSendOverflow` such bytes, the peer is not reading and the
-   * session ends.
-   */
-  #overflowed(size: number): void {
-    this.#overflow += size;
-    const max = this.#limits.maxSendOverflow;
-    if (this.#overflow > max) {
-      this.#teardown(
-        new ClosedError(
-          "peer-not-reading",
-          `The peer did not read: ${this.#conduit.buffered} bytes were waiting to be sent, ${this.#overflow} of them beyond the send high-water mark (limits.maxSendOverflow is ${max})`,
-        ),
-        false,
-      );
-      return;
-    }
-    this.#watch();
-  }
-
-  /** Queues `f` until the send buffer drains (see `SessionPort.whenWritable`). */
-  #whenWritable(f: () => void, owed: boolean): void {
-    if (this.#state === "closed") return;
-    this.#waiters.push({ f, owed });
-    if (owed && ++this.#owed > OWED_BEFORE_PAUSE && !this.#readPaused) {
-      // The peer keeps asking and does not read the answers: stop reading it.
-      this.#readPaused = true;
-      this.#conduit.pause();
-    }
-    this.#watch();
-  }
-
-  /** Asks the conduit for a call when the send buffer has drained to half the high-water mark. */
-  #watch(): void {
-    if (this.#watching) return;
-    this.#watching = true;
-    this.#conduit.whenBelow(this.#limits.sendHighWaterMark >> 1, this.#drained);
-  }
-
-  /** The send buffer drained: wake waiters in order while it stays below the high-water mark. */
-  readonly #drained = (): void => {
-    this.#watching = false;
-    if (this.#state === "closed") return;
-    this.#overflow = 0;
-    const waiters = this.#waiters;
-    const hwm = this.#limits.sendHighWaterMark;
-    while (waiters.length > 0) {
-      if (this.#conduit.buffered > hwm) {
-        this.#watch();
-        return;
-      }
-      const w = waiters.shift()!;
-      if (w.owed) this.#owed--;
-      w.f();
-      if (this.isClosed) return;
-    }
-    if (this.#readPaused) {
-      this.#readPaused = false;
-      this.#conduit.resume();
-    }
-  };
 
   #violation(description: string): void {
     if (this.#state === "closed") return;
@@ -368,13 +337,7 @@ export class Session {
   }
 
   #send(message: Message): void {
-    const w = this.#acquire();
-    try {
-      writeMessage(w, message);
-      this.#sendFrom(w);
-    } finally {
-      this.#release(w);
-    }
+    this.#sender.sendMessage(message);
   }
 
   // ------------------------------------------------------------ receiving
@@ -485,8 +448,8 @@ export class Session {
   #pingFast(cid: number, bytes: Uint8Array, start: number): boolean {
     if (!isCanonicalU64(bytes, start)) return false;
     if (!this.#pingAllowed()) return true;
-    if (this.#port.writable && this.#waiters.length === 0) this.#pong(cid, bytes, start);
-    else this.#whenWritable(() => this.#pong(cid, bytes, start), true);
+    if (this.#sender.writable && this.#sender.clear) this.#pong(cid, bytes, start);
+    else this.#sender.whenWritable(() => this.#pong(cid, bytes, start), true);
     return true;
   }
 
@@ -510,12 +473,13 @@ export class Session {
 
   /** Sends a `Pong` whose nonce varint is `nonce[start, end)`. */
   #pong(cid: number, nonce: Uint8Array, start: number): void {
-    const w = this.#acquire();
+    const sender = this.#sender;
+    const w = sender.acquire();
     try {
       writePong(w, cid, nonce, start);
-      this.#sendFrom(w);
+      sender.send(w);
     } finally {
-      this.#release(w);
+      sender.release(w);
     }
   }
 
@@ -535,8 +499,8 @@ export class Session {
         if (!this.#pingAllowed()) return;
         const pong = (): void =>
           this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
-        if (this.#port.writable && this.#waiters.length === 0) pong();
-        else this.#whenWritable(pong, true);
+        if (this.#sender.writable && this.#sender.clear) pong();
+        else this.#sender.whenWritable(pong, true);
         return;
       }
       case "pong":
@@ -599,8 +563,7 @@ export class Session {
     this.#state = "closed";
     this.#reason = reason;
     const error = reason ?? new ClosedError("session-closed", "The session was closed");
-    this.#waiters.drain();
-    this.#owed = 0;
+    this.#sender.stop();
     this.#table.failAll(error);
     this.#pinger.stop(error);
     this.#conduit.stop();
