@@ -6,12 +6,13 @@
  *
  * @example Encoding and decoding a message, computing a method id
  * ```ts
- * import { decodeMessage, encodeMessage, methodId } from "@roam/roam/wire";
- * import { t } from "@roam/roam/postcard";
+ * import { decodeMessage, encodeMessage, methodId, signatureOf } from "@roam/roam/wire";
+ * import { t } from "@roam/roam";
  *
  * const bytes = encodeMessage({ connectionId: 0, payload: { type: "ping", nonce: 1n } });
  * console.log(decodeMessage(bytes).payload); // { type: "ping", nonce: 1n }
- * const id = methodId("Testbed", "echo", [t.string], t.string);
+ * const signature = [...signatureOf(t.tuple(t.string)), ...signatureOf(t.string)]; // 25 01 0f 0f
+ * const id = methodId("Testbed", "echo", Uint8Array.from(signature));
  * console.log(id === 0x9aabc4ba61fd5df3n); // true
  * ```
  *

@@ -95,6 +95,7 @@ let txRelease: (tx: Tx<unknown>) => void;
 let rxFail: (rx: Rx<unknown>, error: unknown) => void;
 let txPartner: (tx: Tx<unknown>) => Rx<unknown> | undefined;
 let setTxPartner: (tx: Tx<unknown>, rx: Rx<unknown>) => void;
+let setRxPartner: (rx: Rx<unknown>, tx: Tx<unknown>) => void;
 let txBound: (tx: Tx<unknown>) => boolean;
 let rxPartner: (rx: Rx<unknown>) => Tx<unknown> | undefined;
 let rxBound: (rx: Rx<unknown>) => boolean;
@@ -437,17 +438,12 @@ export class Rx<T> {
   /** 1 when kept past its handler, 2 once released when its handler settled. */
   #lifetime: 0 | 1 | 2 = 0;
 
-  /**
-   * Use {@linkcode channel} to make channel ends.
-   *
-   * @param partner The sending end this end is paired with.
-   */
-  constructor(partner?: Tx<T>) {
-    this.#partner = partner;
-  }
+  /** Use {@linkcode channel} to make channel ends. */
+  constructor() {}
 
   static {
     rxPartner = (rx) => rx.#partner as Tx<unknown> | undefined;
+    setRxPartner = (rx, tx) => (rx.#partner = tx);
     rxBound = (rx) => rx.#host !== undefined;
     bindRx = (rx, host, id, _schema, credit) => rx.#bind(host, id, credit);
     rxItem = (rx, v) => rx.#item(v);
@@ -747,8 +743,9 @@ export class Rx<T> {
  */
 export function channel<T>(): [Tx<T>, Rx<T>] {
   const tx = new Tx<T>();
-  const rx = new Rx<T>(tx);
+  const rx = new Rx<T>();
   setTxPartner(tx as Tx<unknown>, rx as Rx<unknown>);
+  setRxPartner(rx as Rx<unknown>, tx as Tx<unknown>);
   return [tx, rx];
 }
 

@@ -81,7 +81,8 @@ function name(s: string, out: number[]): void {
  *
  * @example The signature of `(String,)`
  * ```ts
- * import { signatureOf, t } from "@roam/roam";
+ * import { signatureOf } from "@roam/roam/wire";
+ * import { t } from "@roam/roam";
  *
  * signatureOf(t.tuple(t.string)); // Uint8Array [0x25, 0x01, 0x0f]
  * ```

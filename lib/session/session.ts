@@ -16,7 +16,6 @@ import { EMPTY_METADATA } from "../wire/metadata.ts";
 import { Pinger } from "./pinger.ts";
 import { Sender } from "./sender.ts";
 import { concatTwo } from "../_util/bytes.ts";
-import type { Writer } from "../postcard/_writer.ts";
 import { Reader } from "../postcard/_reader.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import {
@@ -31,7 +30,6 @@ import {
 import type { Client, Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
 import { decodeMessage } from "../wire/decode.ts";
-import type { writeMessage } from "../wire/encode.ts";
 import {
   type Head,
   HeadKind,

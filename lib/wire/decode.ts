@@ -237,7 +237,7 @@ function readPayload(r: Reader): MessagePayload {
  *
  * @example Decoding a channel item
  * ```ts
- * import { decodeMessage } from "@roam/roam";
+ * import { decodeMessage } from "@roam/roam/wire";
  *
  * const msg = decodeMessage(new Uint8Array([0x00, 0x08, 0x01, 0x00, 0x02]));
  * if (msg.payload.type === "channel" && msg.payload.body.type === "item") {

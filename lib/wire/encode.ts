@@ -317,7 +317,7 @@ const shared = new Writer(1024);
  *
  * @example Encoding a minimal Hello
  * ```ts
- * import { encodeMessage } from "@roam/roam";
+ * import { encodeMessage } from "@roam/roam/wire";
  *
  * const bytes = encodeMessage({
  *   connectionId: 0,
