@@ -12,12 +12,9 @@ import { ConnectionTable } from "./table.ts";
 import { type Connection, ConnectionCore } from "../connection/connection.ts";
 import type { SessionPort } from "../connection/port.ts";
 import { ClosedError, ProtocolError, type RpcError } from "../wire/errors.ts";
-import { EMPTY_METADATA } from "../wire/metadata.ts";
 import { Pinger } from "./pinger.ts";
+import { Receiver } from "./receiver.ts";
 import { Sender } from "./sender.ts";
-import { concatTwo } from "../_util/bytes.ts";
-import { Reader } from "../postcard/_reader.ts";
-import { DecodeError } from "../postcard/errors.ts";
 import {
   checkMs,
   DEFAULTS,
@@ -29,18 +26,7 @@ import {
 } from "./options.ts";
 import type { Client, Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
-import { decodeMessage } from "../wire/decode.ts";
-import {
-  type Head,
-  HeadKind,
-  isCanonicalU64,
-  newHead,
-  readHead,
-  writePong,
-} from "../wire/heads.ts";
 import type { ConnectionSettings, Message, Metadata, Parity } from "../wire/types.ts";
-
-const NO_IDS: readonly number[] = Object.freeze([]);
 
 /**
  * How long a closing session waits for its link to flush and close before
@@ -150,11 +136,6 @@ export class SessionCore implements Session {
   readonly #sender: Sender;
   readonly #pinger: Pinger;
   #state: "open" | "closing" | "closed" = "open";
-  /** The head of the message being dispatched (reused: see `readHead`). */
-  readonly #head: Head = newHead();
-  /** Pings the peer may still send now (see `limits.maxPingRate`). */
-  #pingTokens: number;
-  #pingRefill = performance.now();
   #reason: RpcError | undefined;
   #linkClosed: Promise<void> | undefined;
   #resolveClosed!: (reason: RpcError | undefined) => void;
@@ -200,7 +181,6 @@ export class SessionCore implements Session {
     this.#options = options;
     this.#maxConcurrent = rootLocal.maxConcurrentRequests;
     this.#limits = resolveLimits(options.limits);
-    this.#pingTokens = this.#limits.maxPingRate;
     this.#sender = new Sender(conduit, this.#limits, (error) => this.#teardown(error, false));
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.root = new ConnectionCore(
@@ -227,6 +207,9 @@ export class SessionCore implements Session {
       (nonce) => this.#send({ connectionId: 0, payload: { type: "ping", nonce } }),
       resolveKeepalive(options.keepalive),
       (error) => this.#teardown(error, false),
+      this.#sender,
+      this.#limits.maxPingRate,
+      (d) => this.#violation(d),
     );
     for (const s of options.services ?? []) s.install(this.root);
     conduit.onSendError = (e) =>
@@ -343,9 +326,18 @@ export class SessionCore implements Session {
   /** Starts the receive loop and keepalive. Called once after the handshake. */
   start(): void {
     this.#pinger.schedule();
+    const receiver = new Receiver({
+      limits: this.#limits,
+      table: this.#table,
+      pinger: this.#pinger,
+      closed: () => this.#state === "closed",
+      violation: (d) => this.#violation(d),
+      teardown: (reason, flush) => this.#teardown(reason, flush),
+      reportError: (e, where) => this.#reportError(e, where),
+    });
     this.#conduit.listen({
-      payload: (bytes) => this.#onMessage(bytes),
-      shared: (prefix, last) => this.#onShared(prefix, last),
+      payload: (bytes) => receiver.payload(bytes),
+      shared: (prefix, last) => receiver.shared(prefix, last),
       end: () => this.#teardown(new ClosedError("peer-closed", "The peer closed the link"), true),
       error: (e) => {
         if (isProtocolViolation(e)) {
@@ -358,178 +350,6 @@ export class SessionCore implements Session {
         }
       },
     });
-  }
-
-  #onMessage(bytes: Uint8Array): void {
-    if (this.#state === "closed") return;
-    const maxSize = this.#limits.maxMessageSize;
-    if (bytes.length > maxSize) {
-      this.#violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
-      return;
-    }
-    let message: Message;
-    try {
-      if (this.#dispatchFast(bytes)) return;
-      message = decodeMessage(bytes);
-    } catch (e) {
-      if (!(e instanceof DecodeError)) {
-        this.#reportError(e, "message dispatch");
-        this.#violation("internal error while handling a message");
-        return;
-      }
-      this.#violation(`undecodable message: ${(e as Error).message}`);
-      return;
-    }
-    try {
-      this.#dispatch(message);
-    } catch (e) {
-      // A bug of ours must not leave the peer hanging.
-      this.#reportError(e, "message dispatch");
-      this.#violation("internal error while handling a message");
-    }
-  }
-
-  /**
-   * A message made of `prefix` followed by `last`, an array the peer shared
-   * by reference: a `bytes` channel item is delivered as that array itself;
-   * anything else is joined and handled like any message.
-   */
-  #onShared(prefix: Uint8Array, last: Uint8Array): void {
-    if (this.#state === "closed") return;
-    const size = prefix.length + last.length;
-    const maxSize = this.#limits.maxMessageSize;
-    if (size > maxSize) {
-      this.#violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
-      return;
-    }
-    const h = this.#head;
-    readHead(new Reader(prefix), h);
-    if (h.kind === HeadKind.Item) {
-      this.#table.get(h.cid, "channel message")?.handleSharedItem(h.id, prefix, h.pos, last);
-      return;
-    }
-    // Not an item head: the ordinary path handles it, and reports its faults.
-    this.#onMessage(concatTwo(prefix, last));
-  }
-
-  /**
-   * The bulk of the traffic (calls and responses without channels or
-   * metadata, channel items, pings) dispatched without building a
-   * `Message`. Returns false, having dispatched nothing, for anything else
-   * or anything odd: the full decoder then handles it, errors included.
-   */
-  #dispatchFast(bytes: Uint8Array): boolean {
-    const h = this.#head;
-    readHead(new Reader(bytes), h);
-    switch (h.kind) {
-      case HeadKind.Item:
-        this.#table.get(h.cid, "channel message")?.handleItem(h.id, bytes, h.pos);
-        return true;
-      case HeadKind.Call:
-        this.#table.get(h.cid, "request")
-          ?.handleCall(h.id, h.methodId, NO_IDS, EMPTY_METADATA, bytes, h.pos);
-        return true;
-      case HeadKind.Response:
-        this.#table.get(h.cid, "request")?.handleResponse(h.id, EMPTY_METADATA, bytes, h.pos);
-        return true;
-      case HeadKind.Ping:
-        return this.#pingFast(h.cid, bytes, h.pos);
-    }
-    return false;
-  }
-
-  /**
-   * Answers a `Ping` whose nonce is the canonical varint `bytes[start, end)`
-   * with a `Pong` carrying the same bytes (no bigint, no `Message`: a
-   * flood of pings costs little). Returns false for anything unusual.
-   */
-  #pingFast(cid: number, bytes: Uint8Array, start: number): boolean {
-    if (!isCanonicalU64(bytes, start)) return false;
-    if (!this.#pingAllowed()) return true;
-    if (this.#sender.writable && this.#sender.clear) this.#pong(cid, bytes, start);
-    else this.#sender.whenWritable(() => this.#pong(cid, bytes, start), true);
-    return true;
-  }
-
-  /**
-   * Counts a ping against `limits.maxPingRate` (a bucket of that many
-   * pings, refilled at that many a second); a peer that floods pings is a
-   * protocol violation. Returns false when the session was torn down.
-   */
-  #pingAllowed(): boolean {
-    const rate = this.#limits.maxPingRate;
-    const now = performance.now();
-    this.#pingTokens = Math.min(rate, this.#pingTokens + (now - this.#pingRefill) * rate / 1000);
-    this.#pingRefill = now;
-    if (this.#pingTokens >= 1) {
-      this.#pingTokens--;
-      return true;
-    }
-    this.#violation(`the peer sent pings faster than ${rate} a second (limits.maxPingRate)`);
-    return false;
-  }
-
-  /** Sends a `Pong` whose nonce varint is `nonce[start, end)`. */
-  #pong(cid: number, nonce: Uint8Array, start: number): void {
-    const sender = this.#sender;
-    const w = sender.acquire();
-    try {
-      writePong(w, cid, nonce, start);
-      sender.send(w);
-    } finally {
-      sender.release(w);
-    }
-  }
-
-  #dispatch(message: Message): void {
-    const cid = message.connectionId;
-    const p = message.payload;
-    switch (p.type) {
-      case "request": {
-        const conn = this.#table.get(cid, "request");
-        conn?.handleRequest(p.id, p.body);
-        return;
-      }
-      case "channel":
-        this.#table.get(cid, "channel message")?.handleChannel(p.id, p.body);
-        return;
-      case "ping": {
-        if (!this.#pingAllowed()) return;
-        const pong = (): void =>
-          this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
-        if (this.#sender.writable && this.#sender.clear) pong();
-        else this.#sender.whenWritable(pong, true);
-        return;
-      }
-      case "pong":
-        if (cid === 0) this.#pinger.onPong(p.nonce);
-        return;
-      case "connectionOpen":
-        this.#table.onOpen(cid, p.settings, p.metadata);
-        return;
-      case "connectionAccept":
-        this.#table.onAccept(cid, p.settings, p.metadata);
-        return;
-      case "connectionReject":
-        this.#table.onReject(cid, p.metadata);
-        return;
-      case "connectionClose":
-        if (cid === 0) {
-          this.#violation("ConnectionClose on the root connection");
-          return;
-        }
-        this.#table.onClose(cid, p.metadata);
-        return;
-      case "hello":
-      case "helloYourself":
-        this.#violation(
-          `unexpected ${p.type === "hello" ? "Hello" : "HelloYourself"} after the handshake`,
-        );
-        return;
-      case "protocolError":
-        this.#teardown(new ProtocolError(p.description, true), false);
-        return;
-    }
   }
 
   // ------------------------------------------------------------ teardown
