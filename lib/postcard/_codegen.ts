@@ -15,16 +15,8 @@
 import type { Compiled, Decoder, Encoder } from "./_compile.ts";
 import { ZERO_SIZED_LIMIT } from "./_compile.ts";
 import { SHORT_STRING, shortAscii } from "./_reader.ts";
-import type {
-  ArraySchema,
-  EnumSchema,
-  FieldSchema,
-  ListSchema,
-  OptionSchema,
-  Schema,
-  StructSchema,
-  TupleSchema,
-} from "./schema.ts";
+import { t } from "./builders.ts";
+import { type FieldSchema, type Schema, schemaNode } from "./schema.ts";
 
 /** Largest number of schema nodes inlined into one generated function. */
 const NODE_BUDGET = 400;
@@ -65,7 +57,8 @@ function objectKey(name: string): string {
 function enc(g: Gen, schema: Schema<unknown>, x: string): string {
   const fb = (): string => `${g.k(g.compile(schema).encode)}(w, ${x});`;
   if (++g.nodes > NODE_BUDGET) return fb();
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "bool":
       return `if (${x} === true) w.u8(1); else if (${x} === false) w.u8(0); else ${fb()}`;
     case "u8":
@@ -90,18 +83,16 @@ function enc(g: Gen, schema: Schema<unknown>, x: string): string {
       return `if (${x} instanceof Uint8Array) { w.varint(${x}.length); w.raw(${x}); } else ${fb()}`;
     case "unit":
       return `if (${x} !== undefined && ${x} !== null) ${fb()}`;
-    case "option": {
-      const inner = (schema as OptionSchema<unknown>).inner;
+    case "option":
       return `if (${x} === undefined || ${x} === null) w.u8(0); else { w.u8(1); ${
-        enc(g, inner, x)
+        enc(g, s.inner, x)
       } }`;
-    }
     case "struct":
       return `if (typeof ${x} !== "object" || ${x} === null) ${fb()} else {${
-        encFields(g, (schema as StructSchema<unknown>).fields, x)
+        encFields(g, s.fields, x)
       }}`;
     case "tuple": {
-      const items = (schema as TupleSchema<unknown>).items;
+      const items = s.items;
       let body = "";
       items.forEach((item, i) => {
         const y = g.v();
@@ -111,10 +102,9 @@ function enc(g: Gen, schema: Schema<unknown>, x: string): string {
     }
     case "list":
     case "array": {
-      const s = schema as ListSchema<unknown> | ArraySchema<unknown>;
       const i = g.v();
       const y = g.v();
-      const n = schema.kind === "array" ? (s as ArraySchema<unknown>).length : undefined;
+      const n = s.kind === "array" ? s.length : undefined;
       const check = n === undefined
         ? `!Array.isArray(${x})`
         : `!Array.isArray(${x}) || ${x}.length !== ${n}`;
@@ -124,7 +114,7 @@ function enc(g: Gen, schema: Schema<unknown>, x: string): string {
       } } }`;
     }
     case "enum": {
-      const variants = (schema as EnumSchema<unknown>).variants;
+      const variants = s.variants;
       if (variants.length > 127) return fb();
       const at = g.v();
       const redo = `w.pos = ${at}; ${fb()}`;
@@ -227,7 +217,8 @@ interface Small {
 function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Small | undefined {
   if (++g.nodes > SMALL_BUDGET) return undefined;
   const bail = "return undefined;";
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "bool":
       return {
         size: `if (${x} !== true && ${x} !== false) ${bail} n += 1;`,
@@ -235,7 +226,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
       };
     case "u8":
     case "i8": {
-      const ok = schema.kind === "u8" ? `(${x} & 255) === ${x}` : `((${x} << 24) >> 24) === ${x}`;
+      const ok = s.kind === "u8" ? `(${x} & 255) === ${x}` : `((${x} << 24) >> 24) === ${x}`;
       return {
         size: `if (typeof ${x} !== "number" || !(${ok})) ${bail} n += 1;`,
         write: `out[p++] = ${x} & 255;`,
@@ -243,7 +234,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
     }
     case "u16":
     case "u32": {
-      const ok = schema.kind === "u16" ? `(${x} & 65535) === ${x}` : `(${x} >>> 0) === ${x}`;
+      const ok = s.kind === "u16" ? `(${x} & 65535) === ${x}` : `(${x} >>> 0) === ${x}`;
       return {
         size: `if (typeof ${x} !== "number" || !(${ok})) ${bail} n += ${varintSizeOf(x)};`,
         write: putVarint(g, x),
@@ -251,7 +242,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
     }
     case "i16":
     case "i32": {
-      const ok = schema.kind === "i16" ? `((${x} << 16) >> 16) === ${x}` : `(${x} | 0) === ${x}`;
+      const ok = s.kind === "i16" ? `((${x} << 16) >> 16) === ${x}` : `(${x} | 0) === ${x}`;
       const z = g.v();
       locals.push(z);
       return {
@@ -265,7 +256,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
     case "f32":
     case "f64": {
       if (!LITTLE_ENDIAN) return undefined;
-      const floats = schema.kind === "f32" ? new Float32Array(1) : new Float64Array(1);
+      const floats = s.kind === "f32" ? new Float32Array(1) : new Float64Array(1);
       const f = g.k(floats);
       const bytes = g.k(new Uint8Array(floats.buffer));
       let write = `${f}[0] = ${x};`;
@@ -294,7 +285,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
         write: `${putVarint(g, `${x}.length`)} out.set(${x}, p); p += ${x}.length;`,
       };
     case "option": {
-      const inner = small(g, (schema as OptionSchema<unknown>).inner, x, locals);
+      const inner = small(g, s.inner, x, locals);
       if (inner === undefined) return undefined;
       return {
         size: `n += 1; if (${x} !== undefined && ${x} !== null) { ${inner.size} }`,
@@ -304,10 +295,10 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
     }
     case "struct":
     case "tuple": {
-      const parts: [string, Schema<unknown>][] = schema.kind === "struct"
-        ? (schema as StructSchema<unknown>).fields.map((f) => [prop(f.name), f.schema])
-        : (schema as TupleSchema<unknown>).items.map((item, i) => [`[${i}]`, item]);
-      let size = schema.kind === "struct"
+      const parts: [string, Schema<unknown>][] = s.kind === "struct"
+        ? s.fields.map((f) => [prop(f.name), f.schema])
+        : s.items.map((item, i) => [`[${i}]`, item]);
+      let size = s.kind === "struct"
         ? `if (typeof ${x} !== "object" || ${x} === null) ${bail}\n`
         : `if (!Array.isArray(${x}) || ${x}.length !== ${parts.length}) ${bail}\n`;
       let write = "";
@@ -357,7 +348,8 @@ export function generateSmallEncoder(
 function dec(g: Gen, schema: Schema<unknown>, to: string): string {
   const fb = (): string => `${to} = ${g.k(g.compile(schema).decode)}(r);`;
   if (++g.nodes > NODE_BUDGET) return fb();
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "u8": {
       const q = g.v();
       return `{ const ${q} = r.pos; if (${q} < r.end) { ${to} = r.buf[${q}]; r.pos = ${q} + 1; } else ${to} = r.u8("u8"); }`;
@@ -382,20 +374,17 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     case "unit":
       return `${to} = undefined;`;
     case "option": {
-      const t = g.v();
-      const inner = (schema as OptionSchema<unknown>).inner;
+      const tag = g.v();
       const q = g.v();
       // A tag past the end or other than 0/1 goes to the closure decoder, which reports it.
-      return `{ const ${q} = r.pos; const ${t} = ${q} < r.end ? r.buf[${q}] : 2; if (${t} === 0) { r.pos = ${q} + 1; ${to} = undefined; } else if (${t} === 1) { r.pos = ${q} + 1; ${
-        dec(g, inner, to)
+      return `{ const ${q} = r.pos; const ${tag} = ${q} < r.end ? r.buf[${q}] : 2; if (${tag} === 0) { r.pos = ${q} + 1; ${to} = undefined; } else if (${tag} === 1) { r.pos = ${q} + 1; ${
+        dec(g, s.inner, to)
       } } else { ${fb()} } }`;
     }
-    case "struct": {
-      const fields = (schema as StructSchema<unknown>).fields;
-      return decFields(g, fields, to);
-    }
+    case "struct":
+      return decFields(g, s.fields, to);
     case "tuple": {
-      const items = (schema as TupleSchema<unknown>).items;
+      const items = s.items;
       const vars = items.map(() => g.v());
       let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
       items.forEach((item, i) => {
@@ -405,21 +394,19 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     }
     case "list":
     case "array": {
-      const s = schema as ListSchema<unknown> | ArraySchema<unknown>;
       const n = g.v();
       const a = g.v();
       const i = g.v();
       const e = g.v();
-      const length = (s as ArraySchema<unknown>).length;
-      const count = schema.kind === "array"
-        ? `const ${n} = ${length}; r.spend(${lit(`array of ${length}`)}, ${n});`
+      const count = s.kind === "array"
+        ? `const ${n} = ${s.length}; r.spend(${lit(`array of ${s.length}`)}, ${n});`
         : `const ${n} = r.count("list", ${g.compile(s.item).minSize}, ${ZERO_SIZED_LIMIT});`;
       return `{ ${count} const ${a} = new Array(${n}); for (let ${i} = 0; ${i} < ${n}; ${i}++) { let ${e}; ${
         dec(g, s.item, e)
       } ${a}[${i}] = ${e}; } ${to} = ${a}; }`;
     }
     case "enum": {
-      const variants = (schema as EnumSchema<unknown>).variants;
+      const variants = s.variants;
       const start = g.v();
       const ix = g.v();
       let cases = "";
@@ -437,7 +424,7 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
             break;
           case "tuple":
             cases += `case ${index}: { let ${y}; ${
-              dec(g, tupleOf(variant.items), y)
+              dec(g, t.tuple(...variant.items), y)
             } ${to} = { tag: ${tag}, value: ${y} }; break; }\n`;
             break;
           case "struct":
@@ -459,10 +446,6 @@ function oneByteVarint(g: Gen, to: string, slow: string): string {
   const q = g.v();
   const b = g.v();
   return `{ const ${q} = r.pos; const ${b} = ${q} < r.end ? r.buf[${q}] : 128; if (${b} < 128) { ${to} = ${b}; r.pos = ${q} + 1; } else ${to} = ${slow}; }`;
-}
-
-function tupleOf(items: readonly Schema<unknown>[]): Schema<unknown> {
-  return { kind: "tuple", items } as unknown as Schema<unknown>;
 }
 
 function decFields(g: Gen, fields: readonly FieldSchema[], to: string): string {
@@ -492,7 +475,8 @@ function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefin
   if (++g.nodes > SMALL_BUDGET) return undefined;
   const bail = `return ${g.k(NOT_SMALL)};`;
   const need = `if (p >= end) ${bail}`;
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "bool": {
       const b = g.v();
       return `${need} { const ${b} = buf[p++]; if (${b} > 1) ${bail} ${to} = ${b} === 1; }`;
@@ -515,13 +499,13 @@ function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefin
     case "unit":
       return `${to} = undefined;`;
     case "option": {
-      const inner = smallDec(g, (schema as OptionSchema<unknown>).inner, to);
+      const inner = smallDec(g, s.inner, to);
       if (inner === undefined) return undefined;
-      const t = g.v();
-      return `${need} { const ${t} = buf[p++]; if (${t} === 0) ${to} = undefined; else if (${t} === 1) { ${inner} } else ${bail} }`;
+      const tag = g.v();
+      return `${need} { const ${tag} = buf[p++]; if (${tag} === 0) ${to} = undefined; else if (${tag} === 1) { ${inner} } else ${bail} }`;
     }
     case "struct": {
-      const fields = (schema as StructSchema<unknown>).fields;
+      const fields = s.fields;
       const vars = fields.map(() => g.v());
       let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
       for (let i = 0; i < fields.length; i++) {
@@ -533,7 +517,7 @@ function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefin
       return `{ ${body} ${to} = { ${obj} }; }`;
     }
     case "tuple": {
-      const items = (schema as TupleSchema<unknown>).items;
+      const items = s.items;
       const vars = items.map(() => g.v());
       let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
       for (let i = 0; i < items.length; i++) {
