@@ -34,7 +34,7 @@ import {
 } from "./schema.ts";
 
 function node<S extends Schema<unknown>>(fields: Omit<S, "~roam">): S {
-  return Object.freeze({ ...fields, [SCHEMA_BRAND]: true }) as unknown as S;
+  return Object.freeze({ ...fields, [SCHEMA_BRAND]: true as const }) as S;
 }
 
 function scalar<T, K extends ScalarKind>(kind: K): ScalarSchema<T> & { readonly kind: K } {
@@ -318,6 +318,11 @@ export const t: CodecSchemaBuilders = {
  * codec encodes it as zero bytes and hands it to the channel hooks. For
  * the channel layer's `t.tx` and `t.rx`, which check `item` (with
  * `requireSchema`) and `credit` before calling it.
+ *
+ * @param kind `"tx"` or `"rx"`.
+ * @param item The schema of the channel's items.
+ * @param credit The initial credit, already checked by the caller.
+ * @returns The frozen, branded node.
  */
 export function channelEnd<T, D extends "tx" | "rx", End>(
   kind: D,

@@ -302,7 +302,20 @@ const KINDS: Readonly<Record<SchemaKind, true>> = {
   rx: true,
 };
 
-/** Returns true when `value` is a schema built by `t`. */
+/**
+ * Returns true when `value` is a schema built by `t`.
+ *
+ * @param value Anything.
+ * @returns Whether it carries the brand of the `t` builders.
+ *
+ * @example Telling a schema from a plain object
+ * ```ts
+ * import { isSchema, t } from "@roam/roam/postcard";
+ *
+ * isSchema(t.u32); // true
+ * isSchema({ kind: "u32" }); // false
+ * ```
+ */
 export function isSchema(value: unknown): value is Schema<unknown> {
   return typeof value === "object" && value !== null && SCHEMA_BRAND in value;
 }
@@ -317,6 +330,8 @@ function isNode(schema: Schema<unknown>): schema is AnySchema {
  * `switch (node.kind)`. A `t.lazy` node stays lazy (see
  * {@linkcode resolveSchema}).
  *
+ * @param schema A schema.
+ * @returns The same object, typed as the union of every node.
  * @throws {TypeError} For an object whose kind is none of the schema kinds.
  */
 export function schemaNode(schema: Schema<unknown>): AnySchema {
@@ -329,6 +344,9 @@ export function schemaNode(schema: Schema<unknown>): AnySchema {
 /**
  * Returns `value` when it is a schema built with `t.*`.
  *
+ * @param value What a builder was given.
+ * @param where The builder, for the message (e.g. `t.list`).
+ * @returns `value`, typed as a schema.
  * @throws {TypeError} "Cannot build <where>: expected a schema built with t.*, got …"
  */
 export function requireSchema(value: unknown, where: string): Schema<unknown> {
@@ -350,6 +368,8 @@ function describe(value: unknown): string {
  * Follows `t.lazy` references to the real schema and returns it as the
  * node of its kind.
  *
+ * @param schema A schema, lazy or not.
+ * @returns The first schema along the `t.lazy` chain that is not lazy.
  * @throws {TypeError} When a lazy schema resolves to something other than
  * a schema, or only to lazy schemas.
  */
