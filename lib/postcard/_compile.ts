@@ -5,14 +5,10 @@
  * @module
  */
 
-import {
-  generateDecoder,
-  generateEncoder,
-  generateSmallDecoder,
-  generateSmallEncoder,
-} from "./_codegen.ts";
+import { generateDecoder, generateEncoder } from "./_codegen.ts";
+import { generateSmallDecoder, generateSmallEncoder } from "./_codegen_small.ts";
 import { along, rangeFault, show, typeFault } from "./_faults.ts";
-import { MAX_DEPTH, type Reader } from "./_reader.ts";
+import { MAX_DEPTH, type Reader, ZERO_SIZED_LIMIT } from "./_reader.ts";
 import { buildScalar } from "./_scalars.ts";
 import type { Writer } from "./_writer.ts";
 import {
@@ -73,9 +69,6 @@ export interface Prepared extends Compiled {
 
 /** Largest result the small-value encoder writes in place. */
 const SMALL_MAX = 4096;
-
-/** Largest count accepted for a sequence of zero-sized elements. */
-export const ZERO_SIZED_LIMIT = 65_536;
 
 /**
  * Hooks the RPC layer installs to see channel positions while a value is
