@@ -30,12 +30,14 @@
  */
 
 // Schemas and values.
-export { t } from "./lib/postcard/schema.ts";
+export { t } from "./lib/channel/schema.ts";
 export { decode, encode } from "./lib/postcard/codec.ts";
 export type { DecodeOptions, EncodeOptions } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
-export { DEFAULT_CHANNEL_CREDIT, isSchema } from "./lib/postcard/schema.ts";
-export type { ChannelOptions, ChannelSchema, Infer, Schema } from "./lib/postcard/schema.ts";
+export { isSchema } from "./lib/postcard/schema.ts";
+export { DEFAULT_CHANNEL_CREDIT } from "./lib/channel/schema.ts";
+export type { ChannelOptions, ChannelSchema, SchemaBuilders } from "./lib/channel/schema.ts";
+export type { Infer, Schema } from "./lib/postcard/schema.ts";
 
 // Services.
 export { service } from "./lib/identity/service.ts";

@@ -17,17 +17,9 @@ import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import { Reader } from "../postcard/_reader.ts";
 import { concatTwo } from "../_util/bytes.ts";
-import {
-  type ChannelSchema,
-  type EnumSchema,
-  type FieldSchema,
-  resolveSchema,
-  type Schema,
-} from "../postcard/schema.ts";
+import { type AnyChannelSchema, resolveSchema, type Schema } from "../postcard/schema.ts";
 import { writeChannelEnd, writeGrant, writeItemHead } from "../wire/heads.ts";
 import type { ChannelBody, Metadata, Parity } from "../wire/types.ts";
-
-type AnyChannel = ChannelSchema<unknown, "tx" | "rx">;
 
 interface Entry {
   readonly end: Tx<unknown> | Rx<unknown>;
@@ -37,7 +29,7 @@ interface Entry {
 }
 
 interface Binding {
-  readonly schema: AnyChannel;
+  readonly schema: AnyChannelSchema;
   readonly end: Tx<unknown> | Rx<unknown>;
 }
 
@@ -85,13 +77,13 @@ function scan(schema: Schema<unknown>, seen: Set<Schema<unknown>>): boolean {
     case "rx":
       return true;
     case "option":
-      return scan((s as unknown as { inner: Schema<unknown> }).inner, seen);
+      return scan(s.inner, seen);
     case "tuple":
-      return (s as unknown as { items: Schema<unknown>[] }).items.some((x) => scan(x, seen));
+      return s.items.some((x) => scan(x, seen));
     case "struct":
-      return (s as unknown as { fields: FieldSchema[] }).fields.some((f) => scan(f.schema, seen));
+      return s.fields.some((f) => scan(f.schema, seen));
     case "enum":
-      return (s as EnumSchema<unknown>).variants.some((v) =>
+      return s.variants.some((v) =>
         v.shape === "newtype"
           ? scan(v.schema, seen)
           : v.shape === "tuple"

@@ -27,6 +27,9 @@ export const DEFAULT_MAX_ELEMENTS = 1 << 20;
 /** Most elements one sequence may have whatever the budget, as in the Rust runtime. */
 export const MAX_SEQUENCE = 1 << 24;
 
+/** Largest count accepted for a sequence of zero-sized elements. */
+export const ZERO_SIZED_LIMIT = 65_536;
+
 /**
  * A reader's input at most this long is copied whole, once, when a `bytes`
  * value is borrowed from an input that shares its `ArrayBuffer` (see

@@ -6,7 +6,7 @@
  */
 
 import { type ChannelHooks, EncodeFault, prepare } from "./_compile.ts";
-import { NOT_SMALL } from "./_codegen.ts";
+import { NOT_SMALL } from "./_codegen_small.ts";
 import { DEFAULT_MAX_ELEMENTS, Reader } from "./_reader.ts";
 import { allocPooled, SLOW_BUFFERS } from "../_util/bytes.ts";
 import { Writer } from "./_writer.ts";
