@@ -105,7 +105,7 @@ export type Progress = (text: string) => void;
  * @param env Where and when, recorded with the result.
  * @param quick Whether `--quick` was given.
  * @param progress Called as the row goes along.
- * @param plan Replaces {@linkcode planFor}'s plan (and the 3 samples of a value row).
+ * @param plan Replaces the plan of {@linkcode planFor} (for a rate row).
  * @returns The row's record.
  * @throws {Error} Whatever the row's work throws.
  */

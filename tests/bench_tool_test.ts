@@ -252,7 +252,7 @@ test("the codec data is seeded, varied (1,024+ distinct values) and round-trips"
   assert.notDeepEqual(people(16, 8), a.slice(0, 16));
   assert.ok(new Set(a.map((p) => JSON.stringify(p))).size === 4096);
   assert.ok(new Set(a.map((p) => p.name)).size >= 1024);
-  assert.ok(a.some((p) => p.email === undefined) && a.some((p) => /[^\x00-\x7f]/.test(p.name)));
+  assert.ok(a.some((p) => p.email === undefined) && a.some((p) => /[^ -~]/.test(p.name)));
   for (const p of a.slice(0, 256)) assert.deepEqual(decode(Person, encode(Person, p)), p);
   const lists = pointLists(1024, 100, 7);
   assert.ok(new Set(lists.map((l) => JSON.stringify(l))).size === 1024);
