@@ -35,9 +35,9 @@ export const HELP: string =
   `Benchmarks of roam for Deno and Bun, each row beside a baseline in the same run.
 
 Usage:
-  deno run -A bench/main.ts [options]       (deno task bench [options])
-  bun run bench/main.ts [options]           (deno task bench:bun [options])
-  deno run -A bench/main.ts --chart A.json [B.json ...] [--out chart.svg]
+  deno task bench [options]       (deno run -A --v8-flags=--expose-gc bench/main.ts)
+  deno task bench:bun [options]   (bun run bench/main.ts)
+  deno task bench:chart A.json [B.json ...] [--out chart.svg]
 
 Every row alternates samples of what it measures and of its baseline
 (A, B, A, B ...) and reports the median, the spread (p25-p75, min-max) and
@@ -63,7 +63,7 @@ Exit codes: 0 done, 1 a benchmark or a file failed, 2 a bad command line
 Examples:
   deno task bench --quick --filter TCP
   deno task bench --filter '/^(TCP|WebSocket):/' --out deno.json
-  bun run bench/main.ts --out bun.json
+  deno task bench:bun --out bun.json
   deno task bench:chart deno.json bun.json --out chart.svg`;
 
 /**

@@ -78,10 +78,21 @@ function heapUsed(): number {
   return p?.memoryUsage().heapUsed ?? 0;
 }
 
+/**
+ * Runs a full collection, so that heap figures count live objects only.
+ *
+ * @throws {Error} When the runtime offers no way to (Deno without `--v8-flags=--expose-gc`).
+ */
 function collectGarbage(): void {
   const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
   if (g.Bun !== undefined) g.Bun.gc(true);
-  else g.gc?.();
+  else if (g.gc !== undefined) g.gc();
+  else {
+    throw new Error(
+      "Cannot measure the heap without collecting garbage first: run Deno with " +
+        "--v8-flags=--expose-gc (deno task bench does)",
+    );
+  }
 }
 
 /** Heap in MiB that 10,000 virtual connections hold, both sides of one session. */
