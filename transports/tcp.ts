@@ -28,9 +28,10 @@ import {
   type ByteStream,
   byteStream,
   checkPort,
+  connectSocket,
   framedListener,
   type Listener,
-  loadSockets,
+  listenSocket,
   type SocketAddress,
 } from "./_sockets.ts";
 
@@ -61,8 +62,7 @@ export interface TcpListenOptions extends FramingOptions {
  */
 export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
   const port = checkPort(options.port, false);
-  const sockets = await loadSockets();
-  const socket = await sockets.connect({
+  const socket = await connectSocket({
     kind: "tcp",
     hostname: options.hostname ?? "127.0.0.1",
     port,
@@ -79,9 +79,8 @@ export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
  */
 export async function listenTcp(options: TcpListenOptions = {}): Promise<Listener> {
   const port = checkPort(options.port ?? 0, true);
-  const sockets = await loadSockets();
   return framedListener(
-    sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
+    await listenSocket({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
     options,
   );
 }
@@ -98,9 +97,8 @@ export async function connectTcpStream(
   options: { hostname?: string; port: number },
 ): Promise<ByteStream> {
   const port = checkPort(options.port, false);
-  const sockets = await loadSockets();
   return byteStream(
-    await sockets.connect({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
+    await connectSocket({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
   );
 }
 
@@ -125,7 +123,10 @@ export async function listenTcpStream(
   options: { hostname?: string; port?: number } = {},
 ): Promise<ByteListener> {
   const port = checkPort(options.port ?? 0, true);
-  const sockets = await loadSockets();
-  const server = sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port });
+  const server = await listenSocket({
+    kind: "tcp",
+    hostname: options.hostname ?? "127.0.0.1",
+    port,
+  });
   return acceptingOf(server, byteStream);
 }

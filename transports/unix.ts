@@ -20,7 +20,7 @@
 import type { FramingOptions } from "../lib/link/framing/errors.ts";
 import { socketLink } from "../lib/link/framing/socket_link.ts";
 import type { Link } from "../lib/link/link.ts";
-import { framedListener, type Listener, loadSockets } from "./_sockets.ts";
+import { connectSocket, framedListener, type Listener, listenSocket } from "./_sockets.ts";
 
 export type { Listener, SocketAddress } from "./_sockets.ts";
 
@@ -46,8 +46,7 @@ function checkPath(path: string): string {
  */
 export async function connectUnix(options: UnixOptions): Promise<Link> {
   const path = checkPath(options.path);
-  const sockets = await loadSockets();
-  return socketLink(await sockets.connect({ kind: "unix", path }), options);
+  return socketLink(await connectSocket({ kind: "unix", path }), options);
 }
 
 /**
@@ -60,6 +59,5 @@ export async function connectUnix(options: UnixOptions): Promise<Link> {
  */
 export async function listenUnix(options: UnixOptions): Promise<Listener> {
   const path = checkPath(options.path);
-  const sockets = await loadSockets();
-  return framedListener(sockets.listen({ kind: "unix", path }), options);
+  return framedListener(await listenSocket({ kind: "unix", path }), options);
 }
