@@ -3,57 +3,43 @@
  * RPC protocol. A service defined in TypeScript is the schema; on the wire
  * it is byte-compatible with the Rust runtime.
  *
- * @example Defining a service and computing its method ids
- * ```ts
- * import { service, t } from "@roam/roam";
+ * This module is the RPC API: schemas and services, sessions and
+ * connections, calls, channels, errors and metadata, and connecting by
+ * URL. The codec alone is `@roam/roam/postcard`; the wire format (message
+ * codec, method ids) is `@roam/roam/wire`; each transport is
+ * `@roam/roam/transports/<name>`.
  *
- * const Testbed = service("Testbed", {
- *   echo: { args: [t.string], returns: t.string },
+ * @example A service, a server and a client over a memory link
+ * ```ts
+ * import { accept, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Calculator = service("Calculator", {
+ *   add: { args: [t.i32, t.i32], returns: t.i32 },
  * });
- * console.log(Testbed.methods.echo.id === 0x9aabc4ba61fd5df3n); // true
+ * const [a, b] = memoryLink();
+ * const [client, server] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, { services: [implement(Calculator, { add: (x, y) => x + y })] }),
+ * ]);
+ * console.log(await client.client(Calculator).add(2, 3)); // 5
+ * await client.close();
+ * await server.closed;
  * ```
  *
  * @module
  */
 
+// Schemas and values.
+export { t } from "./lib/channel/schema.ts";
 export { decode, encode } from "./lib/postcard/codec.ts";
 export type { DecodeOptions, EncodeOptions } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
-export { DEFAULT_CHANNEL_CREDIT, isSchema, t } from "./lib/postcard/schema.ts";
-export type {
-  ArraySchema,
-  ChannelOptions,
-  ChannelSchema,
-  EnumSchema,
-  EnumValue,
-  Fields,
-  FieldSchema,
-  Infer,
-  LazySchema,
-  ListSchema,
-  MapSchema,
-  OptionalKeys,
-  OptionSchema,
-  ScalarKind,
-  ScalarSchema,
-  Schema,
-  SchemaBuilders,
-  SchemaKind,
-  SetSchema,
-  Simplify,
-  StructSchema,
-  StructValue,
-  TupleSchema,
-  TupleValue,
-  UnitSchema,
-  VariantSchema,
-  VariantSpec,
-  VariantValue,
-} from "./lib/postcard/schema.ts";
-export { blake3 } from "./lib/identity/blake3.ts";
-export { kebabCase } from "./lib/identity/kebab.ts";
-export { signatureOf } from "./lib/identity/signature.ts";
-export { methodId } from "./lib/identity/method_id.ts";
+export { isSchema } from "./lib/postcard/schema.ts";
+export { DEFAULT_CHANNEL_CREDIT } from "./lib/channel/schema.ts";
+export type { ChannelOptions, ChannelSchema, SchemaBuilders } from "./lib/channel/schema.ts";
+export type { Infer, Schema } from "./lib/postcard/schema.ts";
+
+// Services.
 export { service } from "./lib/identity/service.ts";
 export type {
   ArgsOf,
@@ -64,44 +50,11 @@ export type {
   ReturnOf,
   ServiceDescriptor,
 } from "./lib/identity/service.ts";
-export { decodeMessage, encodeMessage } from "./lib/wire/message.ts";
-export { NO_PROPAGATE, PROTOCOL_VERSION, SENSITIVE } from "./lib/wire/types.ts";
-export type {
-  ChannelBody,
-  ConnectionSettings,
-  Message,
-  MessagePayload,
-  Metadata,
-  MetadataEntry,
-  MetadataValue,
-  Parity,
-  RequestBody,
-} from "./lib/wire/types.ts";
-export { memoryLink } from "./lib/link/link.ts";
-export type { Link, MemoryLinkOptions } from "./lib/link/link.ts";
-export {
-  describeMetadata,
-  EMPTY_METADATA,
-  getMetadata,
-  metadataEntry,
-  propagatable,
-  toMetadata,
-} from "./lib/wire/metadata.ts";
-export type { MetadataInit } from "./lib/wire/metadata.ts";
-export {
-  CancelledError,
-  ClosedError,
-  ConnectionRejectedError,
-  HandshakeError,
-  InvalidPayloadError,
-  ProtocolError,
-  RpcError,
-  UnknownMethodError,
-} from "./lib/wire/errors.ts";
-export type { RpcErrorCode, RpcErrorOptions } from "./lib/wire/errors.ts";
-export { Session } from "./lib/session/session.ts";
-export { implement } from "./lib/session/options.ts";
+
+// Sessions and connections.
 export { accept, initiate } from "./lib/session/handshake.ts";
+export type { Session } from "./lib/session/session.ts";
+export { implement } from "./lib/session/options.ts";
 export type {
   ConnectionDecision,
   ConnectionRequest,
@@ -111,7 +64,11 @@ export type {
   SessionLimits,
   SessionOptions,
 } from "./lib/session/options.ts";
-export { Connection } from "./lib/connection/connection.ts";
+export type { Connection } from "./lib/connection/connection.ts";
+export { connect, serve } from "./lib/extras/serve.ts";
+export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
+
+// Calls.
 export { err, ok } from "./lib/connection/api.ts";
 export type {
   CallContext,
@@ -124,9 +81,8 @@ export type {
   Handlers,
   Result,
 } from "./lib/connection/api.ts";
-export { exposeMetadata } from "./lib/wire/metadata.ts";
-export { connect, serve } from "./lib/extras/serve.ts";
-export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
+
+// Channels and tunnels.
 export { channel, ChannelResetError, Rx, Tx } from "./lib/channel/channel.ts";
 export type { ReceiveOptions, SendOptions } from "./lib/channel/channel.ts";
 export {
@@ -137,5 +93,36 @@ export {
   TunnelSchema,
 } from "./lib/extras/tunnel.ts";
 export type { PumpOptions, TunnelEnds } from "./lib/extras/tunnel.ts";
-export { DEFAULT_MAX_FRAME_SIZE, FramingError } from "./lib/link/framing/socket_link.ts";
-export type { FramingOptions } from "./lib/link/framing/socket_link.ts";
+
+// Errors.
+export {
+  CancelledError,
+  ClosedError,
+  ConnectionRejectedError,
+  HandshakeError,
+  InvalidPayloadError,
+  ProtocolError,
+  RpcError,
+  UnknownMethodError,
+} from "./lib/wire/errors.ts";
+export type { ClosedErrorCode, RpcErrorCode, RpcErrorOptions } from "./lib/wire/errors.ts";
+export { FramingError } from "./lib/link/framing/errors.ts";
+
+// Metadata.
+export { getMetadata, metadataEntry, propagatable, toMetadata } from "./lib/wire/metadata.ts";
+export type { MetadataInit } from "./lib/wire/metadata.ts";
+export { NO_PROPAGATE, SENSITIVE } from "./lib/wire/types.ts";
+export type {
+  ConnectionSettings,
+  Metadata,
+  MetadataEntry,
+  MetadataValue,
+  Parity,
+} from "./lib/wire/types.ts";
+
+// Links (transports are in `@roam/roam/transports/*`).
+export { memoryLink } from "./lib/link/memory.ts";
+export type { MemoryLinkOptions } from "./lib/link/memory.ts";
+export type { DirectLink, Link, LinkFlow, PayloadSink } from "./lib/link/link.ts";
+export { DEFAULT_MAX_FRAME_SIZE } from "./lib/link/framing/errors.ts";
+export type { FramingOptions } from "./lib/link/framing/errors.ts";

@@ -3,6 +3,12 @@
  * `DecodeError`, byte-compatible with the Rust `postcard` format as roam v7
  * uses it.
  *
+ * This entry point knows nothing of channels: its `t` has every postcard
+ * type but `t.tx` and `t.rx`, and it exports neither `Tx` nor `Rx`. For
+ * channel ends in a method's arguments, use `t` from `@roam/roam`, which
+ * is this `t` plus `t.tx` and `t.rx` (their nodes are the generic
+ * `ChannelEndSchema`, which encodes as zero bytes).
+ *
  * @example Round-tripping a value
  * ```ts
  * import { decode, encode, t } from "@roam/roam/postcard";
@@ -18,6 +24,34 @@
 export { decode, encode } from "./lib/postcard/codec.ts";
 export type { DecodeOptions, EncodeOptions } from "./lib/postcard/codec.ts";
 export { DecodeError } from "./lib/postcard/errors.ts";
-export { isSchema, t } from "./lib/postcard/schema.ts";
-export type * from "./lib/postcard/schema.ts";
-export type { Rx, Tx } from "./lib/channel/channel.ts";
+export { t } from "./lib/postcard/builders.ts";
+export type { CodecSchemaBuilders } from "./lib/postcard/builders.ts";
+export { isSchema } from "./lib/postcard/schema.ts";
+export type {
+  ArraySchema,
+  ChannelEndSchema,
+  EnumSchema,
+  EnumValue,
+  Fields,
+  FieldSchema,
+  Infer,
+  LazySchema,
+  ListSchema,
+  MapSchema,
+  OptionalKeys,
+  OptionSchema,
+  ScalarKind,
+  ScalarSchema,
+  Schema,
+  SchemaKind,
+  SetSchema,
+  Simplify,
+  StructSchema,
+  StructValue,
+  TupleSchema,
+  TupleValue,
+  UnitSchema,
+  VariantSchema,
+  VariantSpec,
+  VariantValue,
+} from "./lib/postcard/schema.ts";

@@ -1,19 +1,21 @@
 /**
- * Channel benchmarks: streams of `i32` items and of 64 KiB `bytes` items,
- * both directions, over the memory link and TCP loopback, each beside a
- * baseline measured in the same run without the RPC layers:
+ * Channel rows: streams of `i32` items and of 64 KiB `bytes` items, both
+ * directions, over the memory link and TCP loopback. Each sample is whole
+ * streams (one call each), sized to last about 50 ms once warm.
  *
- * - memory link: pipelined frames written without waiting and read on the
- *   other side; a bulk echo of 64 KiB payloads, 16 in flight;
- * - TCP: the raw framed echo of `_raw_tcp.ts`, 64 frames in flight, and 64
- *   KiB frames, 16 in flight.
+ * Baselines:
+ * - on the memory link, the same link carrying a raw one-way stream of the
+ *   same payloads (the bytes of an `i32` item message, or the 64 KiB
+ *   array), written as fast as its back-pressure allows and read on the
+ *   other side;
+ * - over TCP, the same library's rate on the memory link, sampled in turn
+ *   with it; a raw one-way framed TCP stream (`_raw_tcp.ts`) is sampled
+ *   beside them for reference.
  *
- * Streams use the default credit of 16 items, so the 64 KiB baselines keep
- * 16 payloads in flight as well. On TCP, the 64 KiB figure and its baseline
- * are each the mean over fresh connections (see {@linkcode CONNECTIONS}). The 64 KiB streams run twice on the
- * memory link: with the default copy on send, and on a link made with
- * `shareLargeBytes`, where each item reaches the receiver by reference
- * like the baseline's payloads.
+ * Streams use the schema's default credit. The 64 KiB rows run on a memory
+ * link with the default copy on send, and on one made with
+ * `shareLargeBytes`, where each item reaches the receiver by reference as
+ * the raw baseline's payloads do.
  *
  * @module
  */
@@ -22,19 +24,18 @@ import {
   accept,
   channel,
   connect,
-  encodeMessage,
   implement,
   initiate,
-  type Link,
   memoryLink,
+  type MemoryLinkOptions,
   serve,
   service,
   type Session,
   t,
 } from "../mod.ts";
-import { asyncOpsPerSecond, flags, type Report } from "./_harness.ts";
-import { frameOf, loadRawTcp } from "./_raw_tcp.ts";
-import { echo } from "./_echo.ts";
+import { encodeMessage } from "../wire.ts";
+import type { Fixture, Row, Run } from "./_measure.ts";
+import { frameOf, loadRawTcp, repeatFrame, stream } from "./_raw_tcp.ts";
 
 const ChannelBench = service("ChannelBench", {
   upload: { args: [t.rx(t.i32)], returns: t.u32 },
@@ -43,32 +44,11 @@ const ChannelBench = service("ChannelBench", {
   downloadBytes: { args: [t.u32, t.tx(t.bytes)], returns: t.unit },
 });
 
+const GROUP = "channels";
 const KiB64 = 64 * 1024;
-/** `i32` items per stream. */
-const ITEMS = flags.quick ? 100_000 : 1_000_000;
-/** 64 KiB items per stream (128 MiB, or 12.5 MiB with `--quick`). */
-const CHUNKS = flags.quick ? 200 : 2_000;
-/**
- * 64 KiB items per stream when they travel by reference: 20,000 (1.3 GB
- * that is never copied, a few tens of milliseconds), so a stream lasts long
- * enough to time.
- */
-const SHARED_CHUNKS = flags.quick ? 2_000 : 20_000;
-/**
- * Fresh connections each TCP 64 KiB figure and its baseline are averaged
- * over. With BBR congestion control (our VMs' default), pacing puts some
- * loopback connections into a slow state for their whole life (about 600
- * against 1,500+ MB/s for the raw echo itself, with the same code), so a
- * figure taken on one connection of each kind compares two draws of that
- * lottery; the mean over a few compares like with like.
- */
-const CONNECTIONS = flags.quick ? 1 : 3;
-/** Whole streams are timed: warm up with one, report the median of three. */
-const STREAM = { samples: 3, sampleMs: 1, warmupMs: 1 };
-/** Shared-bytes streams are short: warm up for 150 ms, report the median of five. */
-const SHORT_STREAM = { samples: 5, sampleMs: 1, warmupMs: flags.quick ? 50 : 150 };
-
 const CHUNK = new Uint8Array(KiB64).fill(7);
+/** How long one stream should take once warm, in ms. */
+const STREAM_MS = 50;
 
 const impl = implement(ChannelBench, {
   upload: async (rx) => {
@@ -83,7 +63,10 @@ const impl = implement(ChannelBench, {
   },
   uploadBytes: async (rx) => {
     let n = 0;
-    for await (const b of rx) n += b.length;
+    for await (const b of rx) {
+      if (b.length !== KiB64) throw new Error("An upload item lost bytes");
+      n++;
+    }
     return n;
   },
   downloadBytes: async (n, tx) => {
@@ -101,167 +84,62 @@ const ITEM = encodeMessage({
 
 // ------------------------------------------------------------------ streams
 
-async function upload(session: Session, n: number): Promise<void> {
+type Stream = (session: Session, n: number) => Promise<void>;
+
+const upload: Stream = async (session, n) => {
   const [tx, rx] = channel<number>();
   const call = session.client(ChannelBench).upload(rx);
   for (let i = 0; i < n; i++) await tx.send(i);
   await tx.close();
-  if (await call !== n) throw new Error("upload lost items");
-}
+  if (await call !== n) throw new Error("The upload lost items");
+};
 
-async function download(session: Session, n: number): Promise<void> {
+const download: Stream = async (session, n) => {
   const [tx, rx] = channel<number>();
   const call = session.client(ChannelBench).download(n, tx);
   let got = 0;
   for await (const _ of rx) got++;
   await call;
-  if (got !== n) throw new Error("download lost items");
-}
+  if (got !== n) throw new Error("The download lost items");
+};
 
-async function uploadBytes(session: Session, n: number): Promise<void> {
+const uploadBytes: Stream = async (session, n) => {
   const [tx, rx] = channel<Uint8Array>();
   const call = session.client(ChannelBench).uploadBytes(rx);
   for (let i = 0; i < n; i++) await tx.send(CHUNK);
   await tx.close();
-  if (await call !== n * KiB64) throw new Error("uploadBytes lost bytes");
-}
+  if (await call !== n) throw new Error("The upload lost items");
+};
 
-async function downloadBytes(session: Session, n: number): Promise<void> {
+const downloadBytes: Stream = async (session, n) => {
   const [tx, rx] = channel<Uint8Array>();
   const call = session.client(ChannelBench).downloadBytes(n, tx);
   let got = 0;
   for await (const b of rx) got += b.length;
   await call;
-  if (got !== n * KiB64) throw new Error("downloadBytes lost bytes");
+  if (got !== n * KiB64) throw new Error("The download lost bytes");
+};
+
+interface Opened {
+  session: Session;
+  close(): Promise<void>;
 }
 
-/** Items per second of whole streams of `count` items. */
-async function streamRate(
-  fn: (session: Session, n: number) => Promise<void>,
-  session: Session,
-  count: number,
-): Promise<number> {
-  const streams = await asyncOpsPerSecond(async (n) => {
-    for (let i = 0; i < n; i++) await fn(session, count);
-  }, count === SHARED_CHUNKS ? SHORT_STREAM : STREAM);
-  return streams * count;
-}
-
-/** Runs the two `i32` stream measurements on `session`, reported against `frames`. */
-async function itemStreams(
-  report: Report,
-  where: string,
-  session: Session,
-  frames: { rate: number; name: string },
-): Promise<void> {
-  const items: [string, (s: Session, n: number) => Promise<void>][] = [
-    [`channel i32 items server→client, ${where}`, download],
-    [`channel i32 items client→server, ${where}`, upload],
-  ];
-  for (const [name, fn] of items) {
-    if (!report.wants(name)) continue;
-    report.add(name, await streamRate(fn, session, ITEMS), "items/s", frames.rate, frames.name);
-  }
-}
-
-/**
- * Runs the two 64 KiB stream measurements, reported against `bulk`: each
- * is the mean over `sessions.length` sessions, opened in turn.
- */
-async function chunkStreams(
-  report: Report,
-  where: string,
-  sessions: (() => Promise<{ session: Session; close(): Promise<void> }>)[],
-  bulk: { rate: number; name: string },
-  count: number,
-): Promise<void> {
-  const chunks: [string, (s: Session, n: number) => Promise<void>][] = [
-    [`channel 64 KiB items server→client, ${where}`, downloadBytes],
-    [`channel 64 KiB items client→server, ${where}`, uploadBytes],
-  ];
-  for (const [name, fn] of chunks) {
-    if (!report.wants(name)) continue;
-    let rate = 0;
-    for (const open of sessions) {
-      const { session, close } = await open();
-      try {
-        rate += await streamRate(fn, session, count);
-      } finally {
-        await close();
-      }
-    }
-    rate /= sessions.length;
-    report.add(name, (rate * KiB64) / 1e6, "MB/s", bulk.rate, bulk.name);
-  }
-}
-
-/** One session that is already open and stays open, for {@linkcode chunkStreams}. */
-function kept(session: Session): (() => Promise<{ session: Session; close(): Promise<void> }>)[] {
-  return [() => Promise.resolve({ session, close: () => Promise.resolve() })];
-}
-
-// ------------------------------------------------------------------ memory link
-
-/** Writes `n` payloads without waiting and reads them all on the other side. */
-function pipelined(link: [Link, Link]): (n: number) => Promise<void> {
-  const writer = link[0].writable.getWriter();
-  const reader = link[1].readable.getReader();
-  return async (n) => {
-    for (let i = 0; i < n; i++) writer.write(ITEM).catch(() => {});
-    for (let i = 0; i < n; i++) await reader.read();
+/** A client and a server session on a memory link. */
+async function memorySession(options: MemoryLinkOptions = {}): Promise<Opened> {
+  const [a, b] = memoryLink(options);
+  const [client, server] = await Promise.all([initiate(a), accept(b, { services: [impl] })]);
+  return {
+    session: client,
+    close: async () => {
+      await client.close();
+      await server.closed;
+    },
   };
 }
 
-async function memoryBaselines(): Promise<{ frames: number; bulk: number }> {
-  const frameLink = memoryLink();
-  const frames = await asyncOpsPerSecond(pipelined(frameLink));
-  await frameLink[0].writable.close().catch(() => {});
-
-  const [a, b] = memoryLink();
-  void echo(b);
-  const writer = a.writable.getWriter();
-  const reader = a.readable.getReader();
-  const echoes = await asyncOpsPerSecond(async (n) => {
-    for (let done = 0; done < n; done += 16) {
-      for (let i = 0; i < 16; i++) writer.write(CHUNK).catch(() => {});
-      for (let i = 0; i < 16; i++) await reader.read();
-    }
-  });
-  await writer.close();
-  reader.releaseLock();
-  return { frames, bulk: (echoes * KiB64) / 1e6 };
-}
-
-// ------------------------------------------------------------------ TCP
-
-async function tcpBaselines(): Promise<{ frames: number; bulk: number }> {
-  const raw = await loadRawTcp();
-  let frames = 0;
-  let echoes = 0;
-  for (let c = 0; c < CONNECTIONS; c++) {
-    const server = await raw.echoServer();
-    const client = await raw.connect(server.port);
-    try {
-      if (c === 0) {
-        const frame = frameOf(ITEM);
-        frames = await asyncOpsPerSecond(async (n) => {
-          for (let i = 0; i < n; i += 64) await client.exchange(frame, 64);
-        });
-      }
-      const big = frameOf(CHUNK);
-      echoes += await asyncOpsPerSecond(async (n) => {
-        for (let i = 0; i < n; i += 16) await client.exchange(big, 16);
-      }, { samples: 3 });
-    } finally {
-      client.close();
-      await server.close();
-    }
-  }
-  return { frames, bulk: (echoes / CONNECTIONS * KiB64) / 1e6 };
-}
-
-/** A fresh TCP listener and session for the 64 KiB streams. */
-async function tcpSession(): Promise<{ session: Session; close(): Promise<void> }> {
+/** A TCP listener and a client session on a fresh connection. */
+async function tcpSession(): Promise<Opened> {
   const listener = await serve("tcp://127.0.0.1:0", { services: [impl] });
   const session = await connect(listener.url);
   return {
@@ -273,61 +151,153 @@ async function tcpSession(): Promise<{ session: Session; close(): Promise<void> 
   };
 }
 
-/** Runs the channel benchmarks into `report`. */
-export async function channelBench(report: Report): Promise<void> {
-  report.header("channels over the memory link");
-  const mem = await memoryBaselines();
+/**
+ * A raw one-way stream of `payload` on a memory link: `run(n)` moves `n`
+ * of them, each a fresh copy when `copy` is set.
+ */
+function rawMemoryStream(payload: Uint8Array, copy: boolean): { run: Run; close(): Promise<void> } {
   const [a, b] = memoryLink();
-  const [client, server] = await Promise.all([initiate(a), accept(b, { services: [impl] })]);
-  const memBulk = { rate: mem.bulk, name: "raw memory link 64 KiB echo, 16 in flight" };
-  await itemStreams(report, "memory", client, {
-    rate: mem.frames,
-    name: "raw memory link, frames written without waiting",
-  });
-  await chunkStreams(
-    report,
-    "memory",
-    kept(client),
-    memBulk,
-    CHUNKS,
-  );
-  await client.close();
-  await server.closed;
-
-  // The same 64 KiB streams on a link that passes large `bytes` by reference.
-  const [sa, sb] = memoryLink({ shareLargeBytes: true });
-  const [sharedClient, sharedServer] = await Promise.all([
-    initiate(sa),
-    accept(sb, { services: [impl] }),
-  ]);
-  await chunkStreams(
-    report,
-    "memory, shareLargeBytes",
-    kept(sharedClient),
-    memBulk,
-    SHARED_CHUNKS,
-  );
-  await sharedClient.close();
-  await sharedServer.closed;
-
-  report.header("channels over TCP loopback");
-  const tcp = await tcpBaselines();
-  const first = await tcpSession();
-  await itemStreams(report, "TCP", first.session, {
-    rate: tcp.frames,
-    name: "raw TCP echo, 64 frames in flight",
-  });
-  await first.close();
-  await chunkStreams(
-    report,
-    "TCP",
-    Array.from({ length: CONNECTIONS }, () => tcpSession),
-    {
-      rate: tcp.bulk,
-      name: CONNECTIONS > 1
-        ? `raw TCP 64 KiB echo, 16 in flight (each side: mean of ${CONNECTIONS} connections)`
-        : "raw TCP 64 KiB echo, 16 in flight",
+  const writer = a.writable.getWriter();
+  const reader = b.readable.getReader();
+  return {
+    run: async (n) => {
+      const reading = (async () => {
+        for (let i = 0; i < n; i++) {
+          if ((await reader.read()).done) throw new Error("Cannot read: the link closed");
+        }
+      })();
+      for (let i = 0; i < n; i++) {
+        if (writer.desiredSize! <= 0) await writer.ready;
+        writer.write(copy ? payload.slice() : payload).catch(() => {});
+      }
+      await reading;
     },
-    CHUNKS,
-  );
+    close: async () => {
+      await writer.close().catch(() => {});
+      reader.releaseLock();
+    },
+  };
+}
+
+/** A raw one-way framed TCP stream of `payload`: `run(n)` sends `n` frames, 64 KiB a write. */
+async function rawTcpStream(payload: Uint8Array): Promise<{ run: Run; close(): Promise<void> }> {
+  const raw = await loadRawTcp();
+  const server = await raw.sinkServer();
+  const client = await raw.connect(server.port);
+  const frame = frameOf(payload);
+  const perBatch = Math.max(1, Math.floor(KiB64 / frame.length));
+  const batch = repeatFrame(frame, perBatch);
+  return {
+    run: (n) => stream(client, batch, perBatch, n),
+    close: async () => {
+      client.close();
+      await server.close();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ rows
+
+interface Kind {
+  /** `i32` or `64 KiB`. */
+  label: string;
+  unit: string;
+  scale: number;
+  /** What the raw streams carry. */
+  payload: Uint8Array;
+  down: Stream;
+  up: Stream;
+}
+
+const KINDS: Kind[] = [
+  { label: "i32", unit: "items/s", scale: 1, payload: ITEM, down: download, up: upload },
+  {
+    label: "64 KiB",
+    unit: "MB/s",
+    scale: KiB64 / 1e6,
+    payload: CHUNK,
+    down: downloadBytes,
+    up: uploadBytes,
+  },
+];
+
+const DIRECTIONS = [["server→client", "down"], ["client→server", "up"]] as const;
+
+function memoryRow(kind: Kind, dir: (typeof DIRECTIONS)[number], share: boolean): Row {
+  const where = share ? "memory, shareLargeBytes" : "memory";
+  // A session copies a 64 KiB item into its message unless the link shares
+  // large bytes: the baseline copies each array in the first case only.
+  const copy = kind.label !== "i32" && !share;
+  return {
+    name: `${where}: channel ${kind.label} items, ${dir[0]}`,
+    group: GROUP,
+    unit: kind.unit,
+    scale: kind.scale,
+    batchMs: STREAM_MS,
+    baseline: kind.label === "i32"
+      ? "raw memory link, one-way stream of the same item message bytes"
+      : copy
+      ? "raw memory link, one-way stream of 64 KiB arrays, each copied before it is written"
+      : "raw memory link, one-way stream of the same 64 KiB array, passed by reference",
+    async open(): Promise<Fixture> {
+      const s = await memorySession(share ? { shareLargeBytes: true } : {});
+      const raw = rawMemoryStream(kind.payload, copy);
+      const fn = kind[dir[1]];
+      return {
+        subject: (n) => fn(s.session, n),
+        baseline: raw.run,
+        close: async () => {
+          await raw.close();
+          await s.close();
+        },
+      };
+    },
+  };
+}
+
+function tcpRow(kind: Kind, dir: (typeof DIRECTIONS)[number], quick: boolean): Row {
+  const big = kind.label !== "i32";
+  return {
+    name: `TCP: channel ${kind.label} items, ${dir[0]}`,
+    group: GROUP,
+    unit: kind.unit,
+    scale: kind.scale,
+    batchMs: STREAM_MS,
+    // Fresh connections, samples pooled: see the 1 MiB echo in tcp_bench.ts.
+    rounds: big && !quick ? 3 : 1,
+    baseline: `the same channel stream over the memory link`,
+    references: [
+      `raw TCP one-way framed stream (64 KiB a write; each frame received into its own array)`,
+    ],
+    async open(): Promise<Fixture> {
+      const tcp = await tcpSession();
+      const mem = await memorySession();
+      const raw = await rawTcpStream(kind.payload);
+      const fn = kind[dir[1]];
+      return {
+        subject: (n) => fn(tcp.session, n),
+        baseline: (n) => fn(mem.session, n),
+        references: [raw.run],
+        close: async () => {
+          await raw.close();
+          await mem.close();
+          await tcp.close();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The channel rows.
+ *
+ * @param quick Whether `--quick` was given.
+ * @returns The rows.
+ */
+export function channelRows(quick: boolean): Row[] {
+  const rows: Row[] = [];
+  for (const kind of KINDS) for (const dir of DIRECTIONS) rows.push(memoryRow(kind, dir, false));
+  for (const dir of DIRECTIONS) rows.push(memoryRow(KINDS[1]!, dir, true));
+  for (const kind of KINDS) for (const dir of DIRECTIONS) rows.push(tcpRow(kind, dir, quick));
+  return rows;
 }

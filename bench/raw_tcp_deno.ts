@@ -1,80 +1,110 @@
 /**
- * Raw TCP baseline on Deno: `Deno.listen` / `Deno.connect`, reads into one
- * buffer, writes with `conn.write`.
+ * Raw TCP baselines on Deno: `Deno.listen` / `Deno.connect`, one read
+ * buffer per connection, `conn.write` until all is written. See
+ * `_raw_tcp.ts` for what each does.
  *
  * @module
  */
 
-import { FrameSplitter, type RawClient, type RawEchoServer, type RawTcp } from "./_raw_tcp.ts";
+import {
+  END_FRAME,
+  FrameCutter,
+  FrameSplitter,
+  type RawClient,
+  type RawServer,
+  type RawTcp,
+} from "./_raw_tcp.ts";
+
+const READ_BUFFER = 256 * 1024;
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
-/** The Deno baseline. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** Accepts connections and runs `serve` on each until the listener closes. */
+function server(serve: (conn: Deno.Conn) => Promise<void>): RawServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const served = new Set<Promise<void>>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      conns.add(conn);
+      const p = serve(conn).catch(() => {}).finally(() => {
+        conns.delete(conn);
+        served.delete(p);
+        closeQuietly(conn);
+      });
+      served.add(p);
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      for (const c of conns) closeQuietly(c);
+      await accepting;
+      await Promise.all(served);
+    },
+  };
+}
+
+/** The Deno baselines. */
 export const rawTcp: RawTcp = {
-  echoServer(): Promise<RawEchoServer> {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const conns = new Set<Deno.Conn>();
-    void (async () => {
-      for await (const conn of listener) {
-        conn.setNoDelay(true);
-        conns.add(conn);
-        void (async () => {
-          const buf = new Uint8Array(256 * 1024);
-          const splitter = new FrameSplitter();
-          const frames: Uint8Array[] = [];
-          try {
-            for (;;) {
-              const n = await conn.read(buf);
-              if (n === null) break;
-              splitter.push(buf.subarray(0, n), (f) => frames.push(f));
-              for (const f of frames.splice(0)) await writeAll(conn, f);
-            }
-          } catch {
-            // closed
-          }
-          conns.delete(conn);
-          try {
-            conn.close();
-          } catch {
-            // closed
-          }
-        })();
+  echoServer(): Promise<RawServer> {
+    return Promise.resolve(server(async (conn) => {
+      const buf = new Uint8Array(READ_BUFFER);
+      const cutter = new FrameCutter();
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        const whole = cutter.cut(buf.subarray(0, n));
+        if (whole !== undefined) await writeAll(conn, whole);
       }
-    })().catch(() => {});
-    return Promise.resolve({
-      port: (listener.addr as Deno.NetAddr).port,
-      close() {
-        listener.close();
-        for (const c of conns) {
-          try {
-            c.close();
-          } catch {
-            // closed
-          }
-        }
-        return Promise.resolve();
-      },
-    });
+    }));
+  },
+  sinkServer(): Promise<RawServer> {
+    return Promise.resolve(server(async (conn) => {
+      const buf = new Uint8Array(READ_BUFFER);
+      const splitter = new FrameSplitter();
+      let ended = 0;
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        splitter.push(buf.subarray(0, n), (frame) => {
+          if (frame.length === 4) ended++;
+        });
+        for (; ended > 0; ended--) await writeAll(conn, END_FRAME);
+      }
+    }));
   },
   async connect(port: number): Promise<RawClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
-    const buf = new Uint8Array(256 * 1024);
+    const buf = new Uint8Array(READ_BUFFER);
+    const splitter = new FrameSplitter();
+    let got = 0;
     return {
-      async exchange(frame, count) {
-        for (let i = 0; i < count; i++) await writeAll(conn, frame);
-        let want = frame.length * count;
-        while (want > 0) {
+      write: (bytes) => writeAll(conn, bytes),
+      async expect(frames) {
+        got -= frames;
+        while (got < 0) {
           const n = await conn.read(buf);
-          if (n === null) throw new Error("closed");
-          want -= n;
+          if (n === null) throw new Error("Cannot read a reply: the raw server closed");
+          splitter.push(buf.subarray(0, n), () => got++);
         }
       },
       close() {
-        conn.close();
+        closeQuietly(conn);
       },
     };
   },

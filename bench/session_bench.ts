@@ -1,23 +1,15 @@
 /**
- * Session and RPC benchmarks over the memory link, each beside a baseline
- * measured in the same run: the raw memory link echoing the same request
- * bytes without the RPC layers, and a bare `TransformStream` ping-pong.
+ * Session and RPC rows over the memory link. Baselines: the raw memory
+ * link echoing the same request bytes without the RPC layers, and for the
+ * link itself a bare `TransformStream` ping-pong.
  *
  * @module
  */
 
-import {
-  accept,
-  encodeMessage,
-  implement,
-  initiate,
-  type Link,
-  memoryLink,
-  service,
-  t,
-} from "../mod.ts";
-import { asyncOpsPerSecond, type Report } from "./_harness.ts";
-import { echo } from "./_echo.ts";
+import { accept, implement, initiate, type Link, memoryLink, service, t } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
+import type { Row } from "./_measure.ts";
+import { echo, roundTrips } from "./_echo.ts";
 
 const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
 
@@ -35,7 +27,10 @@ const REQUEST = encodeMessage({
       args: new Uint8Array([3, 5]),
     },
   },
-});
+}).slice();
+
+const GROUP = "session over the memory link";
+const IN_FLIGHT = 64;
 
 /** A bare TransformStream ping-pong: one stream each way, the far end echoes. */
 function transformPair(): Link {
@@ -45,152 +40,27 @@ function transformPair(): Link {
   return { readable: back.readable, writable: there.writable };
 }
 
-function roundTrips(link: Link, inFlight: number): {
-  run: (n: number) => Promise<void>;
-  close: () => Promise<void>;
-} {
-  const reader = link.readable.getReader();
-  const writer = link.writable.getWriter();
-  return {
-    run: async (n) => {
-      for (let done = 0; done < n; done += inFlight) {
-        for (let i = 0; i < inFlight; i++) writer.write(REQUEST).catch(() => {});
-        for (let i = 0; i < inFlight; i++) await reader.read();
-      }
-    },
-    close: async () => {
-      await writer.close();
-      reader.releaseLock();
-    },
-  };
+/** A raw memory link whose far end echoes, used `inFlight` payloads at a time. */
+function rawEcho(inFlight: number): ReturnType<typeof roundTrips> {
+  const [a, b] = memoryLink();
+  void echo(b);
+  return roundTrips(a, REQUEST, inFlight);
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
-
-/** Runs the session benchmarks into `report`. */
-export async function sessionBench(report: Report): Promise<void> {
-  report.header("session over the memory link");
-
-  // Baselines.
-  const ts = roundTrips(transformPair(), 1);
-  const tsRate = await asyncOpsPerSecond(ts.run);
-  await ts.close();
-
-  const [rawA, rawB] = memoryLink();
-  void echo(rawB);
-  const raw = roundTrips(rawA, 1);
-  const rawRate = await asyncOpsPerSecond(raw.run);
-  await raw.close();
-
-  const [pipeA, pipeB] = memoryLink();
-  void echo(pipeB);
-  const pipe = roundTrips(pipeA, 64);
-  const pipeRate = await asyncOpsPerSecond(pipe.run);
-  await pipe.close();
-
-  report.add(
-    "raw memory link echo, sequential",
-    rawRate,
-    "rt/s",
-    tsRate,
-    "TransformStream ping-pong",
-  );
-
-  // RPC.
+/** Opens a client and a server session on a memory link, and the client's `Adder`. */
+async function adderSessions() {
   const [a, b] = memoryLink();
   const [client, server] = await Promise.all([
     initiate(a),
     accept(b, { services: [implement(Adder, { add: (x, y) => x + y })] }),
   ]);
-  const adder = client.client(Adder);
-
-  if (report.wants("unary calls, sequential")) {
-    const seq = await asyncOpsPerSecond(async (n) => {
-      for (let i = 0; i < n; i++) await adder.add(3, 5);
-    });
-    report.add(
-      "unary calls, sequential",
-      seq,
-      "calls/s",
-      rawRate,
-      "raw memory link echo, sequential",
-    );
-
-    const latencies: number[] = [];
-    for (let i = 0; i < 20_000; i++) {
-      const t0 = performance.now();
-      await adder.add(3, 5);
-      latencies.push(performance.now() - t0);
-    }
-    latencies.sort((x, y) => x - y);
-    const rawLat: number[] = [];
-    const [la, lb] = memoryLink();
-    void echo(lb);
-    const lr = roundTrips(la, 1);
-    for (let i = 0; i < 20_000; i++) {
-      const t0 = performance.now();
-      await lr.run(1);
-      rawLat.push(performance.now() - t0);
-    }
-    await lr.close();
-    rawLat.sort((x, y) => x - y);
-    report.add(
-      "unary call latency p50",
-      percentile(latencies, 0.5) * 1000,
-      "µs",
-      percentile(rawLat, 0.5) * 1000,
-      "raw echo p50",
-    );
-    report.add(
-      "unary call latency p99",
-      percentile(latencies, 0.99) * 1000,
-      "µs",
-      percentile(rawLat, 0.99) * 1000,
-      "raw echo p99",
-    );
-  }
-
-  if (report.wants("unary calls, 64 in flight")) {
-    const batch = Array.from({ length: 64 });
-    const par = await asyncOpsPerSecond(async (n) => {
-      for (let done = 0; done < n; done += 64) await Promise.all(batch.map(() => adder.add(3, 5)));
-    });
-    report.add(
-      "unary calls, 64 in flight",
-      par,
-      "calls/s",
-      pipeRate,
-      "raw memory link echo, 64 in flight",
-    );
-  }
-
-  await client.close();
-  await server.closed;
-
-  if (report.wants("heap per 10,000 virtual connections")) {
-    const [ca, cb] = memoryLink({ highWaterMark: 1024 });
-    const limits = { maxConnections: 20_000 };
-    const [opener, acceptor] = await Promise.all([
-      initiate(ca, { limits }),
-      accept(cb, { limits, onConnection: () => ({ accept: true }) }),
-    ]);
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    const before = heapUsed();
-    const conns = [];
-    for (let i = 0; i < 10_000; i += 500) {
-      conns.push(...await Promise.all(Array.from({ length: 500 }, () => opener.openConnection())));
-    }
-    gc?.();
-    const after = heapUsed();
-    const mb = (after - before) / (1024 * 1024);
-    report.add("heap for 10,000 virtual connections (both sides)", mb, "MiB", 0, "(absolute)");
-    await opener.close();
-    await acceptor.closed;
-    void conns;
-  }
+  return {
+    adder: client.client(Adder),
+    close: async () => {
+      await client.close();
+      await server.closed;
+    },
+  };
 }
 
 function heapUsed(): number {
@@ -198,4 +68,116 @@ function heapUsed(): number {
   if (d !== undefined) return d.memoryUsage().heapUsed;
   const p = (globalThis as { process?: { memoryUsage(): { heapUsed: number } } }).process;
   return p?.memoryUsage().heapUsed ?? 0;
+}
+
+/**
+ * Runs a full collection, so that heap figures count live objects only.
+ *
+ * @throws {Error} When the runtime offers no way to (Deno without `--v8-flags=--expose-gc`).
+ */
+function collectGarbage(): void {
+  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.Bun !== undefined) g.Bun.gc(true);
+  else if (g.gc !== undefined) g.gc();
+  else {
+    throw new Error(
+      "Cannot measure the heap without collecting garbage first: run Deno with " +
+        "--v8-flags=--expose-gc (deno task bench does)",
+    );
+  }
+}
+
+/** Heap in MiB that 10,000 virtual connections hold, both sides of one session. */
+async function heapFor10kConnections(): Promise<number> {
+  const [ca, cb] = memoryLink({ highWaterMark: 1024 });
+  const limits = { maxConnections: 20_000 };
+  const [opener, acceptor] = await Promise.all([
+    initiate(ca, { limits }),
+    accept(cb, { limits, onConnection: () => ({ accept: true }) }),
+  ]);
+  collectGarbage();
+  const before = heapUsed();
+  const conns = [];
+  for (let i = 0; i < 10_000; i += 500) {
+    conns.push(...await Promise.all(Array.from({ length: 500 }, () => opener.openConnection())));
+  }
+  collectGarbage();
+  const after = heapUsed();
+  await opener.close();
+  await acceptor.closed;
+  conns.length = 0;
+  return (after - before) / (1024 * 1024);
+}
+
+/** The session rows. */
+export function sessionRows(): Row[] {
+  return [
+    {
+      name: "memory link echo, sequential",
+      group: GROUP,
+      unit: "rt/s",
+      baseline: "TransformStream ping-pong, sequential",
+      open() {
+        const raw = rawEcho(1);
+        const ts = roundTrips(transformPair(), REQUEST, 1);
+        return {
+          subject: raw.run,
+          baseline: ts.run,
+          close: async () => {
+            await raw.close();
+            await ts.close();
+          },
+        };
+      },
+    },
+    {
+      name: "memory: unary calls, sequential",
+      group: GROUP,
+      unit: "calls/s",
+      baseline: "raw memory link echo of the request bytes, sequential",
+      async open() {
+        const s = await adderSessions();
+        const raw = rawEcho(1);
+        return {
+          subject: async (n) => {
+            for (let i = 0; i < n; i++) await s.adder.add(3, 5);
+          },
+          baseline: raw.run,
+          close: async () => {
+            await raw.close();
+            await s.close();
+          },
+        };
+      },
+    },
+    {
+      name: `memory: unary calls, ${IN_FLIGHT} in flight`,
+      group: GROUP,
+      unit: "calls/s",
+      scale: IN_FLIGHT,
+      baseline: `raw memory link echo of the request bytes, ${IN_FLIGHT} in flight`,
+      async open() {
+        const s = await adderSessions();
+        const raw = rawEcho(IN_FLIGHT);
+        const batch = Array.from({ length: IN_FLIGHT });
+        return {
+          subject: async (n) => {
+            for (let i = 0; i < n; i++) await Promise.all(batch.map(() => s.adder.add(3, 5)));
+          },
+          baseline: raw.run,
+          close: async () => {
+            await raw.close();
+            await s.close();
+          },
+        };
+      },
+    },
+    {
+      kind: "value",
+      name: "memory: heap for 10,000 virtual connections",
+      group: GROUP,
+      unit: "MiB",
+      measure: heapFor10kConnections,
+    },
+  ];
 }

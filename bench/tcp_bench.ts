@@ -1,38 +1,33 @@
 /**
- * TCP loopback benchmarks: roam calls against a raw length-prefixed echo
- * written directly on the runtime's socket API, measured in the same run.
+ * TCP loopback rows: roam calls against the raw batched echo of
+ * `_raw_tcp.ts`, on fresh sockets for each row.
  *
  * @module
  */
 
-import { accept, encodeMessage, implement, initiate, service, type Session, t } from "../mod.ts";
+import { accept, implement, initiate, service, t } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
-import { asyncOpsPerSecondPair, flags, type Report } from "./_harness.ts";
-import { frameOf, loadRawTcp, type RawTcp } from "./_raw_tcp.ts";
+import type { Row } from "./_measure.ts";
+import { exchange, frameOf, loadRawTcp, repeatFrame } from "./_raw_tcp.ts";
 
 const Bench = service("Bench", {
   add: { args: [t.u32, t.u32], returns: t.u32 },
   echo: { args: [t.bytes], returns: t.bytes },
 });
 
+const GROUP = "TCP loopback";
 const MiB = 1024 * 1024;
-
-/**
- * Fresh connections the 1 MiB figure and its baseline are averaged over:
- * with BBR congestion control (our VMs' default), pacing puts some
- * loopback connections into a slower state for their whole life, for the
- * raw echo as much as for roam, so one connection of each would compare
- * two draws of that lottery.
- */
-const CONNECTIONS = flags.quick ? 1 : 3;
+const IN_FLIGHT = 64;
 
 /** A raw echo connection and a roam session on fresh sockets. */
-async function openPair(raw: RawTcp) {
+async function openPair() {
+  const raw = await loadRawTcp();
   const server = await raw.echoServer();
   const client = await raw.connect(server.port);
   const listener = await listenTcp({ port: 0 });
   const port = (listener.address as { port: number }).port;
-  const served = (async (): Promise<Session> =>
+  const served = (async () =>
     accept((await listener.accept())!, {
       services: [implement(Bench, { add: (a, b) => a + b, echo: (b) => b })],
     }))();
@@ -69,69 +64,81 @@ function addFrame(): Uint8Array {
   }));
 }
 
-/** Runs the TCP benchmarks into `report`. */
-export async function tcpBench(report: Report): Promise<void> {
-  report.header("TCP loopback");
-  const raw = await loadRawTcp();
-  const main = await openPair(raw);
-  const { roam, raw: client } = main;
-
-  // Each figure alternates samples of roam and of the raw echo.
-  const frame = addFrame();
-  if (report.wants("TCP unary calls, sequential")) {
-    const [seq, rawSeq] = await asyncOpsPerSecondPair(async (n) => {
-      for (let i = 0; i < n; i++) await roam.add(3, 5);
-    }, async (n) => {
-      for (let i = 0; i < n; i++) await client.exchange(frame, 1);
-    });
-    report.add("TCP unary calls, sequential", seq, "calls/s", rawSeq, "raw TCP echo, sequential");
-  }
-  if (report.wants("TCP unary calls, 64 in flight")) {
-    const batch = Array.from({ length: 64 });
-    const [pipe, rawPipe] = await asyncOpsPerSecondPair(async (n) => {
-      for (let i = 0; i < n; i += 64) await Promise.all(batch.map(() => roam.add(3, 5)));
-    }, async (n) => {
-      for (let i = 0; i < n; i += 64) await client.exchange(frame, 64);
-    });
-    report.add(
-      "TCP unary calls, 64 in flight",
-      pipe,
-      "calls/s",
-      rawPipe,
-      "raw TCP echo, 64 frames in flight",
-    );
-  }
-  if (report.wants("TCP 1 MiB bytes echo")) {
-    // Each side is the mean over fresh connections (see CONNECTIONS); each
-    // pair of connections alternates its samples.
-    const big = new Uint8Array(MiB).fill(7);
-    const bigFrame = frameOf(big);
-    let bigRate = 0;
-    let rawBig = 0;
-    for (let c = 0; c < CONNECTIONS; c++) {
-      const pair = await openPair(raw);
-      try {
-        const [r, b] = await asyncOpsPerSecondPair(async (n) => {
-          for (let i = 0; i < n; i++) await pair.roam.echo(big);
-        }, async (n) => {
-          for (let i = 0; i < n; i++) await pair.raw.exchange(bigFrame, 1);
-        }, { samples: flags.quick ? 3 : 5 });
-        bigRate += r / CONNECTIONS;
-        rawBig += b / CONNECTIONS;
-      } finally {
-        await pair.close();
-      }
-    }
-    report.add(
-      "TCP 1 MiB bytes echo",
-      bigRate * MiB / 1e6,
-      "MB/s",
-      rawBig * MiB / 1e6,
-      CONNECTIONS > 1
-        ? `raw TCP 1 MiB echo (each side: mean of ${CONNECTIONS} connections)`
-        : "raw TCP 1 MiB echo",
-    );
-  }
-
-  await main.close();
+/**
+ * The TCP rows.
+ *
+ * @param quick Whether `--quick` was given.
+ * @returns The rows.
+ */
+export function tcpRows(quick: boolean): Row[] {
+  return [
+    {
+      name: "TCP: unary calls, sequential",
+      group: GROUP,
+      unit: "calls/s",
+      baseline: "raw TCP echo of the request frame, sequential",
+      async open() {
+        const pair = await openPair();
+        const frame = addFrame();
+        return {
+          subject: async (n) => {
+            for (let i = 0; i < n; i++) await pair.roam.add(3, 5);
+          },
+          baseline: async (n) => {
+            for (let i = 0; i < n; i++) await exchange(pair.raw, frame, 1);
+          },
+          close: pair.close,
+        };
+      },
+    },
+    {
+      name: `TCP: unary calls, ${IN_FLIGHT} in flight`,
+      group: GROUP,
+      unit: "calls/s",
+      scale: IN_FLIGHT,
+      baseline: `raw TCP echo, ${IN_FLIGHT} frames in flight, one write per batch both ways`,
+      async open() {
+        const pair = await openPair();
+        const batch = repeatFrame(addFrame(), IN_FLIGHT);
+        const calls = Array.from({ length: IN_FLIGHT });
+        return {
+          subject: async (n) => {
+            for (let i = 0; i < n; i++) await Promise.all(calls.map(() => pair.roam.add(3, 5)));
+          },
+          baseline: async (n) => {
+            for (let i = 0; i < n; i++) await exchange(pair.raw, batch, IN_FLIGHT);
+          },
+          close: pair.close,
+        };
+      },
+    },
+    {
+      name: "TCP: 1 MiB bytes echo",
+      group: GROUP,
+      unit: "MB/s",
+      scale: MiB / 1e6,
+      // With BBR congestion control (these VMs' default), pacing puts some
+      // loopback connections into a slower state for their whole life, for
+      // the raw echo as much as for roam: samples are pooled over fresh
+      // connections, so that the spread shows it rather than one draw.
+      rounds: quick ? 1 : 3,
+      batchMs: 20,
+      baseline: "raw TCP 1 MiB echo, client assembling each reply into a new array",
+      async open() {
+        const pair = await openPair();
+        const big = new Uint8Array(MiB).fill(7);
+        const bigFrame = frameOf(big);
+        if ((await pair.roam.echo(big)).length !== MiB) throw new Error("The echo lost bytes");
+        return {
+          subject: async (n) => {
+            for (let i = 0; i < n; i++) await pair.roam.echo(big);
+          },
+          baseline: async (n) => {
+            for (let i = 0; i < n; i++) await exchange(pair.raw, bigFrame, 1);
+          },
+          close: pair.close,
+        };
+      },
+    },
+  ];
 }

@@ -10,16 +10,12 @@
 import assert from "node:assert/strict";
 import {
   accept,
-  decodeMessage,
   encode,
-  encodeMessage,
   implement,
   initiate,
   type InitiatorOptions,
   type Link,
   memoryLink,
-  type Message,
-  type MessagePayload,
   type Metadata,
   type Parity,
   ProtocolError,
@@ -29,6 +25,7 @@ import {
   type SessionOptions,
   t,
 } from "../mod.ts";
+import { decodeMessage, encodeMessage, type Message, type MessagePayload } from "../wire.ts";
 
 // ------------------------------------------------------------------ bytes
 

@@ -8,7 +8,8 @@
  */
 
 import net from "node:net";
-import { decodeMessage, encode, encodeMessage, type Message, t } from "../mod.ts";
+import { decodeMessage, encodeMessage, type Message } from "../wire.ts";
+import { encode, t } from "../mod.ts";
 
 // ------------------------------------------------------------------ bytes and messages
 

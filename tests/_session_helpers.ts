@@ -17,7 +17,8 @@ import {
   type Session,
   type SessionOptions,
 } from "../mod.ts";
-import { decodeMessage, encodeMessage } from "../lib/wire/message.ts";
+import { encodeMessage } from "../lib/wire/encode.ts";
+import { decodeMessage } from "../lib/wire/decode.ts";
 import type { ConnectionSettings, Message, Metadata } from "../lib/wire/types.ts";
 
 /** Bytes from a hex string with optional spaces: `"00 07 0b"`. */

@@ -12,7 +12,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { channel, encodeMessage, initiate, type Session } from "../mod.ts";
+import { channel, initiate, type Session } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { connectTcp, connectTcpStream } from "../transports/tcp.ts";
 import { connectWebSocket } from "../transports/websocket.ts";
 import { concat, frame, wsFrame } from "./_raw_net.ts";
@@ -219,9 +220,11 @@ for (const transport of ["tcp", "ws"] as const) {
                 unloaded.p99.toFixed(2)
               } ms unloaded`,
             );
-            // A loop that holds the server's event loop stalls every client at once.
+            // A loop that holds the server's event loop stalls every client at once (the
+            // budget is ~4 ms a turn; this bound leaves room for a loaded machine, and
+            // the code before this check held the loop for 350-440 ms).
             assert.ok(
-              loaded.maxLag < 100,
+              loaded.maxLag < 150,
               `the server's event loop was held for ${loaded.maxLag.toFixed(1)} ms at once`,
             );
           });

@@ -19,12 +19,12 @@ import {
   encode,
   getMetadata,
   implement,
-  type Message,
   type Rx,
   service,
   t,
   type Tx,
 } from "../mod.ts";
+import type { Message } from "../wire.ts";
 import {
   closeAll,
   deferred,

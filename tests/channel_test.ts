@@ -18,9 +18,7 @@ import {
   type Connection,
   decode,
   encode,
-  encodeMessage,
   implement,
-  type Message,
   Rx,
   serve,
   service,
@@ -28,6 +26,7 @@ import {
   t,
   Tx,
 } from "../mod.ts";
+import { encodeMessage, type Message } from "../wire.ts";
 import {
   closeAll,
   deferred,

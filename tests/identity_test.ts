@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type Schema, service, signatureOf, t } from "../mod.ts";
+import { type Schema, service, t } from "../mod.ts";
+import { signatureOf } from "../wire.ts";
 
 const hex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 

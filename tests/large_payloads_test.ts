@@ -17,8 +17,8 @@ import {
   joinParts,
   poolStats,
   recycle,
-  Writer,
-} from "../lib/postcard/_writer.ts";
+} from "../lib/_util/bytes.ts";
+import { Writer } from "../lib/postcard/_writer.ts";
 import { encodeWith } from "../lib/postcard/codec.ts";
 
 const Big = service("Big", {

@@ -12,8 +12,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type Message, serve } from "../mod.ts";
-import { streamLink } from "../lib/link/framing/socket_link.ts";
+import type { Message } from "../wire.ts";
+import { serve } from "../mod.ts";
+import { streamLink } from "../lib/link/framing/stream_link.ts";
 import { SELF } from "./fixtures/runtimes.ts";
 import { delay, frame, HELLO, RawSocket, targetOf, u32le, within } from "./_raw_net.ts";
 

@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { memoryLink } from "../mod.ts";
-import { directReceive, directSend, type Link, type PayloadSink } from "../lib/link/link.ts";
+import type { Link, PayloadSink } from "../lib/link/link.ts";
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 
@@ -32,11 +32,11 @@ function recorder(): { sink: PayloadSink; events: Event[] } {
 }
 
 function push(link: Link, sink: PayloadSink): void {
-  (link as unknown as { [directReceive]: (s: PayloadSink) => void })[directReceive](sink);
+  link.direct!.receive(sink);
 }
 
 function send(link: Link, payload: Uint8Array): void {
-  (link as unknown as { [directSend]: (p: Uint8Array) => void })[directSend](payload);
+  link.direct!.send(payload);
 }
 
 test("memoryLink() delivers payloads in order, by reference, and ends after them on close", async () => {

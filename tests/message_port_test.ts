@@ -10,8 +10,9 @@ import {
   service,
   t,
 } from "../mod.ts";
-import { FramingError } from "../lib/link/framing/socket_link.ts";
-import { decodeMessage, encodeMessage } from "../lib/wire/message.ts";
+import { FramingError } from "../lib/link/framing/errors.ts";
+import { encodeMessage } from "../lib/wire/encode.ts";
+import { decodeMessage } from "../lib/wire/decode.ts";
 import {
   messageChannelLinks,
   type MessageEndpoint,

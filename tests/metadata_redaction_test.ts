@@ -27,13 +27,13 @@ import {
   ConnectionRejectedError,
   type ConnectionRequest,
   getMetadata,
-  type Message,
   type Metadata,
   metadataEntry,
   type Rx,
   SENSITIVE,
   type Session,
 } from "../mod.ts";
+import type { Message } from "../wire.ts";
 import {
   metadataCarriers,
   SECRET,

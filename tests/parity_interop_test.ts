@@ -13,7 +13,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { channel, decode, encode, implement, type Message, service, t } from "../mod.ts";
+import { channel, decode, encode, implement, service, t } from "../mod.ts";
+import type { Message } from "../wire.ts";
 import {
   Echo,
   echoArgs,

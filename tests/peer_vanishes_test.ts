@@ -18,7 +18,8 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
 import { tmpdir } from "node:os";
-import { ClosedError, connect, encodeMessage, initiate, serve } from "../mod.ts";
+import { ClosedError, connect, initiate, serve } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import { STREAM_ITEM, Vanish, vanishImpl } from "./fixtures/vanish_service.ts";
 import { spawnLink } from "../transports/stdio.ts";
 import {

@@ -14,9 +14,7 @@ import {
   accept,
   decode,
   DecodeError,
-  decodeMessage,
   encode,
-  encodeMessage,
   implement,
   initiate,
   InvalidPayloadError,
@@ -26,6 +24,7 @@ import {
   service,
   t,
 } from "../mod.ts";
+import { decodeMessage, encodeMessage } from "../wire.ts";
 import {
   callMessage,
   closeAll,

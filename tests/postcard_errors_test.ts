@@ -21,9 +21,9 @@ import {
   type Schema,
   type SetSchema,
   type StructSchema,
-  t,
   type TupleSchema,
 } from "../postcard.ts";
+import { t } from "../mod.ts";
 import { type Rng, sample, seeded } from "./_seeded.ts";
 
 function hex(bytes: Uint8Array): string {

@@ -7,8 +7,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decode, encode, type Schema, t } from "../postcard.ts";
-import { channel } from "../mod.ts";
+import { decode, encode, type Schema } from "../postcard.ts";
+import { channel, t } from "../mod.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");

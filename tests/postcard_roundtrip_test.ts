@@ -7,10 +7,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { channel as makeChannel } from "../mod.ts";
+import { channel as makeChannel, type ChannelSchema, t } from "../mod.ts";
 import {
   type ArraySchema,
-  type ChannelSchema,
   decode,
   encode,
   type EnumSchema,
@@ -22,7 +21,6 @@ import {
   type Schema,
   type SetSchema,
   type StructSchema,
-  t,
   type TupleSchema,
 } from "../postcard.ts";
 import { seeded } from "./_seeded.ts";

@@ -16,9 +16,7 @@ import {
   channel,
   connect,
   decode,
-  decodeMessage,
   encode,
-  encodeMessage,
   implement,
   initiate,
   memoryLink,
@@ -28,8 +26,10 @@ import {
   type Session,
   t,
 } from "../mod.ts";
-import { FrameDecoder } from "../lib/link/framing/socket_link.ts";
-import { ownsMemory, Writer } from "../lib/postcard/_writer.ts";
+import { decodeMessage, encodeMessage } from "../wire.ts";
+import { FrameDecoder } from "../lib/link/framing/decoder.ts";
+import { ownsMemory } from "../lib/_util/bytes.ts";
+import { Writer } from "../lib/postcard/_writer.ts";
 
 const SECRET = new TextEncoder().encode("alice-secret-token");
 

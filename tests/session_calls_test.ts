@@ -11,7 +11,6 @@ import {
   getMetadata,
   implement,
   InvalidPayloadError,
-  type Message,
   type Metadata,
   NO_PROPAGATE,
   ok,
@@ -22,6 +21,7 @@ import {
   t,
   UnknownMethodError,
 } from "../mod.ts";
+import type { Message } from "../wire.ts";
 import {
   acceptorWithRawPeer,
   deferred,

@@ -12,7 +12,7 @@ import {
   service,
   t,
 } from "../mod.ts";
-import { decodeMessage } from "../lib/wire/message.ts";
+import { decodeMessage } from "../lib/wire/decode.ts";
 import {
   acceptorWithRawPeer,
   hex,

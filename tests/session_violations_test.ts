@@ -2,13 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   ClosedError,
-  encodeMessage,
   implement,
   initiate,
   memoryLink,
   ProtocolError,
   type SessionOptions,
 } from "../mod.ts";
+import { encodeMessage } from "../wire.ts";
 import {
   callMessage,
   closeAll,

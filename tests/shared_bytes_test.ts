@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import {
   accept,
   channel,
-  encodeMessage,
   implement,
   initiate,
   type Link,
@@ -20,7 +19,8 @@ import {
   type Session,
   t,
 } from "../mod.ts";
-import { directReceive, directSendShared, type PayloadSink } from "../lib/link/link.ts";
+import { encodeMessage } from "../wire.ts";
+import type { PayloadSink } from "../lib/link/link.ts";
 import { endRaw, expectViolation, rawAcceptor } from "./_peer_helpers.ts";
 
 const Store = service("Store", {
@@ -170,9 +170,7 @@ test("with shareLargeBytes, large bytes that cannot travel by reference still ar
 
 /** Sends `prefix` + `last` through `link` as one shared payload. */
 function sendShared(link: Link, prefix: Uint8Array, last: Uint8Array): void {
-  (link as unknown as {
-    [directSendShared]: (p: Uint8Array, n: number, l: Uint8Array) => void;
-  })[directSendShared](prefix, prefix.length, last);
+  link.direct!.sendShared!(prefix, prefix.length, last);
 }
 
 test("a shared payload read from the link's stream, or by a sink without shared(), arrives joined", async () => {
@@ -189,7 +187,7 @@ test("a shared payload read from the link's stream, or by a sink without shared(
   const [c, d] = memoryLink({ shareLargeBytes: true });
   const got: Uint8Array[] = [];
   const sink: PayloadSink = { payload: (p) => got.push(p), end: () => {}, error: () => {} };
-  (d as unknown as { [directReceive]: (s: PayloadSink) => void })[directReceive](sink);
+  d.direct!.receive(sink);
   sendShared(c, new Uint8Array([9]), last);
   await new Promise((r) => setTimeout(r, 0));
   assert.equal(got.length, 1);
@@ -201,9 +199,9 @@ test("a shared payload read from the link's stream, or by a sink without shared(
 
 test("a link made without shareLargeBytes offers no shared send", () => {
   const [a] = memoryLink();
-  assert.equal(directSendShared in a, false);
+  assert.equal(a.direct?.sendShared, undefined);
   const [b] = memoryLink({ shareLargeBytes: true });
-  assert.equal(directSendShared in b, true);
+  assert.equal(typeof b.direct?.sendShared, "function");
 });
 
 /** The head of a channel item message on connection 0, for channel `id`. */

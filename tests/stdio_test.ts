@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ClosedError, HandshakeError, initiate, ProtocolError } from "../mod.ts";
-import { FramingError } from "../lib/link/framing/socket_link.ts";
+import { FramingError } from "../lib/link/framing/errors.ts";
 import { type ChildLink, spawnLink, stdioLink } from "../transports/stdio.ts";
 import { StdioFixture } from "./fixtures/stdio_server.ts";
 import { rejection, within } from "./_session_helpers.ts";

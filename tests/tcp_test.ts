@@ -13,14 +13,11 @@ import {
   accept,
   ClosedError,
   connect,
-  decodeMessage,
-  encodeMessage,
   err,
   HandshakeError,
   implement,
   initiate,
   type Link,
-  type Message,
   ok,
   ProtocolError,
   serve,
@@ -30,6 +27,7 @@ import {
   type Session,
   t,
 } from "../mod.ts";
+import { decodeMessage, encodeMessage, type Message } from "../wire.ts";
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
 import { connectUnix, listenUnix } from "../transports/unix.ts";
 

@@ -3,19 +3,16 @@ import assert from "node:assert/strict";
 import {
   accept,
   ClosedError,
-  decodeMessage,
-  encodeMessage,
   FramingError,
   implement,
   initiate,
   type Link,
-  type Message,
-  PROTOCOL_VERSION,
   ProtocolError,
   service,
   type Session,
   t,
 } from "../mod.ts";
+import { decodeMessage, encodeMessage, type Message, PROTOCOL_VERSION } from "../wire.ts";
 import { connectWebSocket, websocketLink } from "../transports/websocket.ts";
 import { listenWebSocket, type WebSocketListener } from "../transports/websocket_server.ts";
 

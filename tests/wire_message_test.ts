@@ -1,14 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  decodeMessage,
-  encodeMessage,
-  readMetadata,
-  readSettings,
-  writeMessage,
-  writeMetadata,
-  writeSettings,
-} from "../lib/wire/message.ts";
+import { encodeMessage, writeMessage, writeMetadata, writeSettings } from "../lib/wire/encode.ts";
+import { decodeMessage, readMetadata, readSettings } from "../lib/wire/decode.ts";
 import { DecodeError } from "../lib/postcard/errors.ts";
 import { Reader } from "../lib/postcard/_reader.ts";
 import { Writer } from "../lib/postcard/_writer.ts";

@@ -6,11 +6,9 @@
  * @module
  */
 
-import {
-  type FramingOptions,
-  type RawSocket,
-  socketLink,
-} from "../lib/link/framing/socket_link.ts";
+import type { FramingOptions } from "../lib/link/framing/errors.ts";
+import type { RawSocket } from "../lib/link/framing/socket.ts";
+import { socketLink } from "../lib/link/framing/socket_link.ts";
 import type { Link } from "../lib/link/link.ts";
 
 /** A TCP or Unix socket address. */

@@ -41,10 +41,10 @@
  * @module
  */
 
-import { FramingError } from "../lib/link/framing/socket_link.ts";
+import { FramingError } from "../lib/link/framing/errors.ts";
 import type { Link } from "../lib/link/link.ts";
 
-export { FramingError } from "../lib/link/framing/socket_link.ts";
+export { FramingError } from "../lib/link/framing/errors.ts";
 export type { Link } from "../lib/link/link.ts";
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RawSocket, SocketSink } from "../lib/link/framing/socket_link.ts";
+import type { RawSocket, SocketSink } from "../lib/link/framing/socket.ts";
 import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
 
 /** The parts of Bun's `Socket` used here. */

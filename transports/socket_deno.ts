@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PauseGate, type RawSocket, type SocketSink } from "../lib/link/framing/socket_link.ts";
+import { PauseGate, type RawSocket, type SocketSink } from "../lib/link/framing/socket.ts";
 import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
 
 const READ_SIZE = 16 * 1024;

@@ -30,15 +30,12 @@
  * @module
  */
 
-import {
-  DEFAULT_MAX_FRAME_SIZE,
-  type FramingOptions,
-  streamLink,
-} from "../lib/link/framing/socket_link.ts";
+import { DEFAULT_MAX_FRAME_SIZE, type FramingOptions } from "../lib/link/framing/errors.ts";
+import { streamLink } from "../lib/link/framing/stream_link.ts";
 import type { Link } from "../lib/link/link.ts";
 
-export { FramingError } from "../lib/link/framing/socket_link.ts";
-export type { FramingOptions } from "../lib/link/framing/socket_link.ts";
+export { FramingError } from "../lib/link/framing/errors.ts";
+export type { FramingOptions } from "../lib/link/framing/errors.ts";
 export type { Link } from "../lib/link/link.ts";
 
 /** How a child process ended. */

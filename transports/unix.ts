@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { FramingOptions } from "../lib/link/framing/socket_link.ts";
+import type { FramingOptions } from "../lib/link/framing/errors.ts";
 import { socketLink } from "../lib/link/framing/socket_link.ts";
 import type { Link } from "../lib/link/link.ts";
 import {

@@ -40,7 +40,7 @@
  * @module
  */
 
-import { FramingError } from "../lib/link/framing/socket_link.ts";
+import { FramingError } from "../lib/link/framing/errors.ts";
 import type { Link } from "../lib/link/link.ts";
 
 /** Default largest message accepted from the peer: 16 MiB. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { FramingError } from "../lib/link/framing/socket_link.ts";
+import { FramingError } from "../lib/link/framing/errors.ts";
 import type { Link } from "../lib/link/link.ts";
 import type { ServerConfig, ServerHandle } from "./_websocket_adapter.ts";
 

@@ -14,7 +14,7 @@
  */
 
 import type {
-  ChannelSchema,
+  ChannelEndSchema,
   EnumSchema,
   ListSchema,
   MapSchema,
@@ -24,7 +24,7 @@ import type {
   StructSchema,
   TupleSchema,
   VariantSchema,
-} from "../../mod.ts";
+} from "../../postcard.ts";
 import { channelId, type ChannelIds, type ChannelSlot, hex, resolve } from "./_walk.ts";
 
 /** A JSON value. */
@@ -371,7 +371,10 @@ export function fromJson(
       if (json !== null && json !== undefined) {
         throw new ValueError(path, `a channel is written as null, got ${kindOf(json)}`);
       }
-      return makeChannel({ kind: s.kind, item: (s as ChannelSchema<unknown, "tx">).item }, path);
+      return makeChannel({
+        kind: s.kind,
+        item: (s as ChannelEndSchema<unknown, "tx", unknown>).item,
+      }, path);
   }
   throw new ValueError(path, `cannot read a ${s.kind} from JSON`);
 }

@@ -12,7 +12,8 @@
 import { resolve } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
-import { kebabCase, type MethodDescriptor, type ServiceDescriptor } from "../../mod.ts";
+import type { MethodDescriptor, ServiceDescriptor } from "../../mod.ts";
+import { kebabCase } from "../../wire.ts";
 import { messageOf, UsageError } from "./_usage.ts";
 
 function isDescriptor(value: unknown): value is ServiceDescriptor {

@@ -16,7 +16,7 @@ import type {
   Schema,
   StructSchema,
   TupleSchema,
-} from "../../mod.ts";
+} from "../../postcard.ts";
 import { channelId, type ChannelIds, hex, resolve } from "./_walk.ts";
 
 /** Text being built up to a length budget. */

@@ -8,15 +8,8 @@
  * @module
  */
 
-import {
-  decode,
-  decodeMessage,
-  type Message,
-  type Metadata,
-  type MethodDescriptor,
-  type Schema,
-  SENSITIVE,
-} from "../../mod.ts";
+import { decode, type Metadata, type MethodDescriptor, type Schema } from "../../mod.ts";
+import { decodeMessage, type Message, SENSITIVE } from "../../wire.ts";
 import { type Json, toJson } from "./_json.ts";
 import { bytesText, toText, tupleText } from "./_text.ts";
 import { channelSlots, hex, spySchema } from "./_walk.ts";

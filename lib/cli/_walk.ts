@@ -7,7 +7,7 @@
  */
 
 import type {
-  ChannelSchema,
+  ChannelEndSchema,
   EnumSchema,
   LazySchema,
   OptionSchema,
@@ -15,7 +15,7 @@ import type {
   StructSchema,
   TupleSchema,
   VariantSchema,
-} from "../../mod.ts";
+} from "../../postcard.ts";
 import { t } from "../../mod.ts";
 
 /** A channel position in a value: which way it carries items, and their schema. */
@@ -181,7 +181,7 @@ export function channelSlots(schema: Schema<unknown>, value: unknown): ChannelSl
     switch (s.kind) {
       case "tx":
       case "rx":
-        out.push({ kind: s.kind, item: (s as ChannelSchema<unknown, "tx">).item });
+        out.push({ kind: s.kind, item: (s as ChannelEndSchema<unknown, "tx", unknown>).item });
         return;
       case "option":
         if (value !== undefined && value !== null) walk((s as OptionSchema<unknown>).inner, value);

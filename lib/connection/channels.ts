@@ -11,23 +11,15 @@
  */
 
 import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
-import type { SessionPort } from "./connection.ts";
+import type { SessionPort } from "./port.ts";
 import type { ChannelHooks } from "../postcard/_compile.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import { Reader } from "../postcard/_reader.ts";
-import { concatTwo } from "../postcard/_writer.ts";
-import {
-  type ChannelSchema,
-  type EnumSchema,
-  type FieldSchema,
-  resolveSchema,
-  type Schema,
-} from "../postcard/schema.ts";
-import { writeMetadata } from "../wire/message.ts";
+import { concatTwo } from "../_util/bytes.ts";
+import { type AnyChannelSchema, resolveSchema, type Schema } from "../postcard/schema.ts";
+import { writeChannelEnd, writeGrant, writeItemHead } from "../wire/heads.ts";
 import type { ChannelBody, Metadata, Parity } from "../wire/types.ts";
-
-type AnyChannel = ChannelSchema<unknown, "tx" | "rx">;
 
 interface Entry {
   readonly end: Tx<unknown> | Rx<unknown>;
@@ -37,7 +29,7 @@ interface Entry {
 }
 
 interface Binding {
-  readonly schema: AnyChannel;
+  readonly schema: AnyChannelSchema;
   readonly end: Tx<unknown> | Rx<unknown>;
 }
 
@@ -56,8 +48,6 @@ export interface OutgoingChannels {
   /** Gives the ids back when the call is not sent. */
   rollback(): void;
 }
-
-const CHANNEL_MESSAGE = 8;
 
 /**
  * How many of the peer's closed channel ids are remembered, at most, to
@@ -87,13 +77,13 @@ function scan(schema: Schema<unknown>, seen: Set<Schema<unknown>>): boolean {
     case "rx":
       return true;
     case "option":
-      return scan((s as unknown as { inner: Schema<unknown> }).inner, seen);
+      return scan(s.inner, seen);
     case "tuple":
-      return (s as unknown as { items: Schema<unknown>[] }).items.some((x) => scan(x, seen));
+      return s.items.some((x) => scan(x, seen));
     case "struct":
-      return (s as unknown as { fields: FieldSchema[] }).fields.some((f) => scan(f.schema, seen));
+      return s.fields.some((f) => scan(f.schema, seen));
     case "enum":
-      return (s as EnumSchema<unknown>).variants.some((v) =>
+      return s.variants.some((v) =>
         v.shape === "newtype"
           ? scan(v.schema, seen)
           : v.shape === "tuple"
@@ -425,18 +415,11 @@ export class ChannelRegistry implements ChannelHost {
 
   // ------------------------------------------------------------ ChannelHost
 
-  #head(w: import("../postcard/_writer.ts").Writer, id: number, body: number): void {
-    w.varint(this.#connectionId);
-    w.u8(CHANNEL_MESSAGE);
-    w.varint(id);
-    w.u8(body);
-  }
-
   sendItem(id: number, schema: Schema<unknown>, value: unknown): void {
     const port = this.#port;
     const w = port.acquire();
     try {
-      this.#head(w, id, 0);
+      writeItemHead(w, this.#connectionId, id);
       encodeWith(w, schema, value, "item");
       port.sendFrom(w);
     } finally {
@@ -445,21 +428,19 @@ export class ChannelRegistry implements ChannelHost {
   }
 
   sendClose(id: number, metadata: Metadata): void {
-    this.#sendWithMetadata(id, 1, metadata);
+    this.#sendEnd(id, "close", metadata);
   }
 
   sendReset(id: number, metadata: Metadata): void {
-    this.#sendWithMetadata(id, 2, metadata);
+    this.#sendEnd(id, "reset", metadata);
   }
 
-  #sendWithMetadata(id: number, body: number, metadata: Metadata): void {
+  #sendEnd(id: number, end: "close" | "reset", metadata: Metadata): void {
     if (this.#failed !== undefined) return;
     const port = this.#port;
     const w = port.acquire();
     try {
-      this.#head(w, id, body);
-      if (metadata.length === 0) w.u8(0);
-      else writeMetadata(w, metadata);
+      writeChannelEnd(w, this.#connectionId, id, end, metadata);
       port.sendFrom(w);
     } finally {
       port.release(w);
@@ -471,8 +452,7 @@ export class ChannelRegistry implements ChannelHost {
     const port = this.#port;
     const w = port.acquire();
     try {
-      this.#head(w, id, 3);
-      w.varint(additional);
+      writeGrant(w, this.#connectionId, id, additional);
       port.sendFrom(w);
     } finally {
       port.release(w);

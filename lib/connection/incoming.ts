@@ -9,9 +9,16 @@
 import type { ChannelRegistry } from "./channels.ts";
 import { hasChannels } from "./channels.ts";
 import { channelInternals, type Rx, type Tx } from "../channel/channel.ts";
-import { RoamErrorIndex, writeResponseHead } from "../wire/heads.ts";
+import {
+  type RoamErrorKind,
+  writeErrorResponse,
+  writeOk,
+  writeResponseHead,
+  writeUserError,
+} from "../wire/heads.ts";
 import { Queue } from "../_util/queue.ts";
-import type { Connection, ConnectionLimits, SessionPort } from "./connection.ts";
+import type { Connection } from "./connection.ts";
+import type { ConnectionLimits, SessionPort } from "./port.ts";
 import { CancelledError } from "../wire/errors.ts";
 import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
@@ -204,7 +211,7 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
-      this.#respondError(id, RoamErrorIndex.UnknownMethod, EMPTY_METADATA);
+      this.#respondError(id, "unknownMethod", EMPTY_METADATA);
       return;
     }
     const method = entry.method;
@@ -224,7 +231,7 @@ export class Dispatcher {
       channels?.abandon();
       if (channels?.isViolation(e)) return;
       if (!(e instanceof DecodeError)) throw e;
-      this.#respondError(id, RoamErrorIndex.InvalidPayload, EMPTY_METADATA);
+      this.#respondError(id, "invalidPayload", EMPTY_METADATA);
       return;
     }
     const call: Incoming = {
@@ -294,7 +301,7 @@ export class Dispatcher {
       this.#port.reportError(error, `handler of ${m.service}.${m.name} (request ${call.id})`);
     }
     this.#finish(call);
-    this.#respondError(call.id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
+    this.#respondError(call.id, "cancelled", call.responseMetadata, call);
   }
 
   #reply(call: Incoming, value: unknown): void {
@@ -313,7 +320,7 @@ export class Dispatcher {
     try {
       writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
       if (method.error === undefined) {
-        w.u8(0);
+        writeOk(w);
         encodeWith(w, method.returns as Schema<unknown>, value, "return value");
       } else {
         const r = value as { ok?: unknown; value?: unknown; error?: unknown } | null;
@@ -323,11 +330,10 @@ export class Dispatcher {
           );
         }
         if (r.ok) {
-          w.u8(0);
+          writeOk(w);
           encodeWith(w, method.returns as Schema<unknown>, r.value, "return value");
         } else {
-          w.u8(1);
-          w.u8(RoamErrorIndex.User);
+          writeUserError(w);
           encodeWith(w, method.error as Schema<unknown>, r.error, "error value");
         }
       }
@@ -356,19 +362,17 @@ export class Dispatcher {
     }
   }
 
-  #respondError(id: number, index: number, metadata: Metadata, call?: Incoming): void {
+  #respondError(id: number, kind: RoamErrorKind, metadata: Metadata, call?: Incoming): void {
     if (this.#closed() || call?.responded) return;
     const port = this.#port;
     if (!port.writable) {
-      port.whenWritable(() => this.#respondError(id, index, metadata, call), true);
+      port.whenWritable(() => this.#respondError(id, kind, metadata, call), true);
       return;
     }
     if (call !== undefined) call.responded = true;
     const w = port.acquire();
     try {
-      writeResponseHead(w, this.#connection.id, id, metadata);
-      w.u8(1);
-      w.u8(index);
+      writeErrorResponse(w, this.#connection.id, id, metadata, kind);
       port.sendFrom(w);
     } finally {
       port.release(w);
@@ -381,7 +385,7 @@ export class Dispatcher {
     if (call === undefined) return; // finished already: a harmless race
     abortCall(call, new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`));
     if (!call.responded) {
-      this.#respondError(id, RoamErrorIndex.Cancelled, call.responseMetadata, call);
+      this.#respondError(id, "cancelled", call.responseMetadata, call);
     }
     // A queued call that never started is dropped now; a started one is
     // forgotten when its handler settles.

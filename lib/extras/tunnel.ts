@@ -8,7 +8,8 @@
  */
 
 import { channel, type Rx, type Tx } from "../channel/channel.ts";
-import { type StructSchema, t } from "../postcard/schema.ts";
+import { t } from "../channel/schema.ts";
+import type { StructSchema } from "../postcard/schema.ts";
 
 /** One side of a tunnel: what it sends and what it receives. */
 export interface TunnelEnds {

@@ -274,7 +274,7 @@ function loadChunk(input: Uint8Array, start: number, end: number): void {
  *
  * @example Hash a UTF-8 string
  * ```ts
- * import { blake3 } from "@roam/roam";
+ * import { blake3 } from "@roam/roam/wire";
  *
  * const digest = blake3(new TextEncoder().encode("abc"));
  * const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -283,7 +283,7 @@ function loadChunk(input: Uint8Array, start: number, end: number): void {
  *
  * @example Request an extended output
  * ```ts
- * import { blake3 } from "@roam/roam";
+ * import { blake3 } from "@roam/roam/wire";
  *
  * const long = blake3(new Uint8Array(0), 64);
  * console.log(long.length); // 64

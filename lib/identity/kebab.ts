@@ -76,7 +76,7 @@ function splitPiece(chars: readonly string[], words: string[]): void {
  *
  * @example Convert service and method names
  * ```ts
- * import { kebabCase } from "@roam/roam";
+ * import { kebabCase } from "@roam/roam/wire";
  *
  * console.log(kebabCase("TemplateHost")); // template-host
  * console.log(kebabCase("XMLHttpRequest")); // xml-http-request

@@ -22,7 +22,7 @@ const utf8 = new TextEncoder();
  *
  * @example The id of `Testbed.echo(String) -> String`
  * ```ts
- * import { methodId } from "@roam/roam";
+ * import { methodId } from "@roam/roam/wire";
  *
  * const id = methodId("Testbed", "echo", new Uint8Array([0x25, 0x01, 0x0f, 0x0f]));
  * console.log(id === 0x9aabc4ba61fd5df3n); // true

@@ -7,14 +7,12 @@
 import { encodeType } from "./signature.ts";
 import { kebabCase } from "./kebab.ts";
 import { methodId } from "./method_id.ts";
+import { t } from "../postcard/builders.ts";
 import {
-  type EnumSchema,
   resolveSchema,
   type Schema,
-  t,
   type TupleSchema,
   type TupleValue,
-  type UnitSchema,
 } from "../postcard/schema.ts";
 
 /** How one method is declared: argument schemas, return schema, optional error schema. */
@@ -86,34 +84,32 @@ function checkChannels(
             `Invalid ${where}: channels may appear only in arguments, outside collections`,
           );
         }
-        checkChannels((s as unknown as { item: Schema<unknown> }).item, where, false, new Set());
+        checkChannels(s.item, where, false, new Set());
         return;
       case "option":
-        checkChannels((s as unknown as { inner: Schema<unknown> }).inner, where, allowed, seen);
+        checkChannels(s.inner, where, allowed, seen);
         return;
       case "list":
       case "array":
       case "set":
-        checkChannels((s as unknown as { item: Schema<unknown> }).item, where, false, seen);
+        checkChannels(s.item, where, false, seen);
         return;
-      case "map": {
-        const m = s as unknown as { key: Schema<unknown>; value: Schema<unknown> };
-        checkChannels(m.key, where, false, seen);
-        checkChannels(m.value, where, false, seen);
+      case "map":
+        checkChannels(s.key, where, false, seen);
+        checkChannels(s.value, where, false, seen);
         return;
-      }
       case "tuple":
-        for (const item of (s as TupleSchema<unknown>).items) {
+        for (const item of s.items) {
           checkChannels(item, where, allowed, seen);
         }
         return;
       case "struct":
-        for (const f of (s as unknown as { fields: { schema: Schema<unknown> }[] }).fields) {
+        for (const f of s.fields) {
           checkChannels(f.schema, where, allowed, seen);
         }
         return;
       case "enum":
-        for (const v of (s as EnumSchema<unknown>).variants) {
+        for (const v of s.variants) {
           if (v.shape === "newtype") checkChannels(v.schema, where, allowed, seen);
           else if (v.shape === "tuple") {
             v.items.forEach((x) => checkChannels(x, where, allowed, seen));
@@ -190,7 +186,7 @@ export function service<const M extends MethodSpecs>(
       );
     }
     kebabs.set(kebab, methodName);
-    const args = t.tuple(...spec.args) as TupleSchema<unknown>;
+    const args: TupleSchema<unknown> = t.tuple(...spec.args);
     const returns: Schema<unknown> = spec.returns ?? t.unit;
     checkChannels(args, `${where} arguments`, true, new Set());
     checkChannels(returns, `${where} return type`, false, new Set());
@@ -201,7 +197,7 @@ export function service<const M extends MethodSpecs>(
     // Fallible methods return `Result<T, E>`, which hashes as unit.
     const sig: number[] = [];
     encodeType(args, sig, []);
-    encodeType(spec.error === undefined ? returns : (t.unit as UnitSchema), sig, []);
+    encodeType(spec.error === undefined ? returns : t.unit, sig, []);
     const signature = Uint8Array.from(sig);
     const descriptor: MethodDescriptor = {
       service: name,

@@ -6,21 +6,13 @@
  */
 
 import {
-  type ArraySchema,
-  type ChannelSchema,
-  type EnumSchema,
   type FieldSchema,
-  type ListSchema,
-  type MapSchema,
-  type OptionSchema,
   resolveSchema,
+  type ScalarKind,
   type Schema,
-  type SetSchema,
-  type StructSchema,
-  type TupleSchema,
 } from "../postcard/schema.ts";
 
-const SCALAR_TAGS: Readonly<Record<string, number>> = {
+const SCALAR_TAGS: Readonly<Record<ScalarKind, number>> = {
   bool: 0x01,
   u8: 0x02,
   u16: 0x03,
@@ -81,7 +73,8 @@ function name(s: string, out: number[]): void {
  *
  * @example The signature of `(String,)`
  * ```ts
- * import { signatureOf, t } from "@roam/roam";
+ * import { signatureOf } from "@roam/roam/wire";
+ * import { t } from "@roam/roam";
  *
  * signatureOf(t.tuple(t.string)); // Uint8Array [0x25, 0x01, 0x0f]
  * ```
@@ -103,10 +96,10 @@ export function encodeType(schema: Schema<unknown>, out: number[], stack: Schema
     case "tx":
     case "rx":
       out.push(s.kind === "tx" ? TX : RX);
-      encodeType((s as ChannelSchema<unknown, "tx" | "rx">).item, out, stack);
+      encodeType(s.item, out, stack);
       return;
     case "list": {
-      const item = resolveSchema((s as ListSchema<unknown>).item);
+      const item = resolveSchema(s.item);
       if (item.kind === "u8") out.push(BYTES);
       else {
         out.push(LIST);
@@ -116,24 +109,24 @@ export function encodeType(schema: Schema<unknown>, out: number[], stack: Schema
     }
     case "array":
       out.push(ARRAY);
-      varint((s as ArraySchema<unknown>).length, out);
-      encodeType((s as ArraySchema<unknown>).item, out, stack);
+      varint(s.length, out);
+      encodeType(s.item, out, stack);
       return;
     case "map":
       out.push(MAP);
-      encodeType((s as MapSchema<unknown, unknown>).key, out, stack);
-      encodeType((s as MapSchema<unknown, unknown>).value, out, stack);
+      encodeType(s.key, out, stack);
+      encodeType(s.value, out, stack);
       return;
     case "set":
       out.push(SET);
-      encodeType((s as SetSchema<unknown>).item, out, stack);
+      encodeType(s.item, out, stack);
       return;
     case "option":
       out.push(OPTION);
-      encodeType((s as OptionSchema<unknown>).inner, out, stack);
+      encodeType(s.inner, out, stack);
       return;
     case "tuple":
-      if ((s as TupleSchema<unknown>).items.length === 0) {
+      if (s.items.length === 0) {
         out.push(UNIT); // `()` is the unit scalar, not a user type
         return;
       }
@@ -141,14 +134,9 @@ export function encodeType(schema: Schema<unknown>, out: number[], stack: Schema
     case "struct":
     case "enum":
       break;
-    default: {
-      const tag = SCALAR_TAGS[s.kind];
-      if (tag === undefined) {
-        throw new TypeError(`Cannot encode the signature of a ${s.kind} schema`);
-      }
-      out.push(tag);
+    default:
+      out.push(SCALAR_TAGS[s.kind]);
       return;
-    }
   }
 
   // A user type: a back-reference if it is already being encoded.
@@ -160,15 +148,15 @@ export function encodeType(schema: Schema<unknown>, out: number[], stack: Schema
   }
   stack.push(s);
   if (s.kind === "tuple") {
-    const items = (s as TupleSchema<unknown>).items;
+    const items = s.items;
     out.push(TUPLE);
     varint(items.length, out);
     for (const item of items) encodeType(item, out, stack);
   } else if (s.kind === "struct") {
     out.push(STRUCT);
-    encodeFields((s as StructSchema<unknown>).fields, out, stack);
+    encodeFields(s.fields, out, stack);
   } else {
-    const variants = (s as EnumSchema<unknown>).variants;
+    const variants = s.variants;
     out.push(ENUM);
     varint(variants.length, out);
     for (const v of variants) {

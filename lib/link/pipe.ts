@@ -10,7 +10,7 @@
 import { Queue } from "../_util/queue.ts";
 import { mustYield, nextMacrotask } from "../_util/turn.ts";
 import type { PayloadSink } from "./link.ts";
-import { concatTwo, copyOut } from "../postcard/_writer.ts";
+import { concatTwo, copyOut } from "../_util/bytes.ts";
 
 /** A payload made of a copied prefix and an array shared by reference. */
 class SharedPayload {

@@ -9,32 +9,36 @@
  * Where `new Function` is not allowed (a strict Content Security Policy),
  * generation fails quietly and the closures are used.
  *
+ * The fast paths for small values of fixed shape, which skip the `Writer`
+ * and the `Reader` altogether, are in `_codegen_small.ts`.
+ *
  * @module
  */
 
 import type { Compiled, Decoder, Encoder } from "./_compile.ts";
-import { ZERO_SIZED_LIMIT } from "./_compile.ts";
-import { SHORT_STRING, shortAscii } from "./_reader.ts";
-import type {
-  ArraySchema,
-  EnumSchema,
-  FieldSchema,
-  ListSchema,
-  OptionSchema,
-  Schema,
-  StructSchema,
-  TupleSchema,
-} from "./schema.ts";
+import { SHORT_STRING, shortAscii, ZERO_SIZED_LIMIT } from "./_reader.ts";
+import { t } from "./builders.ts";
+import { type FieldSchema, type Schema, schemaNode } from "./schema.ts";
 
 /** Largest number of schema nodes inlined into one generated function. */
 const NODE_BUDGET = 400;
 
-type CompileFn = (schema: Schema<unknown>) => Compiled;
+/** Compiles a schema to closures: the fallback of generated code. */
+export type CompileFn = (schema: Schema<unknown>) => Compiled;
 
-class Gen {
+/** The state of one generated function: its constants, locals and node count. */
+export class Gen {
+  /** Values the generated function sees as `k0`, `k1`, … */
   readonly consts: unknown[] = [];
   #next = 0;
+  /** Schema nodes generated so far, against a budget. */
   nodes = 0;
+
+  /**
+   * Starts a function.
+   *
+   * @param compile The closure compiler, for fallbacks.
+   */
   constructor(readonly compile: CompileFn) {}
 
   /** A name bound to a constant value in the generated function. */
@@ -49,13 +53,16 @@ class Gen {
   }
 }
 
-const lit = (s: string): string => JSON.stringify(s);
+/** A JavaScript string literal. */
+export const lit = (s: string): string => JSON.stringify(s);
 
-function prop(name: string): string {
+/** A property access for `name`: `.name`, or `["name"]` for other names. */
+export function prop(name: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${lit(name)}]`;
 }
 
-function objectKey(name: string): string {
+/** An object literal key for `name` that never sets the prototype. */
+export function objectKey(name: string): string {
   // A literal `"__proto__": x` would set the prototype; a computed key does not.
   return name === "__proto__" ? `[${lit(name)}]` : lit(name);
 }
@@ -65,7 +72,8 @@ function objectKey(name: string): string {
 function enc(g: Gen, schema: Schema<unknown>, x: string): string {
   const fb = (): string => `${g.k(g.compile(schema).encode)}(w, ${x});`;
   if (++g.nodes > NODE_BUDGET) return fb();
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "bool":
       return `if (${x} === true) w.u8(1); else if (${x} === false) w.u8(0); else ${fb()}`;
     case "u8":
@@ -90,18 +98,16 @@ function enc(g: Gen, schema: Schema<unknown>, x: string): string {
       return `if (${x} instanceof Uint8Array) { w.varint(${x}.length); w.raw(${x}); } else ${fb()}`;
     case "unit":
       return `if (${x} !== undefined && ${x} !== null) ${fb()}`;
-    case "option": {
-      const inner = (schema as OptionSchema<unknown>).inner;
+    case "option":
       return `if (${x} === undefined || ${x} === null) w.u8(0); else { w.u8(1); ${
-        enc(g, inner, x)
+        enc(g, s.inner, x)
       } }`;
-    }
     case "struct":
       return `if (typeof ${x} !== "object" || ${x} === null) ${fb()} else {${
-        encFields(g, (schema as StructSchema<unknown>).fields, x)
+        encFields(g, s.fields, x)
       }}`;
     case "tuple": {
-      const items = (schema as TupleSchema<unknown>).items;
+      const items = s.items;
       let body = "";
       items.forEach((item, i) => {
         const y = g.v();
@@ -111,10 +117,9 @@ function enc(g: Gen, schema: Schema<unknown>, x: string): string {
     }
     case "list":
     case "array": {
-      const s = schema as ListSchema<unknown> | ArraySchema<unknown>;
       const i = g.v();
       const y = g.v();
-      const n = schema.kind === "array" ? (s as ArraySchema<unknown>).length : undefined;
+      const n = s.kind === "array" ? s.length : undefined;
       const check = n === undefined
         ? `!Array.isArray(${x})`
         : `!Array.isArray(${x}) || ${x}.length !== ${n}`;
@@ -124,7 +129,7 @@ function enc(g: Gen, schema: Schema<unknown>, x: string): string {
       } } }`;
     }
     case "enum": {
-      const variants = (schema as EnumSchema<unknown>).variants;
+      const variants = s.variants;
       if (variants.length > 127) return fb();
       const at = g.v();
       const redo = `w.pos = ${at}; ${fb()}`;
@@ -172,192 +177,14 @@ function encFields(g: Gen, fields: readonly FieldSchema[], x: string): string {
   return body;
 }
 
-// ---------------------------------------------------------------- small values
-
-/** Most schema nodes a generated small-value encoder covers. */
-const SMALL_BUDGET = 64;
-
-/** True where typed arrays are little-endian, as postcard floats are. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** A JavaScript expression for the LEB128 size of the non-negative number `v` (below 2^32). */
-function varintSizeOf(v: string): string {
-  return `(${v} < 128 ? 1 : ${v} < 16384 ? 2 : ${v} < 2097152 ? 3 : ${v} < 268435456 ? 4 : 5)`;
-}
-
-/** Statements that write the LEB128 form of the non-negative number `v` (below 2^32) at `p`. */
-function putVarint(g: Gen, v: string): string {
-  const z = g.v();
-  return `if (${v} < 128) out[p++] = ${v}; else { let ${z} = ${v}; while (${z} >= 128) { out[p++] = (${z} & 127) | 128; ${z} >>>= 7; } out[p++] = ${z}; }`;
-}
-
-/**
- * Writes the ASCII string `s` into `out` at `p` and returns the position
- * after it, or -1 at the first other character. One small function that
- * every generated encoder shares, which JavaScript engines optimise better
- * than a loop inlined into each encoder.
- */
-function putAscii(out: Uint8Array, p: number, s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128) return -1;
-    out[p + i] = c;
-  }
-  return p + n;
-}
-
-/** The two passes of a small-value encoder for one node. */
-interface Small {
-  /** Reads the value into locals, checks it and adds its size to `n`. */
-  size: string;
-  /** Writes it into `out` at `p`. */
-  write: string;
-}
-
-/**
- * Code for one node of a small-value encoder, or undefined for a schema
- * whose size is not cheap to know (lists, maps, enums, 64-bit integers,
- * channels). The size pass reads every field once into a local and checks
- * its type and range; anything unusual returns undefined and `encode`
- * takes the ordinary path, which reports the error. Strings are assumed to
- * be ASCII while sizing; the write pass returns undefined at the first
- * other character.
- */
-function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Small | undefined {
-  if (++g.nodes > SMALL_BUDGET) return undefined;
-  const bail = "return undefined;";
-  switch (schema.kind) {
-    case "bool":
-      return {
-        size: `if (${x} !== true && ${x} !== false) ${bail} n += 1;`,
-        write: `out[p++] = ${x} ? 1 : 0;`,
-      };
-    case "u8":
-    case "i8": {
-      const ok = schema.kind === "u8" ? `(${x} & 255) === ${x}` : `((${x} << 24) >> 24) === ${x}`;
-      return {
-        size: `if (typeof ${x} !== "number" || !(${ok})) ${bail} n += 1;`,
-        write: `out[p++] = ${x} & 255;`,
-      };
-    }
-    case "u16":
-    case "u32": {
-      const ok = schema.kind === "u16" ? `(${x} & 65535) === ${x}` : `(${x} >>> 0) === ${x}`;
-      return {
-        size: `if (typeof ${x} !== "number" || !(${ok})) ${bail} n += ${varintSizeOf(x)};`,
-        write: putVarint(g, x),
-      };
-    }
-    case "i16":
-    case "i32": {
-      const ok = schema.kind === "i16" ? `((${x} << 16) >> 16) === ${x}` : `(${x} | 0) === ${x}`;
-      const z = g.v();
-      locals.push(z);
-      return {
-        size:
-          `if (typeof ${x} !== "number" || !(${ok})) ${bail} ${z} = ((${x} << 1) ^ (${x} >> 31)) >>> 0; n += ${
-            varintSizeOf(z)
-          };`,
-        write: putVarint(g, z),
-      };
-    }
-    case "f32":
-    case "f64": {
-      if (!LITTLE_ENDIAN) return undefined;
-      const floats = schema.kind === "f32" ? new Float32Array(1) : new Float64Array(1);
-      const f = g.k(floats);
-      const bytes = g.k(new Uint8Array(floats.buffer));
-      let write = `${f}[0] = ${x};`;
-      for (let i = 0; i < floats.BYTES_PER_ELEMENT; i++) write += ` out[p++] = ${bytes}[${i}];`;
-      return {
-        size: `if (typeof ${x} !== "number") ${bail} n += ${floats.BYTES_PER_ELEMENT};`,
-        write,
-      };
-    }
-    case "unit":
-      return { size: `if (${x} !== undefined && ${x} !== null) ${bail}`, write: "" };
-    case "string": {
-      const put = g.k(putAscii);
-      return {
-        size: `if (typeof ${x} !== "string") ${bail} n += ${x}.length + ${
-          varintSizeOf(`${x}.length`)
-        };`,
-        write: `${putVarint(g, `${x}.length`)} p = ${put}(out, p, ${x}); if (p < 0) ${bail}`,
-      };
-    }
-    case "bytes":
-      return {
-        size: `if (!(${x} instanceof Uint8Array)) ${bail} n += ${x}.length + ${
-          varintSizeOf(`${x}.length`)
-        };`,
-        write: `${putVarint(g, `${x}.length`)} out.set(${x}, p); p += ${x}.length;`,
-      };
-    case "option": {
-      const inner = small(g, (schema as OptionSchema<unknown>).inner, x, locals);
-      if (inner === undefined) return undefined;
-      return {
-        size: `n += 1; if (${x} !== undefined && ${x} !== null) { ${inner.size} }`,
-        write:
-          `if (${x} === undefined || ${x} === null) out[p++] = 0; else { out[p++] = 1; ${inner.write} }`,
-      };
-    }
-    case "struct":
-    case "tuple": {
-      const parts: [string, Schema<unknown>][] = schema.kind === "struct"
-        ? (schema as StructSchema<unknown>).fields.map((f) => [prop(f.name), f.schema])
-        : (schema as TupleSchema<unknown>).items.map((item, i) => [`[${i}]`, item]);
-      let size = schema.kind === "struct"
-        ? `if (typeof ${x} !== "object" || ${x} === null) ${bail}\n`
-        : `if (!Array.isArray(${x}) || ${x}.length !== ${parts.length}) ${bail}\n`;
-      let write = "";
-      for (const [access, item] of parts) {
-        const y = g.v();
-        locals.push(y);
-        const inner = small(g, item, y, locals);
-        if (inner === undefined) return undefined;
-        size += `${y} = ${x}${access}; ${inner.size}\n`;
-        write += `${inner.write}\n`;
-      }
-      return { size, write };
-    }
-    default:
-      return undefined;
-  }
-}
-
-/**
- * Generates an encoder for small values of fixed shape (no lists, maps or
- * enums): it reads and checks the value, allocates a result of the exact
- * size (a new `Uint8Array`, or from `alloc` when one is passed) and writes
- * straight into it, with no intermediate buffer and no copy. It returns
- * undefined, for the ordinary encoder to take over, when the value is
- * larger than `max` bytes, has a non-ASCII string or does not fit the
- * schema. Undefined for other schemas.
- */
-export function generateSmallEncoder(
-  schema: Schema<unknown>,
-  compile: CompileFn,
-  max: number,
-): ((x: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined) | undefined {
-  const g = new Gen(compile);
-  const locals: string[] = [];
-  const code = small(g, schema, "x", locals);
-  if (code === undefined) return undefined;
-  const decl = locals.length > 0 ? `let ${locals.join(", ")};` : "";
-  return make<(x: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined>(
-    g,
-    `"use strict"; return function encodeSmall(x, alloc) {\nlet n = 0; ${decl}\n${code.size}\nif (n > ${max}) return undefined;\nconst out = alloc === undefined ? new Uint8Array(n) : alloc(n);\nlet p = 0;\n${code.write}\nreturn out;\n};`,
-  );
-}
-
 // ---------------------------------------------------------------- decode
 
 /** Statements that decode one value of `schema` into the variable `to`. */
 function dec(g: Gen, schema: Schema<unknown>, to: string): string {
   const fb = (): string => `${to} = ${g.k(g.compile(schema).decode)}(r);`;
   if (++g.nodes > NODE_BUDGET) return fb();
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "u8": {
       const q = g.v();
       return `{ const ${q} = r.pos; if (${q} < r.end) { ${to} = r.buf[${q}]; r.pos = ${q} + 1; } else ${to} = r.u8("u8"); }`;
@@ -382,20 +209,17 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     case "unit":
       return `${to} = undefined;`;
     case "option": {
-      const t = g.v();
-      const inner = (schema as OptionSchema<unknown>).inner;
+      const tag = g.v();
       const q = g.v();
       // A tag past the end or other than 0/1 goes to the closure decoder, which reports it.
-      return `{ const ${q} = r.pos; const ${t} = ${q} < r.end ? r.buf[${q}] : 2; if (${t} === 0) { r.pos = ${q} + 1; ${to} = undefined; } else if (${t} === 1) { r.pos = ${q} + 1; ${
-        dec(g, inner, to)
+      return `{ const ${q} = r.pos; const ${tag} = ${q} < r.end ? r.buf[${q}] : 2; if (${tag} === 0) { r.pos = ${q} + 1; ${to} = undefined; } else if (${tag} === 1) { r.pos = ${q} + 1; ${
+        dec(g, s.inner, to)
       } } else { ${fb()} } }`;
     }
-    case "struct": {
-      const fields = (schema as StructSchema<unknown>).fields;
-      return decFields(g, fields, to);
-    }
+    case "struct":
+      return decFields(g, s.fields, to);
     case "tuple": {
-      const items = (schema as TupleSchema<unknown>).items;
+      const items = s.items;
       const vars = items.map(() => g.v());
       let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
       items.forEach((item, i) => {
@@ -405,21 +229,19 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     }
     case "list":
     case "array": {
-      const s = schema as ListSchema<unknown> | ArraySchema<unknown>;
       const n = g.v();
       const a = g.v();
       const i = g.v();
       const e = g.v();
-      const length = (s as ArraySchema<unknown>).length;
-      const count = schema.kind === "array"
-        ? `const ${n} = ${length}; r.spend(${lit(`array of ${length}`)}, ${n});`
+      const count = s.kind === "array"
+        ? `const ${n} = ${s.length}; r.spend(${lit(`array of ${s.length}`)}, ${n});`
         : `const ${n} = r.count("list", ${g.compile(s.item).minSize}, ${ZERO_SIZED_LIMIT});`;
       return `{ ${count} const ${a} = new Array(${n}); for (let ${i} = 0; ${i} < ${n}; ${i}++) { let ${e}; ${
         dec(g, s.item, e)
       } ${a}[${i}] = ${e}; } ${to} = ${a}; }`;
     }
     case "enum": {
-      const variants = (schema as EnumSchema<unknown>).variants;
+      const variants = s.variants;
       const start = g.v();
       const ix = g.v();
       let cases = "";
@@ -437,7 +259,7 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
             break;
           case "tuple":
             cases += `case ${index}: { let ${y}; ${
-              dec(g, tupleOf(variant.items), y)
+              dec(g, t.tuple(...variant.items), y)
             } ${to} = { tag: ${tag}, value: ${y} }; break; }\n`;
             break;
           case "struct":
@@ -461,10 +283,6 @@ function oneByteVarint(g: Gen, to: string, slow: string): string {
   return `{ const ${q} = r.pos; const ${b} = ${q} < r.end ? r.buf[${q}] : 128; if (${b} < 128) { ${to} = ${b}; r.pos = ${q} + 1; } else ${to} = ${slow}; }`;
 }
 
-function tupleOf(items: readonly Schema<unknown>[]): Schema<unknown> {
-  return { kind: "tuple", items } as unknown as Schema<unknown>;
-}
-
 function decFields(g: Gen, fields: readonly FieldSchema[], to: string): string {
   const vars = fields.map(() => g.v());
   let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
@@ -475,103 +293,15 @@ function decFields(g: Gen, fields: readonly FieldSchema[], to: string): string {
   return `{ ${body} ${to} = { ${obj} }; }`;
 }
 
-// ---------------------------------------------------------------- small decode
-
-/** What a small-value decoder returns when the input needs the ordinary decoder. */
-export const NOT_SMALL: unique symbol = Symbol("roam.postcard.notSmall");
-
-/**
- * Statements that decode one value of `schema` from `buf` at `p` into `to`,
- * all inline, for the common shape of small values: one-byte varints and
- * short ASCII strings. Anything else (a longer varint, a long or non-ASCII
- * string, a bad byte, the end of the input) returns `NOT_SMALL`, and the
- * ordinary decoder reads the value again, decoding or reporting it.
- * Undefined for schemas it does not cover.
- */
-function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefined {
-  if (++g.nodes > SMALL_BUDGET) return undefined;
-  const bail = `return ${g.k(NOT_SMALL)};`;
-  const need = `if (p >= end) ${bail}`;
-  switch (schema.kind) {
-    case "bool": {
-      const b = g.v();
-      return `${need} { const ${b} = buf[p++]; if (${b} > 1) ${bail} ${to} = ${b} === 1; }`;
-    }
-    case "u8":
-      return `${need} ${to} = buf[p++];`;
-    case "i8":
-      return `${need} ${to} = (buf[p++] << 24) >> 24;`;
-    case "u16":
-    case "u32":
-      return `${need} ${to} = buf[p++]; if (${to} >= 128) ${bail}`;
-    case "i16":
-    case "i32":
-      return `${need} ${to} = buf[p++]; if (${to} >= 128) ${bail} ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
-    case "string": {
-      const n = g.v();
-      const a = g.k(shortAscii);
-      return `${need} { const ${n} = buf[p]; if (${n} > ${SHORT_STRING} || p + 1 + ${n} > end) ${bail} ${to} = ${a}(buf, p + 1, p + 1 + ${n}); if (${to} === undefined) ${bail} p += 1 + ${n}; }`;
-    }
-    case "unit":
-      return `${to} = undefined;`;
-    case "option": {
-      const inner = smallDec(g, (schema as OptionSchema<unknown>).inner, to);
-      if (inner === undefined) return undefined;
-      const t = g.v();
-      return `${need} { const ${t} = buf[p++]; if (${t} === 0) ${to} = undefined; else if (${t} === 1) { ${inner} } else ${bail} }`;
-    }
-    case "struct": {
-      const fields = (schema as StructSchema<unknown>).fields;
-      const vars = fields.map(() => g.v());
-      let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
-      for (let i = 0; i < fields.length; i++) {
-        const inner = smallDec(g, fields[i]!.schema, vars[i]!);
-        if (inner === undefined) return undefined;
-        body += inner;
-      }
-      const obj = fields.map((f, i) => `${objectKey(f.name)}: ${vars[i]}`).join(", ");
-      return `{ ${body} ${to} = { ${obj} }; }`;
-    }
-    case "tuple": {
-      const items = (schema as TupleSchema<unknown>).items;
-      const vars = items.map(() => g.v());
-      let body = vars.length > 0 ? `let ${vars.join(", ")};` : "";
-      for (let i = 0; i < items.length; i++) {
-        const inner = smallDec(g, items[i]!, vars[i]!);
-        if (inner === undefined) return undefined;
-        body += inner;
-      }
-      return `{ ${body} ${to} = [${vars.join(", ")}]; }`;
-    }
-    default:
-      return undefined;
-  }
-}
-
-/**
- * Generates a decoder for small values of fixed shape (see `smallDec`):
- * `(buf, start, end)` returns the value of `buf[start, end)` or
- * `NOT_SMALL`. Undefined for other schemas.
- */
-export function generateSmallDecoder(
-  schema: Schema<unknown>,
-  compile: CompileFn,
-): ((buf: Uint8Array, start: number, end: number) => unknown) | undefined {
-  const g = new Gen(compile);
-  const body = smallDec(g, schema, "out");
-  if (body === undefined) return undefined;
-  const bail = g.k(NOT_SMALL);
-  return make<(buf: Uint8Array, start: number, end: number) => unknown>(
-    g,
-    `"use strict"; return function decodeSmall(buf, start, end) {\nlet p = start; let out;\n${body}\nif (p !== end) return ${bail};\nreturn out;\n};`,
-  );
-}
-
 // ---------------------------------------------------------------- build
 
 let allowed = true;
 
-function make<T>(g: Gen, source: string): T | undefined {
+/**
+ * Makes the function whose body is `source`, with the constants of `g`
+ * bound; undefined where `new Function` is not allowed.
+ */
+export function make<T>(g: Gen, source: string): T | undefined {
   if (!allowed) return undefined;
   try {
     const names = g.consts.map((_, i) => `k${i}`);

@@ -5,19 +5,15 @@
  * @module
  */
 
-import {
-  generateDecoder,
-  generateEncoder,
-  generateSmallDecoder,
-  generateSmallEncoder,
-} from "./_codegen.ts";
+import { generateDecoder, generateEncoder } from "./_codegen.ts";
+import { generateSmallDecoder, generateSmallEncoder } from "./_codegen_small.ts";
 import { along, rangeFault, show, typeFault } from "./_faults.ts";
-import { MAX_DEPTH, type Reader } from "./_reader.ts";
+import { MAX_DEPTH, type Reader, ZERO_SIZED_LIMIT } from "./_reader.ts";
 import { buildScalar } from "./_scalars.ts";
 import type { Writer } from "./_writer.ts";
 import {
+  type AnyChannelSchema,
   type ArraySchema,
-  type ChannelSchema,
   type EnumSchema,
   type FieldSchema,
   type LazySchema,
@@ -26,8 +22,8 @@ import {
   type OptionSchema,
   resolveSchema,
   type Schema,
+  schemaNode,
   type SetSchema,
-  type StructSchema,
   type TupleSchema,
 } from "./schema.ts";
 
@@ -74,9 +70,6 @@ export interface Prepared extends Compiled {
 /** Largest result the small-value encoder writes in place. */
 const SMALL_MAX = 4096;
 
-/** Largest count accepted for a sequence of zero-sized elements. */
-export const ZERO_SIZED_LIMIT = 65_536;
-
 /**
  * Hooks the RPC layer installs to see channel positions while a value is
  * encoded or decoded. Without hooks a channel encodes as nothing and
@@ -84,9 +77,9 @@ export const ZERO_SIZED_LIMIT = 65_536;
  */
 export interface ChannelHooks {
   /** Called for each channel position met while encoding, in wire order. */
-  encode?(schema: ChannelSchema<unknown, "tx" | "rx">, value: unknown): void;
+  encode?(schema: AnyChannelSchema, value: unknown): void;
   /** Called for each channel position met while decoding; returns its value. */
-  decode?(schema: ChannelSchema<unknown, "tx" | "rx">): unknown;
+  decode?(schema: AnyChannelSchema): unknown;
 }
 
 const cache = new WeakMap<Schema<unknown>, Compiled>();
@@ -130,30 +123,31 @@ export function prepare(schema: Schema<unknown>): Prepared {
 
 /** Compiles one schema node; the scalar kinds come from `_scalars.ts`. */
 function build(schema: Schema<unknown>): Compiled {
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "option":
-      return buildOption(schema as OptionSchema<unknown>);
+      return buildOption(s);
     case "list":
-      return buildList(schema as ListSchema<unknown>);
+      return buildList(s);
     case "array":
-      return buildArray(schema as ArraySchema<unknown>);
+      return buildArray(s);
     case "map":
-      return buildMap(schema as MapSchema<unknown, unknown>);
+      return buildMap(s);
     case "set":
-      return buildSet(schema as SetSchema<unknown>);
+      return buildSet(s);
     case "tuple":
-      return buildTuple(schema as TupleSchema<unknown>);
+      return buildTuple(s);
     case "struct":
-      return buildStruct((schema as StructSchema<unknown>).fields, "struct");
+      return buildStruct(s.fields, "struct");
     case "enum":
-      return buildEnum(schema as EnumSchema<unknown>);
+      return buildEnum(s);
     case "lazy":
-      return buildLazy(schema as LazySchema<unknown>);
+      return buildLazy(s);
     case "tx":
     case "rx":
-      return buildChannel(schema as ChannelSchema<unknown, "tx" | "rx">);
+      return buildChannel(s);
     default:
-      return buildScalar(schema.kind);
+      return buildScalar(s.kind);
   }
 }
 
@@ -245,7 +239,8 @@ function buildArray(schema: ArraySchema<unknown>): Compiled {
  * that a `Map` or `Set` holding them finds equal values equal by itself.
  */
 function comparedByValue(schema: Schema<unknown>): boolean {
-  switch (schema.kind) {
+  const s = schemaNode(schema);
+  switch (s.kind) {
     case "bool":
     case "u8":
     case "u16":
@@ -264,7 +259,7 @@ function comparedByValue(schema: Schema<unknown>): boolean {
     case "unit":
       return true;
     case "option":
-      return comparedByValue((schema as OptionSchema<unknown>).inner);
+      return comparedByValue(s.inner);
     default:
       return false;
   }
@@ -545,7 +540,7 @@ function buildLazy(schema: LazySchema<unknown>): Compiled {
   };
 }
 
-function buildChannel(schema: ChannelSchema<unknown, "tx" | "rx">): Compiled {
+function buildChannel(schema: AnyChannelSchema): Compiled {
   return {
     name: schema.kind,
     minSize: 0,

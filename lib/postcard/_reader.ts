@@ -7,7 +7,7 @@
 
 import type { ChannelHooks } from "./_compile.ts";
 import { DecodeError } from "./errors.ts";
-import { ownsMemory, SLOW_BUFFERS } from "./_writer.ts";
+import { ownsMemory, SLOW_BUFFERS } from "../_util/bytes.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -26,6 +26,9 @@ export const DEFAULT_MAX_ELEMENTS = 1 << 20;
 
 /** Most elements one sequence may have whatever the budget, as in the Rust runtime. */
 export const MAX_SEQUENCE = 1 << 24;
+
+/** Largest count accepted for a sequence of zero-sized elements. */
+export const ZERO_SIZED_LIMIT = 65_536;
 
 /**
  * A reader's input at most this long is copied whole, once, when a `bytes`

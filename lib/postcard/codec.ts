@@ -6,9 +6,10 @@
  */
 
 import { type ChannelHooks, EncodeFault, prepare } from "./_compile.ts";
-import { NOT_SMALL } from "./_codegen.ts";
+import { NOT_SMALL } from "./_codegen_small.ts";
 import { DEFAULT_MAX_ELEMENTS, Reader } from "./_reader.ts";
-import { allocPooled, SLOW_BUFFERS, Writer } from "./_writer.ts";
+import { allocPooled, SLOW_BUFFERS } from "../_util/bytes.ts";
+import { Writer } from "./_writer.ts";
 import type { Schema } from "./schema.ts";
 
 const shared = new Writer(1024);

@@ -7,13 +7,14 @@
  * @module
  */
 
-import { BareConduit, type Conduit } from "../conduit/bare.ts";
+import { BareConduit } from "../conduit/bare.ts";
+import type { Conduit } from "../conduit/conduit.ts";
 import { HandshakeError, ProtocolError } from "../wire/errors.ts";
-import { isProtocolViolation } from "../link/framing/socket_link.ts";
+import { isProtocolViolation } from "../link/framing/errors.ts";
 import type { Link } from "../link/link.ts";
 import { exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { Writer } from "../postcard/_writer.ts";
-import { Session } from "./session.ts";
+import { type Session, SessionCore } from "./session.ts";
 import {
   checkMs,
   checkU32,
@@ -24,7 +25,8 @@ import {
   resolveLimits,
   type SessionOptions,
 } from "./options.ts";
-import { decodeMessage, writeMessage } from "../wire/message.ts";
+import { writeMessage } from "../wire/encode.ts";
+import { decodeMessage } from "../wire/decode.ts";
 import {
   type ConnectionSettings,
   type Message,
@@ -113,7 +115,7 @@ async function expect<K extends "hello" | "helloYourself">(
 function sendError(conduit: Conduit, description: string): void {
   const w = new Writer(64);
   writeMessage(w, { connectionId: 0, payload: { type: "protocolError", description } });
-  conduit.send(w.finish());
+  conduit.send(w);
 }
 
 function settingsOf(options: SessionOptions, parity: Parity): ConnectionSettings {
@@ -190,7 +192,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
       connectionId: 0,
       payload: { type: "hello", version: PROTOCOL_VERSION, settings: local, metadata },
     });
-    conduit.send(w.finish());
+    conduit.send(w);
     const p = await expect(conduit, timeout, "helloYourself", "HelloYourself", options.signal);
     return start(conduit, "initiator", parity, local, p, options);
   });
@@ -249,7 +251,7 @@ export async function accept(link: Link, options: SessionOptions = {}): Promise<
       connectionId: 0,
       payload: { type: "helloYourself", settings: local, metadata },
     });
-    conduit.send(w.finish());
+    conduit.send(w);
     return start(conduit, "acceptor", parity, local, p, options);
   });
 }
@@ -263,7 +265,7 @@ function start(
   peer: { settings: ConnectionSettings; metadata: Metadata },
   options: SessionOptions,
 ): Session {
-  const session = new Session(
+  const session = new SessionCore(
     conduit,
     role,
     parity,

@@ -1,11 +1,16 @@
 /**
- * Pings on a session's root connection: round-trip times for `ping()` and
- * the optional keepalive that ends a session whose peer stops answering.
+ * Pings, both ways: this side's pings on the root connection (round-trip
+ * times for `ping()`, and the keepalive that ends a session whose peer
+ * stops answering), and the answers to the peer's pings, at most
+ * `limits.maxPingRate` a second, each pong waiting like any reply while
+ * the peer does not read.
  *
  * @module
  */
 
 import { ClosedError, type RpcError } from "../wire/errors.ts";
+import { isCanonicalU64, writePong } from "../wire/heads.ts";
+import type { Sender } from "./sender.ts";
 
 interface PendingPing {
   readonly start: number;
@@ -21,6 +26,12 @@ export class Pinger {
   readonly #sendPing: (nonce: bigint) => void;
   readonly #keepalive: { readonly interval: number; readonly timeout: number } | undefined;
   readonly #onTimeout: (error: RpcError) => void;
+  readonly #sender: Sender;
+  readonly #maxRate: number;
+  readonly #violation: (description: string) => void;
+  /** Pings the peer may still send now (see `limits.maxPingRate`). */
+  #tokens: number;
+  #refilled = performance.now();
   readonly #pings = new Map<number, PendingPing>();
   #nonce = 0;
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
@@ -33,15 +44,80 @@ export class Pinger {
    * @param sendPing Sends a `Ping` with this nonce on the root connection.
    * @param keepalive How often to ping, and how long to wait for the pong; none when undefined.
    * @param onTimeout Ends the session when a keepalive pong is late.
+   * @param sender Sends the pongs.
+   * @param maxRate Pings the peer may send a second (and in a burst).
+   * @param violation Ends the session for a peer that pings faster.
    */
   constructor(
     sendPing: (nonce: bigint) => void,
     keepalive: { readonly interval: number; readonly timeout: number } | undefined,
     onTimeout: (error: RpcError) => void,
+    sender: Sender,
+    maxRate: number,
+    violation: (description: string) => void,
   ) {
     this.#sendPing = sendPing;
     this.#keepalive = keepalive;
     this.#onTimeout = onTimeout;
+    this.#sender = sender;
+    this.#maxRate = maxRate;
+    this.#tokens = maxRate;
+    this.#violation = violation;
+  }
+
+  /**
+   * Answers the peer's `Ping` whose nonce is the canonical varint
+   * `bytes[start, end)` with a `Pong` carrying the same bytes (no bigint,
+   * no `Message`: a flood of pings costs little).
+   *
+   * @returns False, having done nothing, when the nonce is not a canonical
+   * u64 varint (the full decoder then reports it).
+   */
+  answerBytes(cid: number, bytes: Uint8Array, start: number): boolean {
+    if (!isCanonicalU64(bytes, start)) return false;
+    if (!this.#allowed()) return true;
+    const pong = (): void => {
+      const sender = this.#sender;
+      const w = sender.acquire();
+      try {
+        writePong(w, cid, bytes, start);
+        sender.send(w);
+      } finally {
+        sender.release(w);
+      }
+    };
+    const sender = this.#sender;
+    if (sender.writable && sender.clear) pong();
+    else sender.whenWritable(pong, true);
+    return true;
+  }
+
+  /** Answers the peer's `Ping` with this nonce. */
+  answer(cid: number, nonce: bigint): void {
+    if (!this.#allowed()) return;
+    const sender = this.#sender;
+    const pong = (): void =>
+      sender.sendMessage({ connectionId: cid, payload: { type: "pong", nonce } });
+    if (sender.writable && sender.clear) pong();
+    else sender.whenWritable(pong, true);
+  }
+
+  /**
+   * Counts a ping against the rate (a bucket of `maxRate` pings, refilled
+   * at `maxRate` a second); a peer that floods pings is a protocol
+   * violation. Returns false when the session was torn down.
+   */
+  #allowed(): boolean {
+    const rate = this.#maxRate;
+    const now = performance.now();
+    this.#tokens = Math.min(rate, this.#tokens + (now - this.#refilled) * rate / 1000);
+    this.#refilled = now;
+    if (this.#tokens >= 1) {
+      this.#tokens--;
+      return true;
+    }
+    this.#violation(`the peer sent pings faster than ${rate} a second (limits.maxPingRate)`);
+    return false;
   }
 
   /**

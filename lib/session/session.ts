@@ -6,32 +6,27 @@
  * @module
  */
 
-import type { Conduit } from "../conduit/bare.ts";
-import { isProtocolViolation } from "../link/framing/socket_link.ts";
+import type { Conduit } from "../conduit/conduit.ts";
+import { isProtocolViolation } from "../link/framing/errors.ts";
 import { ConnectionTable } from "./table.ts";
-import { Connection, type SessionPort } from "../connection/connection.ts";
+import { type Connection, ConnectionCore } from "../connection/connection.ts";
+import type { SessionPort } from "../connection/port.ts";
 import { ClosedError, ProtocolError, type RpcError } from "../wire/errors.ts";
-import { EMPTY_METADATA } from "../wire/metadata.ts";
 import { Pinger } from "./pinger.ts";
-import { Queue } from "../_util/queue.ts";
-import { concatTwo, Writer } from "../postcard/_writer.ts";
-import { Reader } from "../postcard/_reader.ts";
-import { DecodeError } from "../postcard/errors.ts";
+import { Receiver } from "./receiver.ts";
+import { Sender } from "./sender.ts";
 import {
   checkMs,
   DEFAULTS,
   type OpenConnectionOptions,
+  type ResolvedLimits,
   resolveKeepalive,
   resolveLimits,
-  type SessionLimits,
   type SessionOptions,
 } from "./options.ts";
 import type { Client, Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
-import { decodeMessage, writeMessage } from "../wire/message.ts";
 import type { ConnectionSettings, Message, Metadata, Parity } from "../wire/types.ts";
-
-const NO_IDS: readonly number[] = Object.freeze([]);
 
 /**
  * How long a closing session waits for its link to flush and close before
@@ -39,74 +34,137 @@ const NO_IDS: readonly number[] = Object.freeze([]);
  */
 const LINK_CLOSE_WAIT_MS = 2000;
 
-/** Messages above this size are handed to the link without a copy. */
-const HANDOFF_SIZE = 64 * 1024;
-
-/** Replies owed to the peer (waiting for the send buffer to drain) past which reading stops. */
-const OWED_BEFORE_PAUSE = 32;
-
-interface Waiter {
-  readonly f: () => void;
-  readonly owed: boolean;
-}
-
 /**
  * A roam session over one link: the root connection (id 0) plus any
- * virtual connections either side opens. Make one with {@linkcode initiate}
- * or {@linkcode accept}.
+ * virtual connections either side opens. Make one with `initiate` or
+ * `accept` (or `connect` / `serve` by URL).
+ *
+ * @example A session, a call, a virtual connection and a ping
+ * ```ts
+ * import { accept, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ * const [a, b] = memoryLink();
+ * const [client, server] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, {
+ *     services: [implement(Adder, { add: (x, y) => x + y })],
+ *     onConnection: () => ({ accept: true }),
+ *   }),
+ * ]);
+ * console.log(await client.client(Adder).add(2, 3)); // 5
+ * await using conn = await client.openConnection();
+ * console.log(await client.ping()); // the round-trip time in ms
+ * await client.close();
+ * console.log(await server.closed); // a ClosedError with code "peer-closed"
+ * ```
  */
-export class Session {
+export interface Session extends AsyncDisposable {
   /** Which side of the handshake this is. */
   readonly role: "initiator" | "acceptor";
   /** The parity of connection ids this side allocates. */
   readonly parity: Parity;
   /** The metadata of the peer's `Hello` / `HelloYourself`. */
   readonly peerMetadata: Metadata;
-  /** The root connection. */
+  /** The root connection (id 0): `session.client()` and `session.serve()` use it. */
   readonly root: Connection;
+  /** Virtual connections currently open (the root connection not counted). */
+  readonly connectionCount: number;
+  /** True once the session has ended. */
+  readonly isClosed: boolean;
+  /**
+   * Resolves when the session has ended, with the reason: undefined after
+   * `close()`, else an `RpcError` (`peer-closed`, `link-lost`,
+   * `keepalive-timeout`, `protocol-error`, `peer-not-reading`…). Never
+   * rejects.
+   */
+  readonly closed: Promise<RpcError | undefined>;
+  /**
+   * A typed client on the root connection.
+   *
+   * @param service The service descriptor.
+   * @returns The client.
+   */
+  client<M extends MethodSpecs>(service: ServiceDescriptor<M>): Client<M>;
+  /**
+   * Serves a service on the root connection.
+   *
+   * @param service The service descriptor.
+   * @param handlers One function per method.
+   * @throws {TypeError} For a missing handler or a method already served.
+   */
+  serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void;
+  /**
+   * Opens a virtual connection. Resolves when the peer accepts it.
+   *
+   * @param options Metadata, settings, services and an abort signal.
+   * @returns The open connection.
+   * @throws {ConnectionRejectedError} When the peer rejects it (its `metadata` says why).
+   * @throws {ClosedError} When the session ends first.
+   */
+  openConnection(options?: OpenConnectionOptions): Promise<Connection>;
+  /**
+   * Sends a `Ping` on the root connection and resolves with the round-trip
+   * time in milliseconds when the `Pong` arrives.
+   *
+   * @returns The round-trip time.
+   * @throws {ClosedError} When the session ends first.
+   */
+  ping(): Promise<number>;
+  /**
+   * Closes the session gracefully: new calls fail at once, calls in flight
+   * may finish for up to `timeout` ms (default: the `closeTimeout` option),
+   * then the link is flushed and closed (dropped after 2 s) and whatever is
+   * still pending fails.
+   *
+   * @param options The deadline.
+   */
+  close(options?: { timeout?: number }): Promise<void>;
+}
+
+/** The session as the handshake makes it and its connections drive it (internal). */
+export class SessionCore implements Session {
+  readonly role: "initiator" | "acceptor";
+  readonly parity: Parity;
+  readonly peerMetadata: Metadata;
+  readonly root: ConnectionCore;
   readonly #conduit: Conduit;
   readonly #options: SessionOptions;
-  readonly #limits: Required<SessionLimits>;
+  readonly #limits: ResolvedLimits;
   readonly #maxConcurrent: number;
-  readonly #writer = new Writer(1024);
   readonly #table: ConnectionTable;
+  readonly #sender: Sender;
   readonly #pinger: Pinger;
   #state: "open" | "closing" | "closed" = "open";
-  /** Senders waiting for the send buffer to drain, in order. */
-  readonly #waiters = new Queue<Waiter>();
-  /** How many of the waiters are replies owed to the peer. */
-  #owed = 0;
-  /** True while a drain callback is registered with the conduit. */
-  #watching = false;
-  /** True while reading from the peer is paused because replies are owed. */
-  #readPaused = false;
-  /** Bytes sent while the send buffer was above its high-water mark, since it last drained. */
-  #overflow = 0;
-  /** Pings the peer may still send now (see `limits.maxPingRate`). */
-  #pingTokens: number;
-  #pingRefill = performance.now();
   #reason: RpcError | undefined;
   #linkClosed: Promise<void> | undefined;
   #resolveClosed!: (reason: RpcError | undefined) => void;
-  /** Resolves when the session has ended: undefined after `close()`, else the reason. */
   readonly closed: Promise<RpcError | undefined>;
   /** What connections see of the session. */
-  readonly #port: SessionPort = ((session: Session): SessionPort => ({
+  readonly #port: SessionPort = ((session: SessionCore): SessionPort => ({
     get closing(): boolean {
-      return session.#closing;
+      return session.#state !== "open";
     },
     get writable(): boolean {
-      return session.#conduit.buffered <= session.#limits.sendHighWaterMark;
+      return session.#sender.writable;
     },
-    whenWritable: (f, owed) => session.#whenWritable(f, owed),
-    acquire: () => session.#acquire(),
-    release: (w) => session.#release(w),
-    sendFrom: (w) => session.#sendFrom(w),
+    whenWritable: (f, owed) => session.#sender.whenWritable(f, owed),
+    acquire: () => session.#sender.acquire(),
+    release: (w) => session.#sender.release(w),
+    sendFrom: (w) => session.#sender.send(w),
     violation: (d) => session.#violation(d),
     reportError: (e, where) => session.#reportError(e, where),
   }))(this);
 
-  /** Made by {@linkcode initiate} and {@linkcode accept}; not constructed directly. */
+  /**
+   * @param conduit The conduit, past the handshake.
+   * @param role Which side of the handshake this is.
+   * @param parity This side's parity.
+   * @param rootLocal This side's settings for the root connection.
+   * @param rootPeer The peer's settings for the root connection.
+   * @param peerMetadata The peer's handshake metadata.
+   * @param options The session's options.
+   */
   constructor(
     conduit: Conduit,
     role: "initiator" | "acceptor",
@@ -117,18 +175,22 @@ export class Session {
     options: SessionOptions,
   ) {
     this.#conduit = conduit;
-    // Large `bytes` values go to a link that writes parts, or shares them,
-    // without being copied into the message first.
-    this.#writer.gather = conduit.sendParts !== undefined || conduit.sendShared !== undefined;
     this.role = role;
     this.parity = parity;
     this.peerMetadata = peerMetadata;
     this.#options = options;
     this.#maxConcurrent = rootLocal.maxConcurrentRequests;
     this.#limits = resolveLimits(options.limits);
-    this.#pingTokens = this.#limits.maxPingRate;
+    this.#sender = new Sender(conduit, this.#limits, (error) => this.#teardown(error, false));
     this.closed = new Promise((r) => (this.#resolveClosed = r));
-    this.root = new Connection(this.#port, 0, rootLocal, rootPeer, peerMetadata, this.#limits);
+    this.root = new ConnectionCore(
+      this.#port,
+      0,
+      rootLocal,
+      rootPeer,
+      peerMetadata,
+      this.#limits,
+    );
     this.root.closer = () => this.close();
     this.#table = new ConnectionTable({
       port: this.#port,
@@ -145,6 +207,9 @@ export class Session {
       (nonce) => this.#send({ connectionId: 0, payload: { type: "ping", nonce } }),
       resolveKeepalive(options.keepalive),
       (error) => this.#teardown(error, false),
+      this.#sender,
+      this.#limits.maxPingRate,
+      (d) => this.#violation(d),
     );
     for (const s of options.services ?? []) s.install(this.root);
     conduit.onSendError = (e) =>
@@ -154,12 +219,10 @@ export class Session {
       );
   }
 
-  /** Virtual connections currently open (the root connection not counted). */
   get connectionCount(): number {
     return this.#table.connections.size - 1;
   }
 
-  /** True once the session has ended. */
   get isClosed(): boolean {
     return this.#state === "closed";
   }
@@ -209,13 +272,6 @@ export class Session {
     return this.#pinger.ping();
   }
 
-  /**
-   * Closes the session gracefully: new calls fail at once, calls in flight
-   * may finish for up to `timeout` ms (default: the `closeTimeout` option),
-   * then the link is closed and whatever is still pending fails.
-   *
-   * @param options The deadline.
-   */
   async close(options: { timeout?: number } = {}): Promise<void> {
     if (this.#state !== "open") {
       await this.closed;
@@ -237,124 +293,12 @@ export class Session {
     await this.#linkClosed; // flushed and closed, or aborted at the deadline
   }
 
-  /** Closes the session when used with `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
   #closedError(): RpcError {
     return this.#reason ?? new ClosedError("session-closed", "The session is closed");
-  }
-
-  // ------------------------------------------------------------ SessionPort
-
-  get #closing(): boolean {
-    return this.#state !== "open";
-  }
-
-  #acquire(): Writer {
-    const w = this.#writer;
-    if (w.busy) {
-      const extra = new Writer(256);
-      extra.gather = w.gather;
-      return extra;
-    }
-    w.busy = true;
-    w.rewind(0, 0);
-    return w;
-  }
-
-  #release(w: Writer): void {
-    w.busy = false;
-    w.reset();
-  }
-
-  #sendFrom(w: Writer): void {
-    if (this.#state === "closed") return;
-    const conduit = this.#conduit;
-    const over = conduit.buffered > this.#limits.sendHighWaterMark;
-    const size = w.segmentCount > 0 ? w.size : w.pos;
-    if (w.segmentCount > 0) this.#sendGathered(w);
-    else if (w.pos > HANDOFF_SIZE) conduit.send(w.handOff());
-    else conduit.sendCopy(w.buf, w.pos);
-    if (over) this.#overflowed(size);
-  }
-
-  /**
-   * Accounts for a message sent while the send buffer was above its
-   * high-water mark (one that does not wait, such as a grant or a close):
-   * past `maxSendOverflow` such bytes, the peer is not reading and the
-   * session ends.
-   */
-  #overflowed(size: number): void {
-    this.#overflow += size;
-    const max = this.#limits.maxSendOverflow;
-    if (this.#overflow > max) {
-      this.#teardown(
-        new ClosedError(
-          "peer-not-reading",
-          `The peer did not read: ${this.#conduit.buffered} bytes were waiting to be sent, ${this.#overflow} of them beyond the send high-water mark (limits.maxSendOverflow is ${max})`,
-        ),
-        false,
-      );
-      return;
-    }
-    this.#watch();
-  }
-
-  /** Queues `f` until the send buffer drains (see `SessionPort.whenWritable`). */
-  #whenWritable(f: () => void, owed: boolean): void {
-    if (this.#state === "closed") return;
-    this.#waiters.push({ f, owed });
-    if (owed && ++this.#owed > OWED_BEFORE_PAUSE && !this.#readPaused) {
-      // The peer keeps asking and does not read the answers: stop reading it.
-      this.#readPaused = true;
-      this.#conduit.pause();
-    }
-    this.#watch();
-  }
-
-  /** Asks the conduit for a call when the send buffer has drained to half the high-water mark. */
-  #watch(): void {
-    if (this.#watching) return;
-    this.#watching = true;
-    this.#conduit.whenBelow(this.#limits.sendHighWaterMark >> 1, this.#drained);
-  }
-
-  /** The send buffer drained: wake waiters in order while it stays below the high-water mark. */
-  readonly #drained = (): void => {
-    this.#watching = false;
-    if (this.#state === "closed") return;
-    this.#overflow = 0;
-    const waiters = this.#waiters;
-    const hwm = this.#limits.sendHighWaterMark;
-    while (waiters.length > 0) {
-      if (this.#conduit.buffered > hwm) {
-        this.#watch();
-        return;
-      }
-      const w = waiters.shift()!;
-      if (w.owed) this.#owed--;
-      w.f();
-      if (this.isClosed) return;
-    }
-    if (this.#readPaused) {
-      this.#readPaused = false;
-      this.#conduit.resume();
-    }
-  };
-
-  /** Sends a message holding large arrays kept by reference (see `Writer.gather`). */
-  #sendGathered(w: Writer): void {
-    const conduit = this.#conduit;
-    if (conduit.sendParts !== undefined) {
-      conduit.sendParts(w.parts(), w.size);
-      return;
-    }
-    // A link that shares large values takes one array that ends the message.
-    const last = w.lastSegment;
-    if (last !== undefined) conduit.sendShared!(w.buf, w.pos, last);
-    else conduit.send(w.handOff());
   }
 
   #violation(description: string): void {
@@ -374,13 +318,7 @@ export class Session {
   }
 
   #send(message: Message): void {
-    const w = this.#acquire();
-    try {
-      writeMessage(w, message);
-      this.#sendFrom(w);
-    } finally {
-      this.#release(w);
-    }
+    this.#sender.sendMessage(message);
   }
 
   // ------------------------------------------------------------ receiving
@@ -388,9 +326,18 @@ export class Session {
   /** Starts the receive loop and keepalive. Called once after the handshake. */
   start(): void {
     this.#pinger.schedule();
+    const receiver = new Receiver({
+      limits: this.#limits,
+      table: this.#table,
+      pinger: this.#pinger,
+      closed: () => this.#state === "closed",
+      violation: (d) => this.#violation(d),
+      teardown: (reason, flush) => this.#teardown(reason, flush),
+      reportError: (e, where) => this.#reportError(e, where),
+    });
     this.#conduit.listen({
-      payload: (bytes) => this.#onMessage(bytes),
-      shared: (prefix, last) => this.#onShared(prefix, last),
+      payload: (bytes) => receiver.payload(bytes),
+      shared: (prefix, last) => receiver.shared(prefix, last),
       end: () => this.#teardown(new ClosedError("peer-closed", "The peer closed the link"), true),
       error: (e) => {
         if (isProtocolViolation(e)) {
@@ -403,211 +350,6 @@ export class Session {
         }
       },
     });
-  }
-
-  #onMessage(bytes: Uint8Array): void {
-    if (this.#state === "closed") return;
-    const maxSize = this.#limits.maxMessageSize;
-    if (bytes.length > maxSize) {
-      this.#violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
-      return;
-    }
-    let message: Message;
-    try {
-      if (this.#dispatchFast(bytes)) return;
-      message = decodeMessage(bytes);
-    } catch (e) {
-      if (!(e instanceof DecodeError)) {
-        this.#reportError(e, "message dispatch");
-        this.#violation("internal error while handling a message");
-        return;
-      }
-      this.#violation(`undecodable message: ${(e as Error).message}`);
-      return;
-    }
-    try {
-      this.#dispatch(message);
-    } catch (e) {
-      // A bug of ours must not leave the peer hanging.
-      this.#reportError(e, "message dispatch");
-      this.#violation("internal error while handling a message");
-    }
-  }
-
-  /**
-   * A message made of `prefix` followed by `last`, an array the peer shared
-   * by reference: a `bytes` channel item is delivered as that array itself;
-   * anything else is joined and handled like any message.
-   */
-  #onShared(prefix: Uint8Array, last: Uint8Array): void {
-    if (this.#state === "closed") return;
-    const size = prefix.length + last.length;
-    const maxSize = this.#limits.maxMessageSize;
-    if (size > maxSize) {
-      this.#violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
-      return;
-    }
-    const r = new Reader(prefix);
-    try {
-      const cid = r.safe("connection id");
-      if (r.u8("MessagePayload") === 8) {
-        const id = r.safe("id");
-        if (r.u8("body") === 0) {
-          this.#table.get(cid, "channel message")?.handleSharedItem(id, prefix, r.pos, last);
-          return;
-        }
-      }
-    } catch {
-      // Not a well-formed item head: the ordinary path reports it.
-    }
-    this.#onMessage(concatTwo(prefix, last));
-  }
-
-  /**
-   * The bulk of the traffic (calls and responses without channels or
-   * metadata, channel items) dispatched without building a `Message`.
-   * Returns false, having dispatched nothing, for anything else or anything
-   * odd: the full decoder then handles it, errors included.
-   */
-  #dispatchFast(bytes: Uint8Array): boolean {
-    // A ping on a connection id below 128 needs no reader (pings can come in floods).
-    if (bytes[1] === 9 && bytes[0]! < 0x80) return this.#pingFast(bytes[0]!, bytes, 2);
-    const r = new Reader(bytes);
-    let cid: number;
-    let tag: number;
-    let id: number;
-    let body: number;
-    try {
-      cid = r.safe("connection id");
-      tag = r.u8("MessagePayload");
-      if (tag === 9) return this.#pingFast(cid, bytes, r.pos);
-      if (tag !== 7 && tag !== 8) return false;
-      id = r.safe("id");
-      body = r.u8("body");
-    } catch {
-      return false;
-    }
-    if (tag === 8) {
-      if (body !== 0) return false;
-      this.#table.get(cid, "channel message")?.handleItem(id, bytes, r.pos);
-      return true;
-    }
-    let methodId = 0n;
-    if (body === 0) {
-      try {
-        methodId = r.varintBig("method id", 64);
-      } catch {
-        return false;
-      }
-    } else if (body !== 1) return false;
-    // No channels, no metadata: two zero bytes.
-    if (bytes[r.pos] !== 0 || bytes[r.pos + 1] !== 0 || r.pos + 2 > bytes.length) return false;
-    const rest = r.pos + 2;
-    const conn = this.#table.get(cid, "request");
-    if (conn === undefined) return true;
-    if (body === 0) conn.handleCall(id, methodId, NO_IDS, EMPTY_METADATA, bytes, rest);
-    else conn.handleResponse(id, EMPTY_METADATA, bytes, rest);
-    return true;
-  }
-
-  /**
-   * Answers a `Ping` whose nonce is the canonical varint `bytes[start, end)`
-   * with a `Pong` carrying the same bytes (no bigint, no `Message`: a
-   * flood of pings costs little). Returns false for anything unusual.
-   */
-  #pingFast(cid: number, bytes: Uint8Array, start: number): boolean {
-    const end = bytes.length;
-    const n = end - start;
-    if (n < 1 || n > 10) return false;
-    for (let i = start; i < end - 1; i++) if (bytes[i]! < 0x80) return false;
-    const last = bytes[end - 1]!;
-    if (last >= 0x80 || (last === 0 && n > 1) || (n === 10 && last > 1)) return false;
-    if (!this.#pingAllowed()) return true;
-    if (this.#port.writable && this.#waiters.length === 0) this.#pong(cid, bytes, start);
-    else this.#whenWritable(() => this.#pong(cid, bytes, start), true);
-    return true;
-  }
-
-  /**
-   * Counts a ping against `limits.maxPingRate` (a bucket of that many
-   * pings, refilled at that many a second); a peer that floods pings is a
-   * protocol violation. Returns false when the session was torn down.
-   */
-  #pingAllowed(): boolean {
-    const rate = this.#limits.maxPingRate;
-    const now = performance.now();
-    this.#pingTokens = Math.min(rate, this.#pingTokens + (now - this.#pingRefill) * rate / 1000);
-    this.#pingRefill = now;
-    if (this.#pingTokens >= 1) {
-      this.#pingTokens--;
-      return true;
-    }
-    this.#violation(`the peer sent pings faster than ${rate} a second (limits.maxPingRate)`);
-    return false;
-  }
-
-  /** Sends a `Pong` whose nonce varint is `nonce[start, end)`. */
-  #pong(cid: number, nonce: Uint8Array, start: number): void {
-    const w = this.#acquire();
-    try {
-      w.varint(cid);
-      w.u8(10);
-      for (let i = start; i < nonce.length; i++) w.u8(nonce[i]!);
-      this.#sendFrom(w);
-    } finally {
-      this.#release(w);
-    }
-  }
-
-  #dispatch(message: Message): void {
-    const cid = message.connectionId;
-    const p = message.payload;
-    switch (p.type) {
-      case "request": {
-        const conn = this.#table.get(cid, "request");
-        conn?.handleRequest(p.id, p.body);
-        return;
-      }
-      case "channel":
-        this.#table.get(cid, "channel message")?.handleChannel(p.id, p.body);
-        return;
-      case "ping": {
-        if (!this.#pingAllowed()) return;
-        const pong = (): void =>
-          this.#send({ connectionId: cid, payload: { type: "pong", nonce: p.nonce } });
-        if (this.#port.writable && this.#waiters.length === 0) pong();
-        else this.#whenWritable(pong, true);
-        return;
-      }
-      case "pong":
-        if (cid === 0) this.#pinger.onPong(p.nonce);
-        return;
-      case "connectionOpen":
-        this.#table.onOpen(cid, p.settings, p.metadata);
-        return;
-      case "connectionAccept":
-        this.#table.onAccept(cid, p.settings, p.metadata);
-        return;
-      case "connectionReject":
-        this.#table.onReject(cid, p.metadata);
-        return;
-      case "connectionClose":
-        if (cid === 0) {
-          this.#violation("ConnectionClose on the root connection");
-          return;
-        }
-        this.#table.onClose(cid, p.metadata);
-        return;
-      case "hello":
-      case "helloYourself":
-        this.#violation(
-          `unexpected ${p.type === "hello" ? "Hello" : "HelloYourself"} after the handshake`,
-        );
-        return;
-      case "protocolError":
-        this.#teardown(new ProtocolError(p.description, true), false);
-        return;
-    }
   }
 
   // ------------------------------------------------------------ teardown
@@ -639,8 +381,7 @@ export class Session {
     this.#state = "closed";
     this.#reason = reason;
     const error = reason ?? new ClosedError("session-closed", "The session was closed");
-    this.#waiters.drain();
-    this.#owed = 0;
+    this.#sender.stop();
     this.#table.failAll(error);
     this.#pinger.stop(error);
     this.#conduit.stop();

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { Connection, type SessionPort } from "../connection/connection.ts";
+import { type Connection, ConnectionCore } from "../connection/connection.ts";
+import type { SessionPort } from "../connection/port.ts";
 import { ClosedError, ConnectionRejectedError, type RpcError } from "../wire/errors.ts";
 import { describeMetadata, EMPTY_METADATA, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import {
@@ -54,7 +55,7 @@ interface PendingOpen {
 /** The connections of one session, by id. */
 export class ConnectionTable {
   /** Open connections by id, the root (id 0) included. */
-  readonly connections: Map<number, Connection> = new Map();
+  readonly connections: Map<number, ConnectionCore> = new Map();
   readonly #host: TableHost;
   readonly #pendingOpens = new Map<number, PendingOpen>();
   readonly #incomingOpens = new Set<number>();
@@ -68,7 +69,7 @@ export class ConnectionTable {
    * @param host The session.
    * @param root The root connection.
    */
-  constructor(host: TableHost, root: Connection) {
+  constructor(host: TableHost, root: ConnectionCore) {
     this.#host = host;
     this.#nextConnectionId = host.parity === "odd" ? 1 : 2;
     this.#peerParityBit = host.parity === "odd" ? 0 : 1;
@@ -154,7 +155,7 @@ export class ConnectionTable {
    * @param what What the message is, for the violation's description.
    * @returns The connection, if open.
    */
-  get(cid: number, what: string): Connection | undefined {
+  get(cid: number, what: string): ConnectionCore | undefined {
     const conn = this.connections.get(cid);
     if (conn !== undefined) return conn;
     if (!this.#knownClosed(cid)) this.#host.violation(`${what} for unknown connection ${cid}`);
@@ -309,9 +310,9 @@ export class ConnectionTable {
     peer: ConnectionSettings,
     metadata: Metadata,
     services: readonly ServiceImpl[],
-  ): Connection {
+  ): ConnectionCore {
     const host = this.#host;
-    const conn = new Connection(host.port, cid, local, peer, metadata, host.limits);
+    const conn = new ConnectionCore(host.port, cid, local, peer, metadata, host.limits);
     conn.closer = (m: Metadata) => {
       if (!this.connections.has(cid)) return Promise.resolve();
       host.send({ connectionId: cid, payload: { type: "connectionClose", metadata: m } });

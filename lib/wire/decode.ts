@@ -6,8 +6,7 @@
  * metadata byte values are too when the input has its `ArrayBuffer` to
  * itself (see {@linkcode decodeMessage}).
  *
- * Private to the package: import these functions from `./message.ts`,
- * which re-exports them.
+ * `wire.ts` (`@roam/roam/wire`) re-exports what users need.
  *
  * @module
  */
@@ -26,6 +25,7 @@ import type {
 } from "./types.ts";
 import { SENSITIVE } from "./types.ts";
 import { SensitiveEntry } from "./sensitive.ts";
+import { ChannelTag, MessageTag, MetadataValueTag, ParityTag, RequestTag } from "./tags.ts";
 
 /** Shared empty results, so messages without metadata or channels allocate nothing for them. */
 const EMPTY_METADATA: Metadata = Object.freeze([]);
@@ -61,7 +61,7 @@ function readChannels(r: Reader): readonly number[] {
  *
  * @example Reading an empty list
  * ```ts
- * import { readMetadata } from "./message.ts";
+ * import { readMetadata } from "./decode.ts";
  * import { Reader } from "../postcard/_reader.ts";
  *
  * const entries = readMetadata(new Reader(new Uint8Array([0]))); // []
@@ -78,13 +78,13 @@ export function readMetadata(r: Reader): Metadata {
     const index = r.varint32("MetadataValue");
     let value: MetadataValue;
     switch (index) {
-      case 0:
+      case MetadataValueTag.String:
         value = r.string("metadata string value");
         break;
-      case 1:
+      case MetadataValueTag.Bytes:
         value = r.bytes("metadata bytes value", r.length("metadata bytes value", 1, 0));
         break;
-      case 2:
+      case MetadataValueTag.U64:
         value = r.varintBig("metadata u64 value", 64);
         break;
       default:
@@ -109,7 +109,7 @@ export function readMetadata(r: Reader): Metadata {
  *
  * @example Reading `{Odd, 64}`
  * ```ts
- * import { readSettings } from "./message.ts";
+ * import { readSettings } from "./decode.ts";
  * import { Reader } from "../postcard/_reader.ts";
  *
  * const s = readSettings(new Reader(new Uint8Array([0x00, 0x40])));
@@ -119,9 +119,11 @@ export function readMetadata(r: Reader): Metadata {
 export function readSettings(r: Reader): ConnectionSettings {
   const at = r.pos;
   const index = r.varint32("Parity");
-  if (index > 1) unknownVariant(r, "Parity", index, at);
+  if (index !== ParityTag.Odd && index !== ParityTag.Even) {
+    unknownVariant(r, "Parity", index, at);
+  }
   const maxConcurrentRequests = r.varint32("max_concurrent_requests");
-  return { parity: index === 0 ? "odd" : "even", maxConcurrentRequests };
+  return { parity: index === ParityTag.Odd ? "odd" : "even", maxConcurrentRequests };
 }
 
 /** Takes the rest of the input as a trailing payload view. */
@@ -135,18 +137,18 @@ function readRequestBody(r: Reader): RequestBody {
   const at = r.pos;
   const index = r.varint32("RequestBody");
   switch (index) {
-    case 0: {
+    case RequestTag.Call: {
       const methodId = r.varintBig("method id", 64);
       const channels = readChannels(r);
       const metadata = readMetadata(r);
       return { type: "call", methodId, channels, metadata, args: rest(r) };
     }
-    case 1: {
+    case RequestTag.Response: {
       const channels = readChannels(r);
       const metadata = readMetadata(r);
       return { type: "response", channels, metadata, ret: rest(r) };
     }
-    case 2:
+    case RequestTag.Cancel:
       return { type: "cancel", metadata: readMetadata(r) };
     default:
       return unknownVariant(r, "RequestBody", index, at);
@@ -157,13 +159,13 @@ function readChannelBody(r: Reader): ChannelBody {
   const at = r.pos;
   const index = r.varint32("ChannelBody");
   switch (index) {
-    case 0:
+    case ChannelTag.Item:
       return { type: "item", item: rest(r) };
-    case 1:
+    case ChannelTag.Close:
       return { type: "close", metadata: readMetadata(r) };
-    case 2:
+    case ChannelTag.Reset:
       return { type: "reset", metadata: readMetadata(r) };
-    case 3:
+    case ChannelTag.GrantCredit:
       return { type: "grantCredit", additional: r.varint32("GrantCredit.additional") };
     default:
       return unknownVariant(r, "ChannelBody", index, at);
@@ -174,40 +176,40 @@ function readPayload(r: Reader): MessagePayload {
   const at = r.pos;
   const index = r.varint32("MessagePayload");
   switch (index) {
-    case 0: {
+    case MessageTag.Hello: {
       const version = r.varint32("Hello.version");
       const settings = readSettings(r);
       return { type: "hello", version, settings, metadata: readMetadata(r) };
     }
-    case 1: {
+    case MessageTag.HelloYourself: {
       const settings = readSettings(r);
       return { type: "helloYourself", settings, metadata: readMetadata(r) };
     }
-    case 2:
+    case MessageTag.ProtocolError:
       return { type: "protocolError", description: r.string("ProtocolError.description") };
-    case 3: {
+    case MessageTag.ConnectionOpen: {
       const settings = readSettings(r);
       return { type: "connectionOpen", settings, metadata: readMetadata(r) };
     }
-    case 4: {
+    case MessageTag.ConnectionAccept: {
       const settings = readSettings(r);
       return { type: "connectionAccept", settings, metadata: readMetadata(r) };
     }
-    case 5:
+    case MessageTag.ConnectionReject:
       return { type: "connectionReject", metadata: readMetadata(r) };
-    case 6:
+    case MessageTag.ConnectionClose:
       return { type: "connectionClose", metadata: readMetadata(r) };
-    case 7: {
+    case MessageTag.Request: {
       const id = r.safe("request id");
       return { type: "request", id, body: readRequestBody(r) };
     }
-    case 8: {
+    case MessageTag.Channel: {
       const id = r.safe("channel id");
       return { type: "channel", id, body: readChannelBody(r) };
     }
-    case 9:
+    case MessageTag.Ping:
       return { type: "ping", nonce: r.varintBig("Ping.nonce", 64) };
-    case 10:
+    case MessageTag.Pong:
       return { type: "pong", nonce: r.varintBig("Pong.nonce", 64) };
     default:
       return unknownVariant(r, "MessagePayload", index, at);
@@ -235,7 +237,7 @@ function readPayload(r: Reader): MessagePayload {
  *
  * @example Decoding a channel item
  * ```ts
- * import { decodeMessage } from "@roam/roam";
+ * import { decodeMessage } from "@roam/roam/wire";
  *
  * const msg = decodeMessage(new Uint8Array([0x00, 0x08, 0x01, 0x00, 0x02]));
  * if (msg.payload.type === "channel" && msg.payload.body.type === "item") {

@@ -5,14 +5,14 @@
  * Invalid values are `TypeError`s (wrong type) or `RangeError`s (out of
  * range) naming the field's path.
  *
- * Private to the package: import these functions from `./message.ts`,
- * which re-exports them.
+ * `wire.ts` (`@roam/roam/wire`) re-exports what users need.
  *
  * @module
  */
 
 import { show } from "../postcard/_compile.ts";
 import { Writer } from "../postcard/_writer.ts";
+import { ChannelTag, MessageTag, MetadataValueTag, ParityTag, RequestTag } from "./tags.ts";
 import type {
   ChannelBody,
   ConnectionSettings,
@@ -83,10 +83,10 @@ function writeSettingsAt(w: Writer, s: ConnectionSettings, what: string, where: 
   checkObject(s, what, where);
   switch (s.parity) {
     case "odd":
-      w.u8(0);
+      w.u8(ParityTag.Odd);
       break;
     case "even":
-      w.u8(1);
+      w.u8(ParityTag.Even);
       break;
     default:
       fault(false, what, `${where}.parity`, `"odd" or "even"`, s.parity);
@@ -108,18 +108,18 @@ function writeMetadataAt(w: Writer, m: Metadata, what: string, where: string): v
     const v: MetadataValue = e.value;
     switch (typeof v) {
       case "string":
-        w.u8(0);
+        w.u8(MetadataValueTag.String);
         writeString(w, v, what, `${where}[${i}].value`);
         break;
       case "bigint":
-        w.u8(2);
+        w.u8(MetadataValueTag.U64);
         w.varintBig(checkU64(v, what, `${where}[${i}].value`));
         break;
       default:
         if (!(v instanceof Uint8Array)) {
           fault(false, what, `${where}[${i}].value`, "a string, Uint8Array or bigint", v);
         }
-        w.u8(1);
+        w.u8(MetadataValueTag.Bytes);
         w.varint(v.length);
         w.raw(v);
     }
@@ -143,20 +143,20 @@ function writeRequestBody(w: Writer, body: RequestBody): void {
   checkObject(body, "Message", "payload.body");
   switch (body.type) {
     case "call":
-      w.u8(0);
+      w.u8(RequestTag.Call);
       w.varintBig(checkU64(body.methodId, "Message", "payload.body.methodId"));
       writeChannels(w, body.channels, "payload.body.channels");
       writeMetadataAt(w, body.metadata, "Message", "payload.body.metadata");
       w.raw(checkBytes(body.args, "Message", "payload.body.args"));
       return;
     case "response":
-      w.u8(1);
+      w.u8(RequestTag.Response);
       writeChannels(w, body.channels, "payload.body.channels");
       writeMetadataAt(w, body.metadata, "Message", "payload.body.metadata");
       w.raw(checkBytes(body.ret, "Message", "payload.body.ret"));
       return;
     case "cancel":
-      w.u8(2);
+      w.u8(RequestTag.Cancel);
       writeMetadataAt(w, body.metadata, "Message", "payload.body.metadata");
       return;
     default:
@@ -174,19 +174,19 @@ function writeChannelBody(w: Writer, body: ChannelBody): void {
   checkObject(body, "Message", "payload.body");
   switch (body.type) {
     case "item":
-      w.u8(0);
+      w.u8(ChannelTag.Item);
       w.raw(checkBytes(body.item, "Message", "payload.body.item"));
       return;
     case "close":
-      w.u8(1);
+      w.u8(ChannelTag.Close);
       writeMetadataAt(w, body.metadata, "Message", "payload.body.metadata");
       return;
     case "reset":
-      w.u8(2);
+      w.u8(ChannelTag.Reset);
       writeMetadataAt(w, body.metadata, "Message", "payload.body.metadata");
       return;
     case "grantCredit":
-      w.u8(3);
+      w.u8(ChannelTag.GrantCredit);
       w.varint(checkU32(body.additional, "Message", "payload.body.additional"));
       return;
     default:
@@ -204,54 +204,54 @@ function writePayload(w: Writer, p: MessagePayload): void {
   checkObject(p, "Message", "payload");
   switch (p.type) {
     case "hello":
-      w.u8(0);
+      w.u8(MessageTag.Hello);
       w.varint(checkU32(p.version, "Message", "payload.version"));
       writeSettingsAt(w, p.settings, "Message", "payload.settings");
       writeMetadataAt(w, p.metadata, "Message", "payload.metadata");
       return;
     case "helloYourself":
-      w.u8(1);
+      w.u8(MessageTag.HelloYourself);
       writeSettingsAt(w, p.settings, "Message", "payload.settings");
       writeMetadataAt(w, p.metadata, "Message", "payload.metadata");
       return;
     case "protocolError":
-      w.u8(2);
+      w.u8(MessageTag.ProtocolError);
       writeString(w, p.description, "Message", "payload.description");
       return;
     case "connectionOpen":
-      w.u8(3);
+      w.u8(MessageTag.ConnectionOpen);
       writeSettingsAt(w, p.settings, "Message", "payload.settings");
       writeMetadataAt(w, p.metadata, "Message", "payload.metadata");
       return;
     case "connectionAccept":
-      w.u8(4);
+      w.u8(MessageTag.ConnectionAccept);
       writeSettingsAt(w, p.settings, "Message", "payload.settings");
       writeMetadataAt(w, p.metadata, "Message", "payload.metadata");
       return;
     case "connectionReject":
-      w.u8(5);
+      w.u8(MessageTag.ConnectionReject);
       writeMetadataAt(w, p.metadata, "Message", "payload.metadata");
       return;
     case "connectionClose":
-      w.u8(6);
+      w.u8(MessageTag.ConnectionClose);
       writeMetadataAt(w, p.metadata, "Message", "payload.metadata");
       return;
     case "request":
-      w.u8(7);
+      w.u8(MessageTag.Request);
       w.varint(checkSafe(p.id, "Message", "payload.id"));
       writeRequestBody(w, p.body);
       return;
     case "channel":
-      w.u8(8);
+      w.u8(MessageTag.Channel);
       w.varint(checkSafe(p.id, "Message", "payload.id"));
       writeChannelBody(w, p.body);
       return;
     case "ping":
-      w.u8(9);
+      w.u8(MessageTag.Ping);
       w.varintBig(checkU64(p.nonce, "Message", "payload.nonce"));
       return;
     case "pong":
-      w.u8(10);
+      w.u8(MessageTag.Pong);
       w.varintBig(checkU64(p.nonce, "Message", "payload.nonce"));
       return;
     default:
@@ -281,7 +281,7 @@ function writePayload(w: Writer, p: MessagePayload): void {
  *
  * @example Writing a message into a writer
  * ```ts
- * import { writeMessage } from "./message.ts";
+ * import { writeMessage } from "./encode.ts";
  * import { Writer } from "../postcard/_writer.ts";
  *
  * const w = new Writer();
@@ -317,7 +317,7 @@ const shared = new Writer(1024);
  *
  * @example Encoding a minimal Hello
  * ```ts
- * import { encodeMessage } from "@roam/roam";
+ * import { encodeMessage } from "@roam/roam/wire";
  *
  * const bytes = encodeMessage({
  *   connectionId: 0,
@@ -356,7 +356,7 @@ export function encodeMessage(msg: Message): Uint8Array {
  *
  * @example Writing one sensitive entry
  * ```ts
- * import { writeMetadata } from "./message.ts";
+ * import { writeMetadata } from "./encode.ts";
  * import { Writer } from "../postcard/_writer.ts";
  *
  * const w = new Writer();
@@ -380,7 +380,7 @@ export function writeMetadata(w: Writer, m: Metadata): void {
  *
  * @example Writing even parity with a limit of 32
  * ```ts
- * import { writeSettings } from "./message.ts";
+ * import { writeSettings } from "./encode.ts";
  * import { Writer } from "../postcard/_writer.ts";
  *
  * const w = new Writer();

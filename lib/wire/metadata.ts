@@ -139,7 +139,7 @@ export function propagatable(metadata: Metadata): Metadata {
  *
  * @example Describing
  * ```ts
- * import { describeMetadata, toMetadata } from "@roam/roam";
+ * import { describeMetadata, toMetadata } from "./metadata.ts";
  *
  * describeMetadata(toMetadata({ reason: "busy" })); // 'reason="busy"'
  * ```
@@ -169,7 +169,8 @@ export function describeMetadata(metadata: Metadata): string {
  *
  * @example Protecting a received list
  * ```ts
- * import { exposeMetadata, SENSITIVE } from "@roam/roam";
+ * import { exposeMetadata } from "./metadata.ts";
+ * import { SENSITIVE } from "./types.ts";
  *
  * const m = exposeMetadata([{ key: "token", value: "s3cret", flags: SENSITIVE }]);
  * console.log(m); // [ { key: "token", value: "<redacted>", flags: 1 } ]

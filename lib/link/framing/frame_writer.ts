@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { RawSocket } from "./socket_link.ts";
-import { framedView, joinParts, recycle } from "../../postcard/_writer.ts";
+import type { RawSocket } from "./socket.ts";
+import { framedView, joinParts, recycle } from "../../_util/bytes.ts";
 
 /** Frames up to this size are copied into a shared batch; larger ones are written as they are. */
 const COALESCE_LIMIT = 64 * 1024;

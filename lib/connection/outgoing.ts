@@ -1,0 +1,426 @@
+/**
+ * The calls a connection makes: request ids (this side's parity), the
+ * peer's concurrency limit with a local queue, cancellation by signal or
+ * timeout, late responses to cancelled calls, and the decoding of each
+ * response with its method's schema.
+ *
+ * @module
+ */
+
+import { Queue } from "../_util/queue.ts";
+import type { MethodDescriptor } from "../identity/service.ts";
+import { decodeRange, encodeWith } from "../postcard/codec.ts";
+import { DecodeError } from "../postcard/errors.ts";
+import { Reader } from "../postcard/_reader.ts";
+import type { Schema } from "../postcard/schema.ts";
+import {
+  CancelledError,
+  ClosedError,
+  InvalidPayloadError,
+  RpcError,
+  UnknownMethodError,
+  withMetadata,
+} from "../wire/errors.ts";
+import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
+import { EMPTY_METADATA, exposeMetadata, toMetadata } from "../wire/metadata.ts";
+import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
+import type { ConnectionSettings, Metadata } from "../wire/types.ts";
+import type { CallOptions } from "./api.ts";
+import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
+import type { SessionPort } from "./port.ts";
+
+interface Pending {
+  readonly method: MethodDescriptor;
+  readonly full: boolean;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  cleanup: (() => void) | undefined;
+}
+
+interface Queued {
+  readonly method: MethodDescriptor;
+  readonly args: Uint8Array;
+  readonly channels: OutgoingChannels | undefined;
+  readonly metadata: Metadata;
+  readonly pending: Pending;
+  dead: boolean;
+}
+
+/** How many late responses to cancelled calls are remembered, at most. */
+const CANCELLED_MEMORY = 4096;
+
+const NO_CHANNELS: readonly number[] = Object.freeze([]);
+
+/** The outgoing calls of one connection. */
+export class Outgoing {
+  readonly #port: SessionPort;
+  readonly #connectionId: number;
+  readonly #peer: ConnectionSettings;
+  readonly #maxElements: number;
+  readonly #channels: () => ChannelRegistry;
+  readonly #closed: () => RpcError | undefined;
+  #nextRequestId: number;
+  readonly #pending = new Map<number, Pending>();
+  readonly #cancelled = new Map<number, true>();
+  #waiting: Queue<Queued> | undefined;
+  /** True while a pump of the waiting calls waits for the link to drain. */
+  #pumpWaiting = false;
+
+  /**
+   * @param port The session.
+   * @param connectionId The connection id.
+   * @param local This side's settings (its parity numbers the requests).
+   * @param peer The peer's settings (its concurrency limit).
+   * @param maxElements Most elements a decoded response may hold.
+   * @param channels The connection's channel table.
+   * @param closed Why the connection closed, once it has.
+   */
+  constructor(
+    port: SessionPort,
+    connectionId: number,
+    local: ConnectionSettings,
+    peer: ConnectionSettings,
+    maxElements: number,
+    channels: () => ChannelRegistry,
+    closed: () => RpcError | undefined,
+  ) {
+    this.#port = port;
+    this.#connectionId = connectionId;
+    this.#peer = peer;
+    this.#maxElements = maxElements;
+    this.#channels = channels;
+    this.#closed = closed;
+    this.#nextRequestId = local.parity === "odd" ? 1 : 2;
+  }
+
+  /** Calls sent and not yet answered (cancelled ones included until their late response). */
+  get inFlight(): number {
+    return this.#pending.size + this.#cancelled.size;
+  }
+
+  /** True when no call is in flight or waiting. */
+  get idle(): boolean {
+    return this.#pending.size === 0 && (this.#waiting?.length ?? 0) === 0;
+  }
+
+  /**
+   * Makes a call: resolves with its value (with the response metadata when
+   * `full`), or rejects with why it failed.
+   */
+  call(
+    method: MethodDescriptor,
+    args: unknown[],
+    options: CallOptions | undefined,
+    full: boolean,
+  ): Promise<unknown> {
+    const closed = this.#closed();
+    if (closed !== undefined) return Promise.reject(closed);
+    if (this.#port.closing) {
+      return Promise.reject(
+        new ClosedError("session-closed", "The session is closing: no new calls"),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const timeout = options?.timeout;
+    if (timeout !== undefined && !(timeout >= 0 && timeout <= 0x7fff_ffff)) {
+      return Promise.reject(
+        new RangeError(`Invalid timeout: expected 0 to 2147483647 milliseconds, got ${timeout}`),
+      );
+    }
+    let metadata = EMPTY_METADATA;
+    if (options?.metadata !== undefined) {
+      try {
+        metadata = toMetadata(options.metadata);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending: Pending = { method, full, resolve, reject, cleanup: undefined };
+    const port = this.#port;
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
+    if (now && !hasChannels(method.args)) {
+      // The common case: header and args written once, straight into the message.
+      const id = this.#allocate();
+      const w = port.acquire();
+      try {
+        writeCallHead(
+          w,
+          this.#connectionId,
+          id,
+          methodIdBytes(method, method.id),
+          NO_CHANNELS,
+          metadata,
+        );
+        encodeWith(w, method.args, args, "args");
+        this.#pending.set(id, pending);
+        port.sendFrom(w);
+      } catch (e) {
+        this.#nextRequestId -= 2; // nothing was sent: the id is free again
+        return Promise.reject(e);
+      } finally {
+        port.release(w);
+      }
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, id, undefined, options!);
+      }
+      return promise;
+    }
+    // Channels (their ids precede the args on the wire) or over the peer's
+    // limit: encode the args first, so bad args fail at once.
+    const channels = hasChannels(method.args) ? this.#channels().outgoing() : undefined;
+    const w = port.acquire();
+    let bytes: Uint8Array;
+    try {
+      encodeWith(w, method.args, args, "args", channels?.hooks);
+      bytes = w.copy();
+    } catch (e) {
+      channels?.rollback();
+      return Promise.reject(e);
+    } finally {
+      port.release(w);
+    }
+    const queued: Queued = { method, args: bytes, channels, metadata, pending, dead: false };
+    if (now) {
+      const id = this.#sendQueued(queued);
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, id, undefined, options!);
+      }
+    } else {
+      (this.#waiting ??= new Queue()).push(queued);
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, undefined, queued, options!);
+      }
+      if (!port.writable) this.#pumpWhenWritable();
+    }
+    return promise;
+  }
+
+  /** Sends queued calls once the link has drained. */
+  #pumpWhenWritable(): void {
+    if (this.#pumpWaiting) return;
+    this.#pumpWaiting = true;
+    this.#port.whenWritable(() => {
+      this.#pumpWaiting = false;
+      this.#pump();
+    }, false);
+  }
+
+  /** Sends a call whose args are already encoded; binds its channels. */
+  #sendQueued(q: Queued): number {
+    const id = this.#allocate();
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeCallHead(
+        w,
+        this.#connectionId,
+        id,
+        methodIdBytes(q.method, q.method.id),
+        q.channels?.ids ?? NO_CHANNELS,
+        q.metadata,
+      );
+      w.raw(q.args);
+      this.#pending.set(id, q.pending);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+    q.channels?.commit();
+    return id;
+  }
+
+  #allocate(): number {
+    const id = this.#nextRequestId;
+    this.#nextRequestId += 2;
+    return id;
+  }
+
+  /** Arms the signal and timeout of a call. */
+  #watch(
+    pending: Pending,
+    sentId: number | undefined,
+    queued: Queued | undefined,
+    options: CallOptions,
+  ): void {
+    let id = sentId;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const signal = options.signal;
+    const abort = (reason: unknown): void => {
+      pending.cleanup?.();
+      if (queued !== undefined && !queued.dead && id === undefined) {
+        queued.dead = true;
+      } else if (id !== undefined && this.#pending.get(id) === pending) {
+        this.#pending.delete(id);
+        this.#rememberCancelled(id);
+        this.#sendCancel(id);
+      } else {
+        return; // already settled
+      }
+      pending.reject(reason);
+    };
+    const onAbort = (): void => abort(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.timeout !== undefined) {
+      const ms = options.timeout;
+      timer = setTimeout(() => {
+        const m = pending.method;
+        abort(new DOMException(`${m.service}.${m.name} timed out after ${ms} ms`, "TimeoutError"));
+      }, ms);
+    }
+    pending.cleanup = () => {
+      pending.cleanup = undefined;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (queued !== undefined) {
+      // Learn the id once the queued call is sent.
+      (queued as { onSent?: (n: number) => void }).onSent = (n: number) => (id = n);
+    }
+  }
+
+  #rememberCancelled(id: number): void {
+    this.#cancelled.set(id, true);
+    if (this.#cancelled.size > CANCELLED_MEMORY) {
+      // Forget the oldest: its response will be treated as unknown if it ever comes.
+      const oldest = this.#cancelled.keys().next().value as number;
+      this.#cancelled.delete(oldest);
+    }
+  }
+
+  #sendCancel(id: number): void {
+    if (this.#closed() !== undefined) return;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeCancel(w, this.#connectionId, id);
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  /** Sends queued calls while the peer has room. */
+  #pump(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    while (
+      waiting.length > 0 && this.inFlight < this.#peer.maxConcurrentRequests &&
+      this.#closed() === undefined
+    ) {
+      if (!this.#port.writable) {
+        this.#pumpWhenWritable();
+        return;
+      }
+      const q = waiting.shift()!;
+      if (q.dead) {
+        q.channels?.rollback();
+        continue;
+      }
+      const id = this.#sendQueued(q);
+      (q as { onSent?: (n: number) => void }).onSent?.(id);
+    }
+  }
+
+  /**
+   * Handles a `Response` whose result is `ret[start, end)` (the session's
+   * fast path calls this directly, without a view).
+   */
+  response(id: number, metadata: Metadata, ret: Uint8Array, start: number): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) {
+      if (this.#cancelled.delete(id)) {
+        this.#pump();
+        return; // a late response to a cancelled call
+      }
+      this.#port.violation(`response to unknown request ${id} on connection ${this.#connectionId}`);
+      return;
+    }
+    this.#pending.delete(id);
+    pending.cleanup?.();
+    let outcome: { ok: boolean; value: unknown };
+    try {
+      outcome = decodeReturn(pending.method, ret, start, metadata, this.#maxElements);
+    } catch (e) {
+      pending.reject(e);
+      this.#pump();
+      return;
+    }
+    if (!outcome.ok) pending.reject(outcome.value);
+    else if (pending.full) {
+      pending.resolve({ value: outcome.value, metadata: exposeMetadata(metadata) });
+    } else pending.resolve(outcome.value);
+    this.#pump();
+  }
+
+  /** The connection closed: every pending and queued call fails with `error`. */
+  fail(error: RpcError): void {
+    for (const p of this.#pending.values()) {
+      p.cleanup?.();
+      p.reject(error);
+    }
+    this.#pending.clear();
+    this.#cancelled.clear();
+    const waiting = this.#waiting?.drain() ?? [];
+    for (const q of waiting) {
+      if (q.dead) continue;
+      q.pending.cleanup?.();
+      q.pending.reject(error);
+    }
+  }
+}
+
+/** Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`, with at most `max` elements. */
+function decodeReturn(
+  method: MethodDescriptor,
+  ret: Uint8Array,
+  start: number,
+  metadata: Metadata,
+  max: number,
+): { ok: boolean; value: unknown } {
+  const name = `${method.service}.${method.name}`;
+  try {
+    const tag = ret[start];
+    if (tag === ResultTag.Ok) {
+      const value = decodeRange(method.returns, ret, start + 1, ret.length, undefined, true, max);
+      return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
+    }
+    const r = new Reader(ret, start);
+    r.u8("Result");
+    if (tag !== ResultTag.Err) r.fail("Result", `invalid tag ${tag}`, start);
+    const index = r.varint32("RoamError");
+    switch (index) {
+      case RoamErrorTag.User: {
+        const schema = method.error as Schema<unknown> | undefined;
+        if (schema === undefined) {
+          return r.fail("RoamError", "a user error for an infallible method", start + 1);
+        }
+        const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true, max);
+        return { ok: true, value: { ok: false, error } };
+      }
+      case RoamErrorTag.UnknownMethod:
+        return { ok: false, value: withMetadata(new UnknownMethodError(name), metadata) };
+      case RoamErrorTag.InvalidPayload:
+        return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
+      case RoamErrorTag.Cancelled:
+        return { ok: false, value: withMetadata(new CancelledError(name), metadata) };
+    }
+    return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
+  } catch (e) {
+    if (e instanceof DecodeError) {
+      throw new RpcError(
+        "invalid-response",
+        `Cannot decode the response of ${name}: ${e.message}`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What a framed link's peer can get wrong, and the frame size limit: small
+ * on purpose, so a browser-safe transport can name `FramingError` without
+ * loading the framing code.
+ *
+ * @module
+ */
+
+/** Default largest frame accepted: 16 MiB. */
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+
+/**
+ * The link's peer broke the framing rules (a frame above the limit). The
+ * session answers with a `ProtocolError` before closing.
+ */
+export class FramingError extends Error {
+  /** Always true: the session treats this as a protocol violation. */
+  readonly protocolViolation = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "FramingError";
+  }
+}
+
+/** True when a link failed because the peer broke the framing rules (see {@linkcode FramingError}). */
+export function isProtocolViolation(e: unknown): e is Error {
+  return (e as { protocolViolation?: unknown } | null)?.protocolViolation === true;
+}
+
+/** Options for framed links. */
+export interface FramingOptions {
+  /** Largest payload accepted from the peer, in bytes (default 16 MiB). */
+  readonly maxFrameSize?: number;
+}
