@@ -54,7 +54,7 @@ Options:
   --services <module>  a TS/JS module exporting service descriptors (made with service())
   --json               one JSON object a line (64-bit integers as strings, bytes as hex)
   --max-decode <bytes> frames above this are passed on without being decoded
-                       (default ${DEFAULT_MAX_DECODE}); memory per link stays below it
+                       (default ${DEFAULT_MAX_DECODE}); a link holds at most one frame a direction
   -h, --help           this help
 
 At most ${MAX_CLIENTS} clients are relayed at once. The listening address goes
