@@ -65,7 +65,18 @@ export type {
   SessionOptions,
 } from "./lib/session/options.ts";
 export type { Connection } from "./lib/connection/connection.ts";
+export { RawChannel } from "./lib/connection/raw.ts";
+export type {
+  Fallback,
+  RawCall,
+  RawCallOptions,
+  RawChannelMessage,
+  RawResponse,
+  RawResult,
+} from "./lib/connection/raw.ts";
 export { connect, serve } from "./lib/extras/serve.ts";
+export { forwarder, proxy, PROXY_ERROR_KEY } from "./lib/extras/proxy.ts";
+export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
 
 // Calls.

@@ -39,8 +39,12 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "client",
     "call",
     "serve",
+    "callRaw",
+    "serveFallback",
+    "rawChannel",
     "close",
   ],
+  RawChannel: ["id", "listen", "send"],
   Tx: [
     "constructor()",
     "id",

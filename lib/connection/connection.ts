@@ -23,6 +23,7 @@ import { ChannelRegistry } from "./channels.ts";
 import { Dispatcher } from "./incoming.ts";
 import { Outgoing } from "./outgoing.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
+import type { Fallback, RawCallOptions, RawChannel, RawResult } from "./raw.ts";
 
 /**
  * One connection of a session: the root connection (id 0) or a virtual
@@ -99,6 +100,37 @@ export interface Connection extends AsyncDisposable {
    * @throws {TypeError} For a missing handler or a method already served.
    */
   serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void;
+  /**
+   * Calls a method by id with arguments already encoded, and resolves with
+   * the response's raw bytes (the method's `Result`, wire-spec §2.7) and
+   * metadata: for code that knows no schema, such as a proxy.
+   *
+   * @param methodId The method id.
+   * @param args The encoded arguments (copied).
+   * @param options Metadata, raw channels for the call's channel list, a signal and a timeout.
+   * @returns The raw response.
+   * @throws {RangeError} For a method id that is not a u64, or a bad timeout.
+   * @throws {RpcError} When the connection or session closes first.
+   */
+  callRaw(methodId: bigint, args: Uint8Array, options?: RawCallOptions): Promise<RawResult>;
+  /**
+   * Answers, raw, every call for a method this connection does not serve
+   * (instead of `UnknownMethod`): the fallback gets the method id, the
+   * metadata, the argument bytes and the call's channels as raw channels,
+   * and returns the response's `ret` bytes.
+   *
+   * @param fallback The fallback.
+   * @throws {TypeError} When `fallback` is not a function.
+   */
+  serveFallback(fallback: Fallback): void;
+  /**
+   * Makes a raw channel with an id of this side's parity, to pass to
+   * `callRaw` in its `channels`.
+   *
+   * @returns The channel.
+   * @throws {RangeError} When the connection has `maxChannels` channels open.
+   */
+  rawChannel(): RawChannel;
   /**
    * Closes the connection. For a virtual connection this sends
    * `ConnectionClose`; closing the root connection closes the session.
@@ -218,6 +250,19 @@ export class ConnectionCore implements Connection {
 
   serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
     this.#serving.register(service, handlers);
+  }
+
+  callRaw(methodId: bigint, args: Uint8Array, options?: RawCallOptions): Promise<RawResult> {
+    return this.#outgoing.callRaw(methodId, args, options);
+  }
+
+  serveFallback(fallback: Fallback): void {
+    this.#serving.setFallback(fallback);
+  }
+
+  rawChannel(): RawChannel {
+    if (this.#closed !== undefined) throw this.#closed;
+    return this.#registry().rawOutgoing();
   }
 
   async close(metadata?: MetadataInit): Promise<void> {

@@ -28,9 +28,24 @@ import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
+import type { RawCallOptions, RawResult } from "./raw.ts";
+
+/** The varint bytes of a u64. */
+function varintBytes(n: bigint): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80n) {
+    out.push(Number(n & 0x7fn) | 0x80);
+    n >>= 7n;
+  }
+  out.push(Number(n));
+  return Uint8Array.from(out);
+}
 
 interface Pending {
-  readonly method: MethodDescriptor;
+  /** The method whose schemas decode the response; undefined for a raw call. */
+  readonly method: MethodDescriptor | undefined;
+  /** How the call is named in errors (`Service.method`, or a raw method id). */
+  readonly label: string;
   readonly full: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -38,9 +53,12 @@ interface Pending {
 }
 
 interface Queued {
-  readonly method: MethodDescriptor;
+  /** The method id's varint bytes. */
+  readonly idBytes: Uint8Array;
   readonly args: Uint8Array;
   readonly channels: OutgoingChannels | undefined;
+  /** Channel ids of a raw call (its raw channels are registered already). */
+  readonly rawChannels?: readonly number[];
   readonly metadata: Metadata;
   readonly pending: Pending;
   dead: boolean;
@@ -142,7 +160,14 @@ export class Outgoing {
       resolve = res;
       reject = rej;
     });
-    const pending: Pending = { method, full, resolve, reject, cleanup: undefined };
+    const pending: Pending = {
+      method,
+      label: `${method.service}.${method.name}`,
+      full,
+      resolve,
+      reject,
+      cleanup: undefined,
+    };
     const port = this.#port;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
@@ -187,7 +212,14 @@ export class Outgoing {
     } finally {
       port.release(w);
     }
-    const queued: Queued = { method, args: bytes, channels, metadata, pending, dead: false };
+    const queued: Queued = {
+      idBytes: methodIdBytes(method, method.id),
+      args: bytes,
+      channels,
+      metadata,
+      pending,
+      dead: false,
+    };
     if (now) {
       const id = this.#sendQueued(queued);
       if (signal !== undefined || timeout !== undefined) {
@@ -201,6 +233,87 @@ export class Outgoing {
       if (!port.writable) this.#pumpWhenWritable();
     }
     return promise;
+  }
+
+  /**
+   * Makes a raw call: `args` are the encoded arguments, `channels` raw
+   * channels made on this connection; resolves with the response's raw
+   * bytes and metadata.
+   */
+  callRaw(
+    methodId: bigint,
+    args: Uint8Array,
+    options: RawCallOptions | undefined,
+  ): Promise<RawResult> {
+    const closed = this.#closed();
+    if (closed !== undefined) return Promise.reject(closed);
+    if (this.#port.closing) {
+      return Promise.reject(
+        new ClosedError("session-closed", "The session is closing: no new calls"),
+      );
+    }
+    if (typeof methodId !== "bigint" || methodId < 0n || methodId > 0xffff_ffff_ffff_ffffn) {
+      return Promise.reject(
+        new RangeError(`Cannot call method ${String(methodId)}: a method id is a u64 bigint`),
+      );
+    }
+    if (!(args instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("Cannot make a raw call: args must be a Uint8Array"));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const timeout = options?.timeout;
+    if (timeout !== undefined && !(timeout >= 0 && timeout <= 0x7fff_ffff)) {
+      return Promise.reject(
+        new RangeError(`Invalid timeout: expected 0 to 2147483647 milliseconds, got ${timeout}`),
+      );
+    }
+    let metadata = EMPTY_METADATA;
+    try {
+      if (options?.metadata !== undefined) metadata = toMetadata(options.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const rawChannels = (options?.channels ?? []).map((c) => c.id);
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const label = `method 0x${methodId.toString(16).padStart(16, "0")}`;
+    const pending: Pending = {
+      method: undefined,
+      label,
+      full: true,
+      resolve,
+      reject,
+      cleanup: undefined,
+    };
+    const queued: Queued = {
+      idBytes: varintBytes(methodId),
+      args: args.slice(),
+      channels: undefined,
+      rawChannels,
+      metadata,
+      pending,
+      dead: false,
+    };
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
+    if (now) {
+      const id = this.#sendQueued(queued);
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, id, undefined, options!);
+      }
+    } else {
+      (this.#waiting ??= new Queue()).push(queued);
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, undefined, queued, options!);
+      }
+      if (!this.#port.writable) this.#pumpWhenWritable();
+    }
+    return promise as Promise<RawResult>;
   }
 
   /** Sends queued calls once the link has drained. */
@@ -223,8 +336,8 @@ export class Outgoing {
         w,
         this.#connectionId,
         id,
-        methodIdBytes(q.method, q.method.id),
-        q.channels?.ids ?? NO_CHANNELS,
+        q.idBytes,
+        q.rawChannels ?? q.channels?.ids ?? NO_CHANNELS,
         q.metadata,
       );
       w.raw(q.args);
@@ -248,7 +361,7 @@ export class Outgoing {
     pending: Pending,
     sentId: number | undefined,
     queued: Queued | undefined,
-    options: CallOptions,
+    options: { readonly signal?: AbortSignal; readonly timeout?: number },
   ): void {
     let id = sentId;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -271,8 +384,7 @@ export class Outgoing {
     if (options.timeout !== undefined) {
       const ms = options.timeout;
       timer = setTimeout(() => {
-        const m = pending.method;
-        abort(new DOMException(`${m.service}.${m.name} timed out after ${ms} ms`, "TimeoutError"));
+        abort(new DOMException(`${pending.label} timed out after ${ms} ms`, "TimeoutError"));
       }, ms);
     }
     pending.cleanup = () => {
@@ -345,6 +457,12 @@ export class Outgoing {
     }
     this.#pending.delete(id);
     pending.cleanup?.();
+    if (pending.method === undefined) {
+      // A raw call: the caller gets the bytes (a copy) and decodes them if it wants.
+      pending.resolve({ ret: ret.slice(start), metadata: exposeMetadata(metadata) });
+      this.#pump();
+      return;
+    }
     let outcome: { ok: boolean; value: unknown };
     try {
       outcome = decodeReturn(pending.method, ret, start, metadata, this.#maxElements);
