@@ -127,12 +127,20 @@ function ownsBuffer(payload: Uint8Array): payload is Uint8Array<ArrayBuffer> {
     payload.byteLength === buf.byteLength && !(buf as { resizable?: boolean }).resizable;
 }
 
-function isMessagePort(endpoint: MessageEndpoint): endpoint is MessageEndpoint & MessagePort {
-  return typeof MessagePort !== "undefined" && endpoint instanceof MessagePort;
+/** A global class, looked up so that `tsc` needs neither the DOM's types nor Node's. */
+function globalClass(name: "MessagePort" | "Worker"): (abstract new () => object) | undefined {
+  const c = (globalThis as Record<string, unknown>)[name];
+  return typeof c === "function" ? c as abstract new () => object : undefined;
+}
+
+function isMessagePort(endpoint: MessageEndpoint): endpoint is MessageEndpoint & { close(): void } {
+  const MessagePortClass = globalClass("MessagePort");
+  return MessagePortClass !== undefined && endpoint instanceof MessagePortClass;
 }
 
 function isWorker(endpoint: MessageEndpoint): boolean {
-  return typeof Worker !== "undefined" && endpoint instanceof Worker;
+  const WorkerClass = globalClass("Worker");
+  return WorkerClass !== undefined && endpoint instanceof WorkerClass;
 }
 
 function isEmitter(port: unknown): port is EmitterEndpoint {
@@ -150,8 +158,8 @@ function fromEmitter(emitter: EmitterEndpoint): MessageEndpoint {
     addEventListener(type, listener) {
       const f = type === "error"
         ? (e: unknown) =>
-          listener({ message: e instanceof Error ? e.message : String(e) } as ErrorEvent)
-        : (data: unknown) => listener({ data } as MessageEvent);
+          listener({ message: e instanceof Error ? e.message : String(e) } as unknown as Event)
+        : (data: unknown) => listener({ data } as unknown as Event);
       let byListener = wrapped.get(type);
       if (byListener === undefined) wrapped.set(type, byListener = new Map());
       byListener.set(listener, f);
@@ -197,7 +205,7 @@ function fromEmitter(emitter: EmitterEndpoint): MessageEndpoint {
  * ```
  */
 export function messagePortLink(
-  port: MessageEndpoint | EmitterEndpoint | MessagePort | Worker,
+  port: MessageEndpoint | EmitterEndpoint,
   options: MessagePortLinkOptions = {},
 ): Link {
   const emitter = isEmitter(port);
@@ -245,7 +253,7 @@ export function messagePortLink(
       failReadable = fail;
       onMessage = (event) => {
         if (readDone) return;
-        const data = (event as MessageEvent).data;
+        const data = (event as Event & { data?: unknown }).data;
         if (data instanceof Uint8Array) {
           controller.enqueue(
             data.constructor === Uint8Array
@@ -280,7 +288,7 @@ export function messagePortLink(
           new Error("Cannot receive on a MessagePort link: a message could not be deserialized"),
         );
       onError = (event) => {
-        const message = (event as ErrorEvent).message;
+        const message = (event as Event & { message?: unknown }).message;
         fail(new Error(`The worker failed${message ? `: ${message}` : ""}`));
       };
       endpoint.addEventListener("message", onMessage);
