@@ -37,6 +37,7 @@ export const ENTRIES: Readonly<Record<string, readonly string[]>> = {
   "postcard.ts": ["lib/postcard"],
   "wire.ts": ["lib/identity", "lib/wire"],
   "mod.ts": ["lib/extras"],
+  "browser.ts": ["lib/extras"],
 };
 
 /** Every layer `layer` may import: its own and, transitively, those it lists. */

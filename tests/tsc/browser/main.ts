@@ -1,26 +1,29 @@
 /**
  * What a browser project type-checks when it imports roam's browser-safe
- * entry points: `tsc` with the DOM library and no runtime types (see
+ * entry points (`browser.ts` first): `tsc` with the DOM library and no runtime types (see
  * `tsconfig.json`), run by `scripts/check_tsc.ts`.
  *
  * @module
  */
 
+import * as browser from "../../../browser.ts";
 import * as roam from "../../../mod.ts";
 import * as postcard from "../../../postcard.ts";
 import * as wire from "../../../wire.ts";
 import * as websocket from "../../../transports/websocket.ts";
 import * as messagePort from "../../../transports/message_port.ts";
 
-const Echo = roam.service("Echo", { echo: { args: [roam.t.string], returns: roam.t.string } });
+const Echo = browser.service("Echo", {
+  echo: { args: [browser.t.string], returns: browser.t.string },
+});
 
 /** Connects to the page's own server over WebSocket and calls `Echo` once. */
 export async function roundTrip(): Promise<string> {
-  const session = await roam.connect(new URL("/roam", location.href.replace(/^http/, "ws")));
+  const session = await browser.connect(new URL("/roam", location.href.replace(/^http/, "ws")));
   const reply = await session.client(Echo).echo("hi");
   await session.close();
   return reply;
 }
 
 /** Everything imported, so that nothing is elided. */
-export const entries: readonly object[] = [roam, postcard, wire, websocket, messagePort];
+export const entries: readonly object[] = [browser, roam, postcard, wire, websocket, messagePort];
