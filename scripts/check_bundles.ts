@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import process from "node:process";
-import { ensure, ROOT } from "./dev_tools.ts";
+import { bunCommand, ensure, ROOT } from "./dev_tools.ts";
 
 /** Modules the browser entry must never reach. */
 const RUNTIME_ONLY =
@@ -106,7 +106,8 @@ try {
     }
 
     const bunOut = join(work, `bun-${name}`);
-    const b = await run("bun", ["build", source, "--outdir", bunOut], ROOT);
+    const [bun, bunArgs] = bunCommand();
+    const b = await run(bun, [...bunArgs, "build", source, "--outdir", bunOut], ROOT);
     if (b.code !== 0) fail(`bun build ${entry}`, b.output);
     else console.log(`bundle bun ${entry}: ${kib(join(bunOut, `${name}.js`))}`);
 

@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { nodeBinary, ROOT } from "./dev_tools.ts";
+import { bunCommand, nodeBinary, ROOT } from "./dev_tools.ts";
 
 const APP = `import { connect, implement, serve, service, t } from "@roam/roam";
 import { encode } from "@roam/roam/postcard";
@@ -98,9 +98,10 @@ ok = await project("deno", {
   ),
 }, [["deno", ["run", "--allow-net", "app.ts"]]]) && ok;
 
+const [bun, bunArgs] = bunCommand();
 ok = await project("bun", { "package.json": pkg("bun-app") }, [
-  ["bun", ["add", ROOT]],
-  ["bun", ["app.ts"]],
+  [bun, [...bunArgs, "add", ROOT]],
+  [bun, [...bunArgs, "app.ts"]],
 ]) && ok;
 
 const node = process.env.ROAM_NODE || (existsSync(nodeBinary()) ? nodeBinary() : "");

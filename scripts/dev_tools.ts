@@ -6,7 +6,7 @@
  * dependency of the library.
  *
  * Run `deno run -A scripts/dev_tools.ts [GROUP...]` to install groups
- * (all by default); it prints one line per group, and `SKIPPED ...: why`
+ * (all by default; `--print-node` prints the installed Node's path); it prints one line per group, and `SKIPPED ...: why`
  * for a group that could not be installed (no network, no npm), and
  * always exits 0: the checks that need a missing tool skip themselves,
  * visibly.
@@ -16,7 +16,7 @@
 
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
@@ -60,6 +60,18 @@ export function nodeBinary(): string {
   );
 }
 
+/**
+ * How to run Bun: `bun` on PATH, else `npx -y bun@1` (as `.ci/run` does).
+ *
+ * @returns The command and the arguments that come before Bun's own.
+ */
+export function bunCommand(): [string, string[]] {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir !== "" && existsSync(join(dir, "bun"))) return [join(dir, "bun"), []];
+  }
+  return ["npx", ["-y", "bun@1"]];
+}
+
 function npm(args: string[], cwd: string): Promise<{ ok: true } | { ok: false; why: string }> {
   return new Promise((resolve) => {
     execFile("npm", args, { cwd, timeout: 300_000, maxBuffer: 16 << 20 }, (error, _out, err) => {
@@ -97,7 +109,10 @@ export async function ensure(group: string): Promise<{ dir: string } | { why: st
   return { dir: modules(group) };
 }
 
-if (import.meta.main) {
+if (import.meta.main && process.argv[2] === "--print-node") {
+  // The Node binary of the `node` group, if installed (for scripts/ok.sh).
+  if (existsSync(nodeBinary())) console.log(nodeBinary());
+} else if (import.meta.main) {
   const groups = process.argv.slice(2);
   for (const group of groups.length > 0 ? groups : Object.keys(GROUPS)) {
     const r = await ensure(group);

@@ -59,6 +59,19 @@ export interface TcpListenOptions extends FramingOptions {
  * @param options Host, port and frame size limit.
  * @returns The link.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot connect to tcp://127.0.0.1:1: connection refused`); the runtime's
+ * error is the `cause`.
+ *
+ * @example A session over TCP
+ * ```ts
+ * import { initiate } from "@roam/roam";
+ * import { connectTcp } from "@roam/roam/transports/tcp";
+ *
+ * export async function open(port: number) {
+ *   return await initiate(await connectTcp({ hostname: "127.0.0.1", port }));
+ * }
+ * ```
  */
 export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
   const port = checkPort(options.port, false);
@@ -76,6 +89,26 @@ export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
  * @param options Address, port and frame size limit.
  * @returns The listener.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot listen on tcp://127.0.0.1:80: address already in use`); the runtime's
+ * error is the `cause`.
+ *
+ * @example Accepting sessions on TCP
+ * ```ts
+ * import { accept, implement, service, t } from "@roam/roam";
+ * import { listenTcp } from "@roam/roam/transports/tcp";
+ *
+ * const Echo = service("Echo", { echo: { args: [t.string], returns: t.string } });
+ * const listener = await listenTcp({ port: 0 });
+ * console.log(listener.address); // { kind: "tcp", hostname: "127.0.0.1", port: … }
+ * void (async () => {
+ *   for await (const link of listener) {
+ *     // A handshake fails when a peer misbehaves: handle it, or Deno ends the process.
+ *     accept(link, { services: [implement(Echo, { echo: (s) => s })] }).catch(() => {});
+ *   }
+ * })();
+ * await listener.close();
+ * ```
  */
 export async function listenTcp(options: TcpListenOptions = {}): Promise<Listener> {
   const port = checkPort(options.port ?? 0, true);
@@ -92,6 +125,22 @@ export async function listenTcp(options: TcpListenOptions = {}): Promise<Listene
  * @param options Host and port.
  * @returns The byte streams.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot connect to tcp://127.0.0.1:1: connection refused`); the runtime's
+ * error is the `cause`.
+ *
+ * @example Talking to a plain TCP service
+ * ```ts
+ * import { connectTcpStream } from "@roam/roam/transports/tcp";
+ *
+ * export async function greet(port: number): Promise<void> {
+ *   const socket = await connectTcpStream({ port });
+ *   const writer = socket.writable.getWriter();
+ *   await writer.write(new TextEncoder().encode("hello\n"));
+ *   await writer.close(); // half-closes: the peer sees the end, and can still answer
+ *   for await (const chunk of socket.readable) console.log(new TextDecoder().decode(chunk));
+ * }
+ * ```
  */
 export async function connectTcpStream(
   options: { hostname?: string; port: number },
@@ -118,6 +167,22 @@ export interface ByteListener extends AsyncIterable<ByteStream>, AsyncDisposable
  * @param options Address and port (0 picks a free one).
  * @returns The listener.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot listen on tcp://127.0.0.1:80: address already in use`); the runtime's
+ * error is the `cause`.
+ *
+ * @example An echo server on raw TCP
+ * ```ts
+ * import { listenTcpStream } from "@roam/roam/transports/tcp";
+ *
+ * const listener = await listenTcpStream({ port: 0 });
+ * void (async () => {
+ *   for await (const socket of listener) {
+ *     socket.readable.pipeTo(socket.writable).catch(() => {});
+ *   }
+ * })();
+ * await listener.close();
+ * ```
  */
 export async function listenTcpStream(
   options: { hostname?: string; port?: number } = {},

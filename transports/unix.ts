@@ -53,6 +53,18 @@ function checkPath(path: string): string {
  * @param options The path and frame size limit.
  * @returns The link.
  * @throws {TypeError} For an empty path.
+ * @throws {Error} When it fails: the message names the operation, the path and the reason
+ * (`Cannot connect to unix:/run/app.sock: no such file or directory`); the runtime's error is the `cause`.
+ *
+ * @example A session over a Unix socket
+ * ```ts
+ * import { initiate } from "@roam/roam";
+ * import { connectUnix } from "@roam/roam/transports/unix";
+ *
+ * export async function open(path: string) {
+ *   return await initiate(await connectUnix({ path }));
+ * }
+ * ```
  */
 export async function connectUnix(options: UnixOptions): Promise<Link> {
   const path = checkPath(options.path);
@@ -66,6 +78,20 @@ export async function connectUnix(options: UnixOptions): Promise<Link> {
  * @param options The path and frame size limit.
  * @returns The listener.
  * @throws {TypeError} For an empty path.
+ * @throws {Error} When it fails: the message names the operation, the path and the reason
+ * (`Cannot listen on unix:/run/app.sock: address already in use`); the runtime's error is the `cause`.
+ *
+ * @example Accepting sessions on a socket file
+ * ```ts
+ * import { accept } from "@roam/roam";
+ * import { listenUnix } from "@roam/roam/transports/unix";
+ *
+ * const listener = await listenUnix({ path: `/tmp/roam-doc-${Date.now()}.sock` });
+ * void (async () => {
+ *   for await (const link of listener) accept(link).catch(() => {});
+ * })();
+ * await listener.close(); // removes the socket file
+ * ```
  */
 export async function listenUnix(options: UnixOptions): Promise<Listener> {
   const path = checkPath(options.path);
