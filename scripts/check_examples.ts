@@ -4,7 +4,7 @@
  * (`deno check --doc-only`, also run by `deno task ok`, type-checks them).
  * Reads `deno doc --json` of the entry points, prints the count, and
  * exits 1 naming each symbol without one.
- * Run: `deno run --allow-read --allow-run scripts/check_examples.ts`.
+ * Run: `deno run --allow-read --allow-run --allow-env scripts/check_examples.ts`.
  *
  * @module
  */

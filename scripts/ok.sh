@@ -42,7 +42,7 @@ entries="mod.ts browser.ts postcard.ts wire.ts transports/tcp.ts transports/unix
 run_step "doc examples" deno check --doc-only mod.ts browser.ts postcard.ts wire.ts lib/ transports/ README.md
 # shellcheck disable=SC2086
 run_step "doc lint" deno doc --lint $entries
-run_step "doc examples everywhere" deno run --allow-read --allow-run scripts/check_examples.ts
+run_step "doc examples everywhere" deno run --allow-read --allow-run --allow-env scripts/check_examples.ts
 run_step "public surface" deno run --allow-read --allow-run --allow-env scripts/check_surface.ts
 run_step "publish dry run" deno publish --dry-run --allow-dirty --quiet
 run_step "dev tools" deno run --allow-all scripts/dev_tools.ts

@@ -28,6 +28,8 @@ const CHILD_MS = 60_000;
 const TEST_MS = 90_000;
 
 const onNode = !("Deno" in globalThis) && !("Bun" in globalThis);
+/** This runtime's name (`SELF` says "bun" for anything but Deno). */
+const self = onNode ? "node" : SELF;
 const node = findNode();
 // A misconfigured ROAM_NODE fails the tests; a missing Node skips them.
 const skip = onNode
@@ -36,7 +38,7 @@ const skip = onNode
   ? node.reason
   : false;
 if (skip !== false) {
-  console.log(`SKIPPED Node interop tests on ${onNode ? "node" : SELF}: ${skip}`);
+  console.log(`SKIPPED Node interop tests on ${self}: ${skip}`);
 }
 
 function nodePath(): string {
@@ -48,7 +50,7 @@ for (const transport of ["tcp", "ws"] as const) {
   const address = transport === "tcp" ? "tcp://127.0.0.1:0" : "ws://127.0.0.1:0/roam";
   const label = transport === "tcp" ? "TCP" : "WebSocket";
 
-  test(`${SELF} server, node client, over ${label}`, { skip, timeout: TEST_MS }, async (t) => {
+  test(`${self} server, node client, over ${label}`, { skip, timeout: TEST_MS }, async (t) => {
     const server = await serve(address, { services: [crossImpl()], onError: quietErrors });
     // "bun" runs a script as `binary file args`, which is how Node runs one too.
     const child = startFixture("bun", nodePath(), PEER, ["client", server.url, SELF]);
@@ -74,7 +76,7 @@ for (const transport of ["tcp", "ws"] as const) {
   });
 }
 
-test(`node server, ${SELF} client, over TCP and a Unix socket`, {
+test(`node server, ${self} client, over TCP and a Unix socket`, {
   skip,
   timeout: TEST_MS,
 }, async (t) => {
@@ -106,7 +108,7 @@ test(`node server, ${SELF} client, over TCP and a Unix socket`, {
   assert.deepEqual(exit, { code: 0, killed: false }, "the node server's exit");
 });
 
-test(`${SELF} spawns a node child and calls it over stdio`, {
+test(`${self} spawns a node child and calls it over stdio`, {
   skip,
   timeout: TEST_MS,
 }, async (t) => {

@@ -1,7 +1,8 @@
 /**
  * MessagePort links: one payload per message over a `MessagePort`, a
  * `Worker`, or a worker's own global scope (`self`). Only web platform
- * APIs, so it runs in browsers as well as in Deno and Bun.
+ * APIs, so it runs in browsers as well as in Deno, Bun and Node (where a
+ * `node:worker_threads` `Worker`, an event emitter, is taken as it is).
  *
  * Each payload is posted as a `Uint8Array`, its buffer transferred rather
  * than copied when the link owns all of it. A port has no end of stream of

@@ -1,7 +1,8 @@
 /**
  * TCP links: length-prefixed frames over a TCP connection, with
- * `TCP_NODELAY` on. Works on Deno (`Deno.connect` / `Deno.listen`) and Bun
- * (`Bun.connect` / `Bun.listen`); each runtime loads only its own code.
+ * `TCP_NODELAY` on. Works on Deno (`Deno.connect` / `Deno.listen`), Bun
+ * (`Bun.connect` / `Bun.listen`) and Node (`node:net`); each runtime loads
+ * only its own code.
  *
  * @example A server and a client on loopback
  * ```ts

@@ -1,6 +1,6 @@
 /**
  * Unix domain socket links: length-prefixed frames over a socket file, on
- * Deno and Bun. The listener removes its socket file when closed.
+ * Deno, Bun and Node. The listener removes its socket file when closed.
  *
  * @example A server and a client on a socket file
  * ```ts

@@ -1,7 +1,7 @@
 /**
  * WebSocket links (wire-spec §3.2): one payload per binary WebSocket
  * message, no length prefix, no subprotocol. Uses only the standard global
- * `WebSocket`, so it runs in browsers as well as on Deno and Bun.
+ * `WebSocket`, so it runs in browsers as well as on Deno, Bun and Node 22+.
  *
  * - A text message from the peer is a protocol violation: the link's
  *   readable errors with a `FramingError` (a protocol violation), and a session on the
