@@ -12,6 +12,8 @@
 
 import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
 import type { SessionPort } from "./port.ts";
+import type { Connection } from "./connection.ts";
+import { observeItem } from "./intercept.ts";
 import type { ChannelHooks } from "../postcard/_compile.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
@@ -112,6 +114,7 @@ class ViolationReported extends Error {}
 /** The channel table of one connection. */
 export class ChannelRegistry implements ChannelHost, RawChannelHost {
   readonly #port: SessionPort;
+  readonly #connection: Connection;
   readonly #connectionId: number;
   readonly #localBit: number;
   readonly #max: number;
@@ -124,6 +127,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
 
   /**
    * @param port The session.
+   * @param connection The connection (interceptors see it).
    * @param connectionId The connection id.
    * @param local This side's parity on the connection (its calls allocate channel ids).
    * @param maxChannels Most channels open at once on the connection.
@@ -131,12 +135,14 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
    */
   constructor(
     port: SessionPort,
+    connection: Connection,
     connectionId: number,
     local: Parity,
     maxChannels: number,
     maxDecodedElements: number,
   ) {
     this.#port = port;
+    this.#connection = connection;
     this.#connectionId = connectionId;
     this.#next = local === "odd" ? 1 : 2;
     this.#localBit = local === "odd" ? 1 : 0;
@@ -421,7 +427,18 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       port.violation(`undecodable item on channel ${id}: ${e.message}`);
       return;
     }
+    if (port.interceptors.length > 0) this.#observe("received", id, value);
     if (!ci.item(entry.end, value)) port.violation(`the peer exceeded its credit on channel ${id}`);
+  }
+
+  /** Shows an item to the session's interceptors. */
+  #observe(direction: "sent" | "received", channelId: number, value: unknown): void {
+    const port = this.#port;
+    observeItem(
+      port.interceptors,
+      { direction, channelId, value, connection: this.#connection },
+      (e) => port.reportError(e, `an interceptor's item hook (channel ${channelId})`),
+    );
   }
 
   /**
@@ -443,6 +460,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
         // Malformed: handled below, like any item.
       }
       if (length === last.length && r.pos === prefix.length) {
+        if (this.#port.interceptors.length > 0) this.#observe("received", id, last);
         if (!ci.item(entry.end, last)) {
           this.#port.violation(`the peer exceeded its credit on channel ${id}`);
         }
@@ -530,6 +548,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     } finally {
       port.release(w);
     }
+    if (port.interceptors.length > 0) this.#observe("sent", id, value);
   }
 
   sendClose(id: number, metadata: Metadata): void {
