@@ -255,7 +255,11 @@ test("on the wire, a handler's forgotten Close goes out after its items and befo
 
 test("on the wire, an unread Rx is reset when its handler returns, and one read to its end is not", async () => {
   const f = feed();
-  const { peer, session } = await rawInitiator({ services: [f.impl] });
+  // The receive window off: the only messages are the ones this test is about.
+  const { peer, session } = await rawInitiator({
+    services: [f.impl],
+    limits: { receiveWindowItems: 0 },
+  });
   void peer.send(call(1, Feed.methods.ignore.id, [1], new Uint8Array(0)));
   assert.deepEqual(await summaries(peer, 2), ["reset 1", "response 1"]);
   void peer.send(call(3, Feed.methods.readAll.id, [3], new Uint8Array(0)));

@@ -94,6 +94,13 @@ const Lab = service("Lab", {
 const MASK = 0x5a5a5a5a;
 
 /** Item `i` of a test stream: distinct values of every varint length. */
+/**
+ * These tests pin the credit mechanics of the schema's credit alone
+ * (grants of half the credit as items are consumed): the receive window,
+ * which grants more, is off. Its own tests are in channel_window_test.ts.
+ */
+const CREDIT_ONLY = { limits: { receiveWindowItems: 0 } } as const;
+
 function valueAt(i: number): number {
   return Math.imul(i, 0x9e3779b1) | 0;
 }
@@ -351,7 +358,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
     await uploadStream(client, STREAM_ITEMS);
     await closeAll(client, server);
   },
@@ -362,7 +369,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
     await downloadStream(client, STREAM_ITEMS);
     await closeAll(client, server);
   },
@@ -373,7 +380,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
     await pipeStream(client, STREAM_ITEMS);
     await closeAll(client, server);
   },
@@ -421,7 +428,7 @@ test(
 // ------------------------------------------------------------------ wire bytes
 
 test("Testbed.sum(Rx) sends the Call, item and Close bytes of wire-spec §2.7", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   const result = session.client(Testbed).sum(rx);
   assert.equal(
@@ -441,7 +448,7 @@ test("Testbed.sum(Rx) sends the Call, item and Close bytes of wire-spec §2.7", 
 });
 
 test("Testbed.generate(3, Tx) sends the Call bytes of wire-spec §2.7 and receives the peer's items", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   const result = session.client(Testbed).generate(3, tx);
   assert.equal(
@@ -464,7 +471,7 @@ test("Testbed.generate(3, Tx) sends the Call bytes of wire-spec §2.7 and receiv
 });
 
 test("a handler's Tx stops after exactly 16 items until a Rust-like peer grants credit", async () => {
-  const { peer, session } = await rawInitiator({ services: [testbedImpl] });
+  const { peer, session } = await rawInitiator({ ...CREDIT_ONLY, services: [testbedImpl] });
   void peer.send(callWith(1, Testbed.methods.generate.id, [1], encode(t.u32, 40)));
   assert.deepEqual(await readItems(peer, 1, 16), range(0, 16));
   await peer.expectSilence(100);
@@ -479,7 +486,7 @@ test("a handler's Tx stops after exactly 16 items until a Rust-like peer grants 
 });
 
 test("a caller's Tx stops after exactly 16 items until a Rust-like peer grants credit", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   const result = session.client(Testbed).sum(rx);
   await peer.expect("request");
@@ -502,7 +509,7 @@ test("a caller's Tx stops after exactly 16 items until a Rust-like peer grants c
 });
 
 test("a handler's Rx grants credit in batches of 8, about 125 grants for 1,000 items", async () => {
-  const { peer, session } = await rawInitiator({ services: [testbedImpl] });
+  const { peer, session } = await rawInitiator({ ...CREDIT_ONLY, services: [testbedImpl] });
   void peer.send(callWith(1, Testbed.methods.sum.id, [1]));
   const values = range(0, 1000);
   const grants = await sendWithinCredit(peer, 1, values);
@@ -530,7 +537,7 @@ test("a handler's Rx grants credit in batches of 8, about 125 grants for 1,000 i
 });
 
 test("a caller's Rx grants credit in batches of 8, about 125 grants for 1,000 items", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   const result = session.client(Testbed).generate(1000, tx);
   await peer.expect("request");
@@ -586,7 +593,7 @@ function walkEnds(withOption: boolean) {
 }
 
 test("an initiator's call lists odd channel ids in schema-walk order: struct fields, enum variant, present option", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const { kept, args } = walkEnds(true);
   void session.client(Walk).walk(...args).catch(() => {});
   const call = await peer.expect("request");
@@ -614,7 +621,7 @@ test("an initiator's call lists odd channel ids in schema-walk order: struct fie
 });
 
 test("an absent option contributes no channel id to the call", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const { kept, args } = walkEnds(false);
   void session.client(Walk).walk(...args).catch(() => {});
   const call = await peer.expect("request");
@@ -629,7 +636,7 @@ test("an absent option contributes no channel id to the call", async () => {
 });
 
 test("an acceptor's call lists even channel ids", async () => {
-  const { peer, session } = await rawInitiator();
+  const { peer, session } = await rawInitiator(CREDIT_ONLY);
   const { kept, args } = walkEnds(true);
   void session.client(Walk).walk(...args).catch(() => {});
   const call = await peer.expect("request");
@@ -665,7 +672,7 @@ test("an incoming call binds its channel ids to the handler's ends in schema-wal
       return undefined;
     },
   });
-  const { peer, session } = await rawInitiator({ services: [walkImpl] });
+  const { peer, session } = await rawInitiator({ ...CREDIT_ONLY, services: [walkImpl] });
   // Named { label: 4, sink }, then Some(tx), then the last rx.
   void peer.send(callWith(1, Walk.methods.walk.id, [1, 3, 5, 7, 9], hex("03 04 01")));
   await peer.expect("request");
@@ -704,8 +711,8 @@ test("channel ids follow the caller's parity on the root connection, both ways",
   const client = lab();
   const server = lab();
   const [initiator, acceptor] = await sessionPair(
-    { services: [client.impl] },
-    { services: [server.impl] },
+    { ...CREDIT_ONLY, services: [client.impl] },
+    { ...CREDIT_ONLY, services: [server.impl] },
   );
   const ids = async (s: Session): Promise<number[]> => {
     const [tx, rx] = channel<number>();
@@ -726,7 +733,7 @@ test("channel ids follow the caller's parity on the root connection, both ways",
 const Wide = service("Wide", { take: { args: [t.rx(t.i32, { credit: 64 })], returns: t.u32 } });
 
 test("t.rx(T, { credit: 64 }) lets the sender send 64 items before any grant", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   const result = session.client(Wide).take(rx);
   await peer.expect("request");
@@ -753,7 +760,7 @@ test("a receiver with credit 64 accepts 64 items at once and grants 32 at a time
       return consumed;
     },
   });
-  const { peer, session } = await rawInitiator({ services: [wideImpl] });
+  const { peer, session } = await rawInitiator({ ...CREDIT_ONLY, services: [wideImpl] });
   void peer.send(callWith(1, Wide.methods.take.id, [1]));
   for (let i = 0; i < 64; i++) void peer.sendBytes(itemBytes(1, i));
   const grants: number[] = [];
@@ -774,7 +781,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
     const [tx, rx] = channel<number>();
     const call = client.client(Lab).slow(rx);
     const total = 3000;
@@ -826,7 +833,10 @@ test(
         return n;
       },
     });
-    const [client, server] = await sessionPair({}, { services: [bigImpl] });
+    const [client, server] = await sessionPair(CREDIT_ONLY, {
+      ...CREDIT_ONLY,
+      services: [bigImpl],
+    });
     const before = memoryInUse();
     const [tx, rx] = channel<Uint8Array>();
     const call = client.client(Big).take(rx);
@@ -845,7 +855,7 @@ test(
 
 test("a receiver's reset rejects the sender's pending and later sends with ChannelResetError and aborts tx.signal", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).takeThenReset(3, rx);
   const sends = range(0, 20).map((i) => settle(tx.send(i)));
@@ -867,7 +877,7 @@ test("a receiver's reset rejects the sender's pending and later sends with Chann
 
 test("breaking out of for await resets the channel and stops the handler's sends", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).sendUntilReset(tx);
   let n = 0;
@@ -886,7 +896,7 @@ test("breaking out of for await resets the channel and stops the handler's sends
 
 test("tx.close() ends the receiver's for await", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   for (let i = 0; i < 3; i++) await tx.send(valueAt(i));
@@ -901,7 +911,7 @@ test("send() after close() rejects with a TypeError, bound or not", async () => 
   await assert.rejects(unbound.send(1), TypeError);
 
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   await tx.send(valueAt(0));
@@ -913,7 +923,7 @@ test("send() after close() rejects with a TypeError, bound or not", async () => 
 
 test("an end passed to a call cannot be used by the caller", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).download(2, tx);
   await assert.rejects(tx.send(1), /passed to a call/);
@@ -931,7 +941,7 @@ test("an end passed to a call cannot be used by the caller", async () => {
 
 test("rx.recv() called before the call binds the channel waits for the first item", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   let settled = false;
   const first = rx.recv().finally(() => (settled = true));
@@ -947,7 +957,7 @@ test("rx.recv() called before the call binds the channel waits for the first ite
 });
 
 test("items and Close sent before the call wait, and go out after the Call", async () => {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   let sent = false;
   const early = tx.send(1).then(() => (sent = true));
@@ -979,7 +989,8 @@ test(
     const server = lab();
     const client = lab();
     let accepted: Connection | undefined;
-    const [initiator, acceptor] = await sessionPair({}, {
+    const [initiator, acceptor] = await sessionPair(CREDIT_ONLY, {
+      ...CREDIT_ONLY,
       onConnection: () => ({
         accept: true,
         services: [server.impl],
@@ -1013,7 +1024,7 @@ test(
 
 test("a handler can return at once and keep streaming to the caller afterwards", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   assert.equal(await client.client(Lab).spawn(1000, tx), undefined);
   const got: number[] = [];
@@ -1024,7 +1035,7 @@ test("a handler can return at once and keep streaming to the caller afterwards",
 
 test("a handler can return at once and keep receiving from the caller afterwards", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   assert.equal(await client.client(Lab).drain(rx), undefined);
   for (let i = 0; i < 1000; i++) await tx.send(valueAt(i));
@@ -1034,7 +1045,7 @@ test("a handler can return at once and keep receiving from the caller afterwards
 });
 
 test("a handler's items and Close sent before it returns reach the peer before the response", async () => {
-  const { peer, session } = await rawInitiator({ services: [testbedImpl] });
+  const { peer, session } = await rawInitiator({ ...CREDIT_ONLY, services: [testbedImpl] });
   void peer.send(callWith(1, Testbed.methods.generate.id, [1], encode(t.u32, 5)));
   assert.deepEqual(await readItems(peer, 1, 5), range(0, 5));
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 01 00");
@@ -1044,7 +1055,7 @@ test("a handler's items and Close sent before it returns reach the peer before t
 
 test("when a call resolves, the items and Close its handler sent first are already buffered", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   await client.client(Lab).download(5, tx);
   assert.equal(rx.buffered, 5);
@@ -1063,7 +1074,7 @@ function assertClosedWith(error: unknown, message: RegExp): void {
 
 test("closing the session ends its channels on both sides with an error saying why", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [aTx, aRx] = channel<number>();
   const [bTx, bRx] = channel<number>();
   await client.client(Lab).keep(aRx, bTx);
@@ -1103,7 +1114,8 @@ test("closing the session ends its channels on both sides with an error saying w
 
 test("closing a virtual connection ends its channels on both sides with an error saying why", async () => {
   const l = lab();
-  const [initiator, acceptor] = await sessionPair({}, {
+  const [initiator, acceptor] = await sessionPair(CREDIT_ONLY, {
+    ...CREDIT_ONLY,
     onConnection: () => ({ accept: true, services: [l.impl] }),
   });
   const conn = await initiator.openConnection();
@@ -1138,7 +1150,7 @@ test("closing a virtual connection ends its channels on both sides with an error
  * stays open; then the peer closed the link.
  */
 async function sessionEndedWithBufferedItems(): Promise<{ done: Rx<number>; open: Rx<number> }> {
-  const { peer, session } = await rawAcceptor();
+  const { peer, session } = await rawAcceptor(CREDIT_ONLY);
   const [tx, rx] = channel<number>();
   const [tx2, rx2] = channel<number>();
   const first = session.client(Testbed).generate(3, tx);
@@ -1188,6 +1200,7 @@ async function assertChannelViolation(
   const l = lab();
   const reported: unknown[] = [];
   const { peer, session } = await rawInitiator({
+    ...CREDIT_ONLY,
     services: [l.impl],
     onError: (e) => reported.push(e),
   });
@@ -1287,7 +1300,7 @@ test("a Call listing the same channel id twice is a protocol violation", async (
 
 test("readable.pipeTo(tx.writable) sends every chunk and closes the channel", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   let i = 0;
@@ -1304,7 +1317,7 @@ test("readable.pipeTo(tx.writable) sends every chunk and closes the channel", as
 
 test("rx.readable.pipeTo() delivers every item, then closes", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).download(1000, tx);
   const got: number[] = [];
@@ -1316,7 +1329,7 @@ test("rx.readable.pipeTo() delivers every item, then closes", async () => {
 
 test("await using closes a Tx at the end of its scope", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const [client, server] = await sessionPair(CREDIT_ONLY, { ...CREDIT_ONLY, services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   {

@@ -10,7 +10,13 @@
  * @module
  */
 
-import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
+import {
+  type ChannelHost,
+  channelInternals as ci,
+  type ReceiveWindow,
+  Rx,
+  Tx,
+} from "../channel/channel.ts";
 import type { SessionPort } from "./port.ts";
 import type { Connection } from "./connection.ts";
 import { observeItem } from "./intercept.ts";
@@ -119,6 +125,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
   readonly #localBit: number;
   readonly #max: number;
   readonly #elements: number;
+  readonly #window: ReceiveWindow;
   readonly #entries = new Map<number, Entry>();
   #next: number;
   /** The peer's closed channel ids, oldest first, at most `GONE_MEMORY`. */
@@ -132,6 +139,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
    * @param local This side's parity on the connection (its calls allocate channel ids).
    * @param maxChannels Most channels open at once on the connection.
    * @param maxDecodedElements Most elements one decoded item may hold.
+   * @param window The receive window of the channels this side receives on.
    */
   constructor(
     port: SessionPort,
@@ -140,7 +148,9 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     local: Parity,
     maxChannels: number,
     maxDecodedElements: number,
+    window: ReceiveWindow,
   ) {
+    this.#window = window;
     this.#port = port;
     this.#connection = connection;
     this.#connectionId = connectionId;
@@ -230,7 +240,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       return;
     }
     if (kept instanceof Tx) ci.bindTx(kept, this, id, item, b.schema.credit);
-    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit);
+    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit, this.#window);
   }
 
   // ------------------------------------------------------------ raw channels
@@ -354,7 +364,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
         this.#entries.set(id, { end, item: schema.item, peer: true });
         registered.push(id);
         if (end instanceof Tx) ci.bindTx(end, this, id, schema.item, schema.credit);
-        else ci.bindRx(end, this, id, schema.item, schema.credit);
+        else ci.bindRx(end, this, id, schema.item, schema.credit, this.#window);
         return end;
       },
     };
@@ -428,7 +438,9 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       return;
     }
     if (port.interceptors.length > 0) this.#observe("received", id, value);
-    if (!ci.item(entry.end, value)) port.violation(`the peer exceeded its credit on channel ${id}`);
+    if (!ci.item(entry.end, value, bytes.length - start)) {
+      port.violation(`the peer exceeded its credit on channel ${id}`);
+    }
   }
 
   /** Shows an item to the session's interceptors. */
@@ -461,7 +473,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       }
       if (length === last.length && r.pos === prefix.length) {
         if (this.#port.interceptors.length > 0) this.#observe("received", id, last);
-        if (!ci.item(entry.end, last)) {
+        if (!ci.item(entry.end, last, prefix.length - start + last.length)) {
           this.#port.violation(`the peer exceeded its credit on channel ${id}`);
         }
         return;

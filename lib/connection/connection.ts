@@ -314,6 +314,7 @@ export class ConnectionCore implements Connection {
       this.settings.parity,
       this.#limits.maxChannels,
       this.#limits.maxDecodedElements,
+      { items: this.#limits.receiveWindowItems, bytes: this.#limits.receiveWindowBytes },
     );
   }
 

@@ -46,4 +46,8 @@ export interface ConnectionLimits {
   readonly maxChannels: number;
   /** Most elements one decoded value may hold (arguments, response, item). */
   readonly maxDecodedElements: number;
+  /** Items a channel receiver lets its sender run ahead, at most. */
+  readonly receiveWindowItems: number;
+  /** Bytes a channel receiver aims to let its sender run ahead. */
+  readonly receiveWindowBytes: number;
 }

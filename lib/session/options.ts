@@ -117,6 +117,22 @@ export interface SessionLimits {
    * object in memory.
    */
   readonly maxDecodedElements?: number;
+  /**
+   * The receive window of every channel this side receives on, in items
+   * (default 256): the receiver grants credit beyond the schema's initial
+   * credit (grants are additive) so that a stream over a network link is
+   * not held to one round trip per few items, up to this many items
+   * granted or buffered, and up to `receiveWindowBytes` of them by their
+   * average size. 0 turns the window off: a receiver grants only its
+   * schema's credit back, half at a time.
+   */
+  readonly receiveWindowItems?: number;
+  /**
+   * The bytes a channel's receive window aims at (default 1 MiB), from the
+   * average encoded size of its items: a channel of 64 KiB items keeps its
+   * schema's credit, one of `i32`s grows to `receiveWindowItems`.
+   */
+  readonly receiveWindowBytes?: number;
 }
 
 /** Options of a session, either side. */
@@ -187,6 +203,8 @@ export const DEFAULTS = {
   maxSendOverflow: 16 * 1024 * 1024,
   maxPingRate: 1000,
   maxDecodedElements: 1 << 20,
+  receiveWindowItems: 256,
+  receiveWindowBytes: 1024 * 1024,
   closeTimeout: 5000,
 };
 
@@ -202,11 +220,11 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
   if (limits !== undefined && (typeof limits !== "object" || limits === null)) {
     throw new TypeError("Invalid limits: expected an object");
   }
-  const pick = (name: keyof SessionLimits, max = Number.MAX_SAFE_INTEGER): number => {
+  const pick = (name: keyof SessionLimits, max = Number.MAX_SAFE_INTEGER, min = 1): number => {
     const v = limits?.[name] ?? DEFAULTS[name];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > max) {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
       throw new RangeError(
-        `Invalid limits.${name}: expected an integer from 1 to ${max}, got ${String(v)}`,
+        `Invalid limits.${name}: expected an integer from ${min} to ${max}, got ${String(v)}`,
       );
     }
     return v;
@@ -220,6 +238,8 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
     maxSendOverflow: pick("maxSendOverflow"),
     maxPingRate: pick("maxPingRate"),
     maxDecodedElements: pick("maxDecodedElements", 0xffff_ffff),
+    receiveWindowItems: pick("receiveWindowItems", 0xffff_ffff, 0),
+    receiveWindowBytes: pick("receiveWindowBytes"),
   };
 }
 
