@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Queue } from "../../lib/_util/queue.ts";
+import { delay } from "../_helpers/mod.ts";
 
 test("Queue keeps first-in first-out order while it wraps around and grows", () => {
   const q = new Queue<number>();
@@ -75,7 +76,7 @@ test("Queue lets go of items once they are shifted", {
   })();
   for (let i = 0; i < 20 && !collected; i++) {
     forceGc!();
-    await new Promise((r) => setTimeout(r, 10));
+    await delay(10);
   }
   assert.ok(collected, "a shifted item is still referenced by the queue");
 });

@@ -28,7 +28,7 @@ import { chartPathFor, renderChart } from "../../bench/_chart.ts";
 import { FrameCutter, frameOf, FrameSplitter } from "../../bench/_raw_tcp.ts";
 import { people, Person, pointLists, Points } from "../../bench/_data.ts";
 import { allRows } from "../../bench/_rows.ts";
-import { prng } from "../_seeded.ts";
+import { prng } from "../_helpers/mod.ts";
 
 const ENV: Environment = {
   runtime: "deno",

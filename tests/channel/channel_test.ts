@@ -42,7 +42,7 @@ import {
   toHex,
   until,
   within,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------------ services
 
@@ -297,7 +297,7 @@ async function sendWithinCredit(
   let sent = 0;
   while (sent < values.length) {
     while (credit > 0 && sent < values.length) {
-      void peer.sendBytes(itemBytes(channelId, values[sent]!));
+      void peer.send(itemBytes(channelId, values[sent]!));
       credit--;
       sent++;
     }
@@ -313,16 +313,6 @@ async function sendWithinCredit(
 }
 
 /** Reads until the `Pong` of a fresh `Ping`, returning what came before it. */
-async function readUntilPong(peer: RawPeer, nonce: bigint): Promise<Message[]> {
-  void peer.send({ connectionId: 0, payload: { type: "ping", nonce } });
-  const seen: Message[] = [];
-  for (;;) {
-    const m = await peer.next();
-    if (m.payload.type === "pong" && m.payload.nonce === nonce) return seen;
-    seen.push(m);
-  }
-}
-
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
 }
@@ -351,7 +341,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const { client, server } = await sessionPair({}, { services: [l.impl] });
     await uploadStream(client, STREAM_ITEMS);
     await closeAll(client, server);
   },
@@ -362,7 +352,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const { client, server } = await sessionPair({}, { services: [l.impl] });
     await downloadStream(client, STREAM_ITEMS);
     await closeAll(client, server);
   },
@@ -373,7 +363,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const { client, server } = await sessionPair({}, { services: [l.impl] });
     await pipeStream(client, STREAM_ITEMS);
     await closeAll(client, server);
   },
@@ -435,7 +425,7 @@ test("Testbed.sum(Rx) sends the Call, item and Close bytes of wire-spec §2.7", 
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 00 05");
   await tx.close();
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 01 00");
-  await peer.sendBytes(hex("00 07 01 01 00 00 00 1e"));
+  await peer.send(hex("00 07 01 01 00 00 00 1e"));
   assert.equal(await within(result, 2000, "sum"), 15n);
   await endRaw(peer, session);
 });
@@ -449,11 +439,11 @@ test("Testbed.generate(3, Tx) sends the Call bytes of wire-spec §2.7 and receiv
     "00 07 01 00 b8 b8 ee e6 d8 e7 89 e9 54 01 01 00 03",
   );
   assert.equal(rx.id, 1);
-  await peer.sendBytes(hex("00 08 01 00 00"));
-  await peer.sendBytes(hex("00 08 01 00 02"));
-  await peer.sendBytes(hex("00 08 01 00 04"));
-  await peer.sendBytes(hex("00 08 01 01 00"));
-  await peer.sendBytes(hex("00 07 01 01 00 00 00"));
+  await peer.send(hex("00 08 01 00 00"));
+  await peer.send(hex("00 08 01 00 02"));
+  await peer.send(hex("00 08 01 00 04"));
+  await peer.send(hex("00 08 01 01 00"));
+  await peer.send(hex("00 07 01 01 00 00 00"));
   assert.equal(await within(result, 2000, "generate"), undefined);
   const got: number[] = [];
   for await (const v of rx) got.push(v);
@@ -468,10 +458,10 @@ test("a handler's Tx stops after exactly 16 items until a Rust-like peer grants 
   void peer.send(callWith(1, Testbed.methods.generate.id, [1], encode(t.u32, 40)));
   assert.deepEqual(await readItems(peer, 1, 16), range(0, 16));
   await peer.expectSilence(100);
-  await peer.sendBytes(hex("00 08 01 03 10"));
+  await peer.send(hex("00 08 01 03 10"));
   assert.deepEqual(await readItems(peer, 1, 16), range(16, 32));
   await peer.expectSilence(100);
-  await peer.sendBytes(hex("00 08 01 03 10"));
+  await peer.send(hex("00 08 01 03 10"));
   assert.deepEqual(await readItems(peer, 1, 8), range(32, 40));
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 01 00");
   assert.equal(toHex(await peer.nextBytes()), "00 07 01 01 00 00 00");
@@ -487,16 +477,16 @@ test("a caller's Tx stops after exactly 16 items until a Rust-like peer grants c
   assert.deepEqual(await readItems(peer, 1, 16), range(0, 16));
   await peer.expectSilence(100);
   assert.equal(tx.credit, 0);
-  await peer.sendBytes(hex("00 08 01 03 10"));
+  await peer.send(hex("00 08 01 03 10"));
   assert.deepEqual(await readItems(peer, 1, 16), range(16, 32));
   await peer.expectSilence(100);
-  await peer.sendBytes(hex("00 08 01 03 10"));
+  await peer.send(hex("00 08 01 03 10"));
   assert.deepEqual(await readItems(peer, 1, 8), range(32, 40));
   assert.equal(tx.credit, 8);
   for (const s of await Promise.all(sends)) assert.ok(s.ok);
   await tx.close();
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 01 00");
-  await peer.sendBytes(hex("00 07 01 01 00 00 00 1e"));
+  await peer.send(hex("00 07 01 01 00 00 00 1e"));
   assert.equal(await within(result, 2000, "sum"), 15n);
   await endRaw(peer, session);
 });
@@ -506,7 +496,7 @@ test("a handler's Rx grants credit in batches of 8, about 125 grants for 1,000 i
   void peer.send(callWith(1, Testbed.methods.sum.id, [1]));
   const values = range(0, 1000);
   const grants = await sendWithinCredit(peer, 1, values);
-  void peer.sendBytes(hex("00 08 01 01 00"));
+  void peer.send(hex("00 08 01 01 00"));
   let response: Message | undefined;
   for (;;) {
     const m = await peer.next();
@@ -540,11 +530,11 @@ test("a caller's Rx grants credit in batches of 8, about 125 grants for 1,000 it
     return got;
   })();
   const grants = await sendWithinCredit(peer, 1, range(0, 1000));
-  void peer.sendBytes(hex("00 08 01 01 00"));
-  void peer.sendBytes(hex("00 07 01 01 00 00 00"));
+  void peer.send(hex("00 08 01 01 00"));
+  void peer.send(hex("00 07 01 01 00 00 00"));
   assert.deepEqual(await within(consumed, 2000, "the stream"), range(0, 1000));
   await within(result, 2000, "generate");
-  for (const m of await readUntilPong(peer, 77n)) {
+  for (const m of await peer.sync()) {
     const body = m.payload.type === "channel" ? m.payload.body : undefined;
     if (body?.type !== "grantCredit") return assert.fail(`unexpected ${m.payload.type}`);
     grants.push(body.additional);
@@ -606,8 +596,8 @@ test("an initiator's call lists odd channel ids in schema-walk order: struct fie
   assert.deepEqual(await readItems(peer, 1, 1), [10]);
   assert.deepEqual(await readItems(peer, 5, 1), [50]);
   assert.deepEqual(await readItems(peer, 9, 1), [90]);
-  await peer.sendBytes(itemBytes(3, 30));
-  await peer.sendBytes(itemBytes(7, 70));
+  await peer.send(itemBytes(3, 30));
+  await peer.send(itemBytes(7, 70));
   assert.deepEqual(await kept.outRx.recv(), { done: false, value: 30 });
   assert.deepEqual(await kept.optRx.recv(), { done: false, value: 70 });
   await endRaw(peer, session);
@@ -687,9 +677,9 @@ test("an incoming call binds its channel ids to the handler's ends in schema-wal
   assert.equal(b.option, undefined);
   assert.deepEqual([b.input.id, b.output.id, mixed.value[1].id, b.last.id], [11, 13, 15, 17]);
   // Items reach the right ends, and the handler's sends go out on the right ids.
-  await peer.sendBytes(itemBytes(5, 55));
-  await peer.sendBytes(itemBytes(9, 99));
-  await peer.sendBytes(itemBytes(1, 11));
+  await peer.send(itemBytes(5, 55));
+  await peer.send(itemBytes(9, 99));
+  await peer.send(itemBytes(1, 11));
   assert.deepEqual(await named.value.sink.recv(), { done: false, value: 55 });
   assert.deepEqual(await a.last.recv(), { done: false, value: 99 });
   assert.deepEqual(await a.input.recv(), { done: false, value: 11 });
@@ -703,7 +693,7 @@ test("an incoming call binds its channel ids to the handler's ends in schema-wal
 test("channel ids follow the caller's parity on the root connection, both ways", async () => {
   const client = lab();
   const server = lab();
-  const [initiator, acceptor] = await sessionPair(
+  const { client: initiator, server: acceptor } = await sessionPair(
     { services: [client.impl] },
     { services: [server.impl] },
   );
@@ -735,12 +725,12 @@ test("t.rx(T, { credit: 64 }) lets the sender send 64 items before any grant", a
   assert.deepEqual(await readItems(peer, 1, 64), range(0, 64));
   await peer.expectSilence(100);
   assert.equal(tx.credit, 0);
-  await peer.sendBytes(hex("00 08 01 03 24")); // +36
+  await peer.send(hex("00 08 01 03 24")); // +36
   assert.deepEqual(await readItems(peer, 1, 36), range(64, 100));
   for (const s of await Promise.all(sends)) assert.ok(s.ok);
   await tx.close();
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 01 00");
-  await peer.sendBytes(hex("00 07 01 01 00 00 00 64"));
+  await peer.send(hex("00 07 01 01 00 00 00 64"));
   assert.equal(await within(result, 2000, "take"), 100);
   await endRaw(peer, session);
 });
@@ -755,7 +745,7 @@ test("a receiver with credit 64 accepts 64 items at once and grants 32 at a time
   });
   const { peer, session } = await rawInitiator({ services: [wideImpl] });
   void peer.send(callWith(1, Wide.methods.take.id, [1]));
-  for (let i = 0; i < 64; i++) void peer.sendBytes(itemBytes(1, i));
+  for (let i = 0; i < 64; i++) void peer.send(itemBytes(1, i));
   const grants: number[] = [];
   for (let i = 0; i < 2; i++) {
     const m = await peer.expect("channel");
@@ -764,7 +754,7 @@ test("a receiver with credit 64 accepts 64 items at once and grants 32 at a time
     grants.push(body.additional);
   }
   assert.deepEqual(grants, [32, 32]);
-  void peer.sendBytes(hex("00 08 01 01 00"));
+  void peer.send(hex("00 08 01 01 00"));
   assert.equal(toHex(await peer.nextBytes()), "00 07 01 01 00 00 00 40");
   await endRaw(peer, session);
 });
@@ -774,7 +764,7 @@ test(
   LONG,
   async () => {
     const l = lab();
-    const [client, server] = await sessionPair({}, { services: [l.impl] });
+    const { client, server } = await sessionPair({}, { services: [l.impl] });
     const [tx, rx] = channel<number>();
     const call = client.client(Lab).slow(rx);
     const total = 3000;
@@ -826,7 +816,7 @@ test(
         return n;
       },
     });
-    const [client, server] = await sessionPair({}, { services: [bigImpl] });
+    const { client, server } = await sessionPair({}, { services: [bigImpl] });
     const before = memoryInUse();
     const [tx, rx] = channel<Uint8Array>();
     const call = client.client(Big).take(rx);
@@ -845,7 +835,7 @@ test(
 
 test("a receiver's reset rejects the sender's pending and later sends with ChannelResetError and aborts tx.signal", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).takeThenReset(3, rx);
   const sends = range(0, 20).map((i) => settle(tx.send(i)));
@@ -867,7 +857,7 @@ test("a receiver's reset rejects the sender's pending and later sends with Chann
 
 test("breaking out of for await resets the channel and stops the handler's sends", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).sendUntilReset(tx);
   let n = 0;
@@ -886,7 +876,7 @@ test("breaking out of for await resets the channel and stops the handler's sends
 
 test("tx.close() ends the receiver's for await", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   for (let i = 0; i < 3; i++) await tx.send(valueAt(i));
@@ -901,7 +891,7 @@ test("send() after close() rejects with a TypeError, bound or not", async () => 
   await assert.rejects(unbound.send(1), TypeError);
 
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   await tx.send(valueAt(0));
@@ -913,7 +903,7 @@ test("send() after close() rejects with a TypeError, bound or not", async () => 
 
 test("an end passed to a call cannot be used by the caller", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).download(2, tx);
   await assert.rejects(tx.send(1), /passed to a call/);
@@ -931,7 +921,7 @@ test("an end passed to a call cannot be used by the caller", async () => {
 
 test("rx.recv() called before the call binds the channel waits for the first item", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   let settled = false;
   const first = rx.recv().finally(() => (settled = true));
@@ -965,7 +955,7 @@ test("items and Close sent before the call wait, and go out after the Call", asy
   assert.equal(toHex(await peer.nextBytes()), "00 08 01 01 00");
   await Promise.all([early, second, closing]);
   assert.equal(sent, true);
-  await peer.sendBytes(hex("00 07 01 01 00 00 00 1e"));
+  await peer.send(hex("00 07 01 01 00 00 00 1e"));
   assert.equal(await result, 15n);
   await endRaw(peer, session);
 });
@@ -979,7 +969,7 @@ test(
     const server = lab();
     const client = lab();
     let accepted: Connection | undefined;
-    const [initiator, acceptor] = await sessionPair({}, {
+    const { client: initiator, server: acceptor } = await sessionPair({}, {
       onConnection: () => ({
         accept: true,
         services: [server.impl],
@@ -1013,7 +1003,7 @@ test(
 
 test("a handler can return at once and keep streaming to the caller afterwards", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   assert.equal(await client.client(Lab).spawn(1000, tx), undefined);
   const got: number[] = [];
@@ -1024,7 +1014,7 @@ test("a handler can return at once and keep streaming to the caller afterwards",
 
 test("a handler can return at once and keep receiving from the caller afterwards", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   assert.equal(await client.client(Lab).drain(rx), undefined);
   for (let i = 0; i < 1000; i++) await tx.send(valueAt(i));
@@ -1044,7 +1034,7 @@ test("a handler's items and Close sent before it returns reach the peer before t
 
 test("when a call resolves, the items and Close its handler sent first are already buffered", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   await client.client(Lab).download(5, tx);
   assert.equal(rx.buffered, 5);
@@ -1063,7 +1053,7 @@ function assertClosedWith(error: unknown, message: RegExp): void {
 
 test("closing the session ends its channels on both sides with an error saying why", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [aTx, aRx] = channel<number>();
   const [bTx, bRx] = channel<number>();
   await client.client(Lab).keep(aRx, bTx);
@@ -1103,7 +1093,7 @@ test("closing the session ends its channels on both sides with an error saying w
 
 test("closing a virtual connection ends its channels on both sides with an error saying why", async () => {
   const l = lab();
-  const [initiator, acceptor] = await sessionPair({}, {
+  const { client: initiator, server: acceptor } = await sessionPair({}, {
     onConnection: () => ({ accept: true, services: [l.impl] }),
   });
   const conn = await initiator.openConnection();
@@ -1145,11 +1135,11 @@ async function sessionEndedWithBufferedItems(): Promise<{ done: Rx<number>; open
   await peer.expect("request");
   const second = settle(session.client(Testbed).generate(3, tx2));
   await peer.expect("request");
-  for (const v of [0, 1, 2]) await peer.sendBytes(itemBytes(1, v));
-  await peer.sendBytes(hex("00 08 01 01 00"));
-  await peer.sendBytes(hex("00 07 01 01 00 00 00"));
-  await peer.sendBytes(itemBytes(3, 10));
-  await peer.sendBytes(itemBytes(3, 11));
+  for (const v of [0, 1, 2]) await peer.send(itemBytes(1, v));
+  await peer.send(hex("00 08 01 01 00"));
+  await peer.send(hex("00 07 01 01 00 00 00"));
+  await peer.send(itemBytes(3, 10));
+  await peer.send(itemBytes(3, 11));
   await within(first, 2000, "the first call");
   await until(() => rx2.buffered === 2, "two items on channel 3");
   await peer.close();
@@ -1211,7 +1201,7 @@ async function assertChannelViolation(
 
 test("an item for an unknown channel id is a protocol violation", async () => {
   await assertChannelViolation(
-    (peer) => peer.sendBytes(itemBytes(5, 1)),
+    (peer) => peer.send(itemBytes(5, 1)),
     /item for unknown channel 5/,
   );
 });
@@ -1220,44 +1210,44 @@ test("an item after the peer's own Close is a protocol violation", async () => {
   await assertChannelViolation(async (peer) => {
     void peer.send(callWith(3, Lab.methods.keep.id, [5, 7]));
     await peer.expect("request");
-    await peer.sendBytes(itemBytes(5, 1));
-    await peer.sendBytes(hex("00 08 05 01 00"));
-    await peer.sendBytes(itemBytes(5, 2));
+    await peer.send(itemBytes(5, 1));
+    await peer.send(hex("00 08 05 01 00"));
+    await peer.send(itemBytes(5, 2));
   }, /item for channel 5 after it closed/);
 });
 
 test("an item that does not decode (an incomplete i32) is a protocol violation", async () => {
   await assertChannelViolation(
-    (peer) => peer.sendBytes(hex("00 08 01 00 ff")),
+    (peer) => peer.send(hex("00 08 01 00 ff")),
     /undecodable item on channel 1/,
   );
 });
 
 test("an item with trailing bytes is a protocol violation", async () => {
   await assertChannelViolation(
-    (peer) => peer.sendBytes(hex("00 08 01 00 02 00")),
+    (peer) => peer.send(hex("00 08 01 00 02 00")),
     /undecodable item on channel 1/,
   );
 });
 
 test("an empty item for an i32 channel is a protocol violation", async () => {
   await assertChannelViolation(
-    (peer) => peer.sendBytes(hex("00 08 01 00")),
+    (peer) => peer.send(hex("00 08 01 00")),
     /undecodable item on channel 1/,
   );
 });
 
 test("17 items on a channel with credit 16 and no grant are a protocol violation", async () => {
   await assertChannelViolation(async (peer) => {
-    for (let i = 0; i < 16; i++) void peer.sendBytes(itemBytes(1, i));
+    for (let i = 0; i < 16; i++) void peer.send(itemBytes(1, i));
     await peer.expectSilence(30);
-    await peer.sendBytes(itemBytes(1, 16));
+    await peer.send(itemBytes(1, 16));
   }, /exceeded its credit on channel 1/);
 });
 
 test("an item on a channel where the library is the sender is a protocol violation", async () => {
   await assertChannelViolation(
-    (peer) => peer.sendBytes(itemBytes(3, 1)),
+    (peer) => peer.send(itemBytes(3, 1)),
     /item for channel 3, on which this side is the sender/,
   );
 });
@@ -1287,7 +1277,7 @@ test("a Call listing the same channel id twice is a protocol violation", async (
 
 test("readable.pipeTo(tx.writable) sends every chunk and closes the channel", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   let i = 0;
@@ -1304,7 +1294,7 @@ test("readable.pipeTo(tx.writable) sends every chunk and closes the channel", as
 
 test("rx.readable.pipeTo() delivers every item, then closes", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).download(1000, tx);
   const got: number[] = [];
@@ -1316,7 +1306,7 @@ test("rx.readable.pipeTo() delivers every item, then closes", async () => {
 
 test("await using closes a Tx at the end of its scope", async () => {
   const l = lab();
-  const [client, server] = await sessionPair({}, { services: [l.impl] });
+  const { client, server } = await sessionPair({}, { services: [l.impl] });
   const [tx, rx] = channel<number>();
   const call = client.client(Lab).upload(rx);
   {

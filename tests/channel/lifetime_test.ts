@@ -36,7 +36,7 @@ import {
   sessionPair,
   settle,
   within,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 
 const Feed = service("Feed", {
   /** Sends 0..n and returns without closing. */
@@ -102,7 +102,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 test("a handler that returns without closing its Tx still ends the caller's for await", async () => {
   const f = feed();
-  const [client, server] = await sessionPair({}, { services: [f.impl] });
+  const { client, server } = await sessionPair({}, { services: [f.impl] });
   try {
     const [tx, rx] = channel<number>();
     await client.client(Feed).forget(3, tx);
@@ -114,7 +114,7 @@ test("a handler that returns without closing its Tx still ends the caller's for 
 
 test("sends a handler started without awaiting them all arrive before the automatic close", async () => {
   const f = feed();
-  const [client, server] = await sessionPair({}, { services: [f.impl] });
+  const { client, server } = await sessionPair({}, { services: [f.impl] });
   try {
     const [tx, rx] = channel<number>();
     // 100 items: more than the credit, so most wait for grants after the handler returned.
@@ -127,7 +127,7 @@ test("sends a handler started without awaiting them all arrive before the automa
 
 test("a handler that throws after sending still ends the caller's stream; the call fails", async () => {
   const f = feed();
-  const [client, server] = await sessionPair({}, { services: [f.impl], onError: () => {} });
+  const { client, server } = await sessionPair({}, { services: [f.impl], onError: () => {} });
   try {
     const [tx, rx] = channel<number>();
     const call = settle(client.client(Feed).sendThenThrow(2, tx));
@@ -141,7 +141,7 @@ test("a handler that throws after sending still ends the caller's stream; the ca
 
 test("an Rx a handler did not read to its end is reset when it returns: the caller's sends stop", async () => {
   const f = feed();
-  const [client, server] = await sessionPair({}, { services: [f.impl] });
+  const { client, server } = await sessionPair({}, { services: [f.impl] });
   try {
     const [tx, rx] = channel<number>();
     const call = client.client(Feed).readOne(rx);
@@ -175,7 +175,7 @@ test("a kept Tx stays open after its handler returned, until the handler's task 
       })();
     },
   });
-  const [client, server] = await sessionPair({}, { services: [impl] });
+  const { client, server } = await sessionPair({}, { services: [impl] });
   try {
     const [tx, rx] = channel<number>();
     await client.client(Keep).start(tx);
@@ -189,7 +189,7 @@ test("a kept Tx stays open after its handler returned, until the handler's task 
 
 test("keep() after the handler settled throws a TypeError; on the caller's own end it does nothing", async () => {
   const f = feed();
-  const [client, server] = await sessionPair({}, { services: [f.impl] });
+  const { client, server } = await sessionPair({}, { services: [f.impl] });
   try {
     const [tx, rx] = channel<number>();
     await client.client(Feed).forget(0, tx);
@@ -294,7 +294,7 @@ test("a queued call cancelled before its handler started closes the Tx it carrie
 
 test("the sender's Close metadata is on the Rx once the stream ended", async () => {
   const f = feed();
-  const [client, server] = await sessionPair({}, { services: [f.impl] });
+  const { client, server } = await sessionPair({}, { services: [f.impl] });
   try {
     const [tx, rx] = channel<number>();
     const done = client.client(Feed).closeWith(2, tx);
@@ -312,7 +312,7 @@ test("the sender's Close metadata is on the Rx once the stream ended", async () 
 test("an Rx that was reset has no Close metadata", async () => {
   const f = feed();
   // The handler's sends fail once the caller resets: its error is expected.
-  const [client, server] = await sessionPair({}, { services: [f.impl], onError: () => {} });
+  const { client, server } = await sessionPair({}, { services: [f.impl], onError: () => {} });
   try {
     const [tx, rx] = channel<number>();
     const done = client.client(Feed).closeWith(40, tx);

@@ -10,19 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { channel, implement, type Rx, service, t } from "../../mod.ts";
-import { closeAll, deferred, delay, sessionPair, settle, within } from "../_peer_helpers.ts";
-
-/** mulberry32: a small seeded PRNG, so failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { closeAll, deferred, delay, prng, sessionPair, settle, within } from "../_helpers/mod.ts";
 
 const Source = service("Source", {
   /** Sends 0..n in bursts, each burst after the receiver's next timeout. */
@@ -93,7 +81,7 @@ async function receiveRacing(
 ): Promise<void> {
   const items = 9500;
   const s = source();
-  const [client, server] = await sessionPair({}, { services: [s.impl] });
+  const { client, server } = await sessionPair({}, { services: [s.impl] });
   try {
     const [tx, rx] = channel<number>();
     const call = client.client(Source).run(items, seed, tx);
@@ -148,7 +136,7 @@ async function gatedPair(): Promise<{
   close(): Promise<void>;
 }> {
   const gate = deferred();
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     services: [implement(Numbers, {
       send: async (n, tx) => {
         await gate.promise;

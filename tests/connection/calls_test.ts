@@ -23,18 +23,18 @@ import {
 } from "../../mod.ts";
 import type { Message } from "../../wire.ts";
 import {
-  acceptorWithRawPeer,
   deferred,
   delay,
   hex,
-  initiatorWithRawPeer,
   pendingTimersAfter,
+  rawAcceptor,
+  rawInitiator,
   rejection,
   sessionPair,
   toHex,
   varintHex,
   within,
-} from "../_session_helpers.ts";
+} from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------ fixtures
 
@@ -160,12 +160,12 @@ test("1000 pipelined calls all resolve with their own results", async () => {
 });
 
 test("responses that come back in reverse order reach their own callers", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const calls = Array.from({ length: 5 }, (_, i) => calc.echo(`q${i}`));
     const ids: number[] = [];
-    for (let i = 0; i < 5; i++) ids.push(asCall(await raw.peer.recvMessage()).id);
+    for (let i = 0; i < 5; i++) ids.push(asCall(await raw.peer.next()).id);
     for (const id of [...ids].reverse()) raw.peer.send(response(id, okString(`answer to ${id}`)));
     assert.deepEqual(await Promise.all(calls), ids.map((id) => `answer to ${id}`));
   } finally {
@@ -206,10 +206,10 @@ test("a call to a method the peer does not serve fails with UnknownMethodError",
 });
 
 test("a call to an unknown method id is answered 01 01 (UnknownMethod)", async () => {
-  const raw = await acceptorWithRawPeer({ services: [calcImpl] });
+  const raw = await rawInitiator({ services: [calcImpl] }, { readAhead: false });
   try {
     raw.peer.send(call(1, 0x1234n, new Uint8Array()));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 01 01");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 01 01");
   } finally {
     await raw.close();
   }
@@ -217,7 +217,7 @@ test("a call to an unknown method id is answered 01 01 (UnknownMethod)", async (
 
 test("undecodable args are answered 01 02 (InvalidPayload) without running the handler", async () => {
   let ran = 0;
-  const raw = await acceptorWithRawPeer({
+  const raw = await rawInitiator({
     services: [implement(Calc, {
       ...calcImplHandlers(),
       add: (a, b) => {
@@ -225,20 +225,20 @@ test("undecodable args are answered 01 02 (InvalidPayload) without running the h
         return a + b;
       },
     })],
-  });
+  }, { readAhead: false });
   try {
     const add = Calc.methods.add.id;
     // One u32 where two are expected; an overflowing varint; a trailing byte.
     raw.peer.send(call(1, add, hex("05")));
     raw.peer.send(call(3, add, hex("ff ff ff ff ff 01 02")));
     raw.peer.send(call(5, add, hex("01 02 03")));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 01 02");
-    assert.equal(toHex(await raw.peer.recv()), "00 07 03 01 00 00 01 02");
-    assert.equal(toHex(await raw.peer.recv()), "00 07 05 01 00 00 01 02");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 01 02");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 03 01 00 00 01 02");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 05 01 00 00 01 02");
     assert.equal(ran, 0);
     // The session survives: a good call is answered Ok(3).
     raw.peer.send(call(7, add, hex("01 02")));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 07 01 00 00 00 03");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 07 01 00 00 00 03");
     assert.equal(raw.session.isClosed, false);
   } finally {
     await raw.close();
@@ -246,10 +246,10 @@ test("undecodable args are answered 01 02 (InvalidPayload) without running the h
 });
 
 test("a caller answered 01 02 fails with InvalidPayloadError", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const pending = raw.session.client(Calc).add(1, 2);
-    const { id } = asCall(await raw.peer.recvMessage());
+    const { id } = asCall(await raw.peer.next());
     raw.peer.send(response(id, hex("01 02")));
     assertRpcError(await rejection(pending), InvalidPayloadError, "invalid-payload");
   } finally {
@@ -258,14 +258,14 @@ test("a caller answered 01 02 fails with InvalidPayloadError", async () => {
 });
 
 test("a malformed response fails only its call with invalid-response, naming the method", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     // A bad Result tag, nothing at all, a trailing byte after Ok(3), a user error
     // for an infallible method, and an unknown RoamError index.
     for (const ret of ["02 03", "", "00 03 00", "01 00 05", "01 07"]) {
       const pending = calc.add(1, 2);
-      const { id } = asCall(await raw.peer.recvMessage());
+      const { id } = asCall(await raw.peer.next());
       raw.peer.send(response(id, hex(ret)));
       const e = await rejection(pending);
       assertRpcError(e, RpcError, "invalid-response");
@@ -273,7 +273,7 @@ test("a malformed response fails only its call with invalid-response, naming the
     }
     // The connection goes on: a good response still resolves.
     const pending = calc.add(1, 2);
-    const { id } = asCall(await raw.peer.recvMessage());
+    const { id } = asCall(await raw.peer.next());
     raw.peer.send(response(id, hex("00 06")));
     assert.equal(await pending, 6);
   } finally {
@@ -314,10 +314,10 @@ test("a handler that throws fails the caller with CancelledError and reaches the
 });
 
 test("a handler that throws is answered 01 03 (Cancelled) on the wire", async () => {
-  const raw = await acceptorWithRawPeer({ services: [calcImpl], onError: () => {} });
+  const raw = await rawInitiator({ services: [calcImpl], onError: () => {} }, { readAhead: false });
   try {
     raw.peer.send(call(1, Calc.methods.fail.id, encode(t.string, "boom")));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 01 03");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 01 03");
   } finally {
     await raw.close();
   }
@@ -372,13 +372,13 @@ test("ok(...) and err(...) from a fallible handler reach the caller as typed Res
 });
 
 test("a fallible method's user error and value have the Rust wire bytes", async () => {
-  const raw = await acceptorWithRawPeer({ services: [calcImpl] });
+  const raw = await rawInitiator({ services: [calcImpl] }, { readAhead: false });
   try {
     const divide = Calc.methods.divide.id;
     raw.peer.send(call(1, divide, encode(Calc.methods.divide.args, [7n, 0n])));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 01 00 00");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 01 00 00");
     raw.peer.send(call(3, divide, encode(Calc.methods.divide.args, [7n, 2n])));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 03 01 00 00 00 06");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 03 01 00 00 00 06");
   } finally {
     await raw.close();
   }
@@ -592,39 +592,39 @@ test("inspecting a SENSITIVE entry shows its key and <redacted> in place of the 
 // ------------------------------------------------------------ cancellation, caller side
 
 test("aborting a call's signal rejects it with the signal's reason and sends Cancel", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const controller = new AbortController();
     const pending = raw.session.client(Calc).echo("slow", { signal: controller.signal });
-    const { id } = asCall(await raw.peer.recvMessage());
+    const { id } = asCall(await raw.peer.next());
     assert.equal(id, 1);
     const reason = new Error("user gave up");
     controller.abort(reason);
     assert.equal(await rejection(pending), reason);
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 02 00");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 02 00");
   } finally {
     await raw.close();
   }
 });
 
 test("a late response to a cancelled call is ignored and the session keeps working", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const controller = new AbortController();
     const pending = calc.echo("slow", { signal: controller.signal });
-    const first = asCall(await raw.peer.recvMessage());
+    const first = asCall(await raw.peer.next());
     controller.abort();
     const reason = await rejection(pending);
     assert.ok(reason instanceof DOMException && reason.name === "AbortError", String(reason));
-    assert.equal(toHex(await raw.peer.recv()), `00 07 ${varintHex(first.id)} 02 00`);
+    assert.equal(toHex(await raw.peer.nextBytes()), `00 07 ${varintHex(first.id)} 02 00`);
     // The late response, as a Rust peer sends it after a Cancel, then a real one.
     raw.peer.send(response(first.id, hex("01 03")));
     // No ProtocolError, nothing else: the library just answers the sync Ping.
     assert.deepEqual(await raw.peer.sync(), []);
     assert.equal(raw.session.isClosed, false);
     const next = calc.echo("again");
-    const second = asCall(await raw.peer.recvMessage());
+    const second = asCall(await raw.peer.next());
     assert.equal(second.id, first.id + 2);
     raw.peer.send(response(second.id, okString("again!")));
     assert.equal(await next, "again!");
@@ -634,17 +634,17 @@ test("a late response to a cancelled call is ignored and the session keeps worki
 });
 
 test("a call with a timeout rejects with a DOMException named TimeoutError and sends Cancel", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const started = performance.now();
     const pending = raw.session.client(Calc).echo("slow", { timeout: 30 });
-    const { id } = asCall(await raw.peer.recvMessage());
+    const { id } = asCall(await raw.peer.next());
     const e = await rejection(pending);
     assert.ok(e instanceof DOMException, String(e));
     assert.equal(e.name, "TimeoutError");
     assert.match(e.message, /Calc\.echo/);
     assert.ok(performance.now() - started >= 25);
-    assert.equal(toHex(await raw.peer.recv()), `00 07 ${varintHex(id)} 02 00`);
+    assert.equal(toHex(await raw.peer.nextBytes()), `00 07 ${varintHex(id)} 02 00`);
   } finally {
     await raw.close();
   }
@@ -667,7 +667,7 @@ test("a call answered before its timeout leaves no timer behind", async () => {
 });
 
 test("an already-aborted signal rejects at once without sending anything", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const reason = new Error("too late");
@@ -675,7 +675,7 @@ test("an already-aborted signal rejects at once without sending anything", async
     assert.deepEqual(await raw.peer.sync(), []);
     // No request id was used up either.
     const next = calc.echo("y");
-    assert.equal(asCall(await raw.peer.recvMessage()).id, 1);
+    assert.equal(asCall(await raw.peer.next()).id, 1);
     raw.peer.send(response(1, okString("y")));
     assert.equal(await next, "y");
   } finally {
@@ -689,7 +689,7 @@ test("a Cancel aborts the handler's ctx.signal and is answered 01 03 even if the
   const started = deferred<AbortSignal>();
   const release = deferred();
   const returned = deferred();
-  const raw = await acceptorWithRawPeer({
+  const raw = await rawInitiator({
     services: [implement(Calc, {
       ...calcImplHandlers(),
       echo: async (s, ctx) => {
@@ -699,13 +699,13 @@ test("a Cancel aborts the handler's ctx.signal and is answered 01 03 even if the
         return s;
       },
     })],
-  });
+  }, { readAhead: false });
   try {
     raw.peer.send(call(1, Calc.methods.echo.id, encode(t.string, "x")));
     const signal = await within(started.promise, 2000, "the handler");
     assert.equal(signal.aborted, false);
     raw.peer.send(cancel(1));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 01 03");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 01 03");
     assert.equal(signal.aborted, true);
     assert.ok(signal.reason instanceof CancelledError, String(signal.reason));
     release.resolve();
@@ -723,7 +723,7 @@ test("a handler that reads ctx.signal only after the Cancel still sees it aborte
   const started = deferred();
   const release = deferred();
   const observed = deferred<boolean>();
-  const raw = await acceptorWithRawPeer({
+  const raw = await rawInitiator({
     services: [implement(Calc, {
       ...calcImplHandlers(),
       echo: async (s, ctx: CallContext) => {
@@ -733,12 +733,12 @@ test("a handler that reads ctx.signal only after the Cancel still sees it aborte
         return s;
       },
     })],
-  });
+  }, { readAhead: false });
   try {
     raw.peer.send(call(1, Calc.methods.echo.id, encode(t.string, "x")));
     await within(started.promise, 2000, "the handler");
     raw.peer.send(cancel(1));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 01 03");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 01 03");
     release.resolve();
     assert.equal(await observed.promise, true);
   } finally {
@@ -749,7 +749,7 @@ test("a handler that reads ctx.signal only after the Cancel still sees it aborte
 test("a link that fails while a handler runs aborts its ctx.signal with a ClosedError", async () => {
   const started = deferred<AbortSignal>();
   const release = deferred();
-  const raw = await acceptorWithRawPeer({
+  const raw = await rawInitiator({
     services: [implement(Calc, {
       ...calcImplHandlers(),
       echo: async (s, ctx) => {
@@ -758,7 +758,7 @@ test("a link that fails while a handler runs aborts its ctx.signal with a Closed
         return s;
       },
     })],
-  });
+  }, { readAhead: false });
   try {
     raw.peer.send(call(1, Calc.methods.echo.id, encode(t.string, "x")));
     const signal = await within(started.promise, 2000, "the handler");
@@ -773,10 +773,10 @@ test("a link that fails while a handler runs aborts its ctx.signal with a Closed
 });
 
 test("a Cancel for a call that already finished is ignored", async () => {
-  const raw = await acceptorWithRawPeer({ services: [calcImpl] });
+  const raw = await rawInitiator({ services: [calcImpl] }, { readAhead: false });
   try {
     raw.peer.send(call(1, Calc.methods.add.id, hex("01 02")));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 01 01 00 00 00 03");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 01 01 00 00 00 03");
     raw.peer.send(cancel(1));
     assert.deepEqual(await raw.peer.sync(), []);
     assert.equal(raw.session.isClosed, false);
@@ -786,10 +786,10 @@ test("a Cancel for a call that already finished is ignored", async () => {
 });
 
 test("a caller answered 01 03 (Cancelled) fails with CancelledError", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const pending = raw.session.client(Calc).echo("x");
-    const { id } = asCall(await raw.peer.recvMessage());
+    const { id } = asCall(await raw.peer.next());
     raw.peer.send(response(id, hex("01 03")));
     assertRpcError(await rejection(pending), CancelledError, "cancelled");
   } finally {
@@ -838,7 +838,7 @@ test("a client never has more calls in flight than the peer's maxConcurrentReque
 });
 
 test("a raw peer announcing max 2 sees at most 2 calls until it answers one", async () => {
-  const raw = await initiatorWithRawPeer({}, { max: 2 });
+  const raw = await rawAcceptor({}, { maxConcurrentRequests: 2, readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const calls = Array.from({ length: 5 }, (_, i) => calc.echo(`m${i}`));
@@ -860,7 +860,7 @@ test("a raw peer announcing max 2 sees at most 2 calls until it answers one", as
 });
 
 test("a call queued behind the peer's limit can be cancelled and is never sent", async () => {
-  const raw = await initiatorWithRawPeer({}, { max: 1 });
+  const raw = await rawAcceptor({}, { maxConcurrentRequests: 1, readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const first = calc.echo("first");
@@ -878,7 +878,7 @@ test("a call queued behind the peer's limit can be cancelled and is never sent",
     // Neither queued call was sent, and no Cancel for them either.
     assert.deepEqual(await raw.peer.sync(), []);
     const later = calc.echo("later");
-    const next = asCall(await raw.peer.recvMessage());
+    const next = asCall(await raw.peer.next());
     assert.equal(next.id, 3);
     raw.peer.send(response(3, okString("later")));
     assert.equal(await later, "later");
@@ -890,7 +890,7 @@ test("a call queued behind the peer's limit can be cancelled and is never sent",
 test("the server runs at most maxConcurrentRequests handlers even if the peer ignores the limit", async () => {
   let running = 0;
   let most = 0;
-  const raw = await acceptorWithRawPeer({
+  const raw = await rawInitiator({
     maxConcurrentRequests: 2,
     services: [implement(Calc, {
       ...calcImplHandlers(),
@@ -902,7 +902,7 @@ test("the server runs at most maxConcurrentRequests handlers even if the peer ig
         return v;
       },
     })],
-  });
+  }, { readAhead: false });
   try {
     assert.equal(toHex(raw.first), "00 01 01 02 00");
     const sleep = Calc.methods.sleep;
@@ -910,7 +910,7 @@ test("the server runs at most maxConcurrentRequests handlers even if the peer ig
     for (const id of ids) raw.peer.send(call(id, sleep.id, encode(sleep.args, [3, id * 10])));
     const answers = new Map<number, string>();
     for (let i = 0; i < ids.length; i++) {
-      const m = await raw.peer.recvMessage();
+      const m = await raw.peer.next();
       assert.equal(m.payload.type, "request");
       if (m.payload.type !== "request" || m.payload.body.type !== "response") {
         return assert.fail("expected a response");
@@ -929,7 +929,7 @@ test("the server runs at most maxConcurrentRequests handlers even if the peer ig
 test("a call queued on the server behind its limit is answered 01 03 when cancelled and never runs", async () => {
   const release = deferred();
   const ran: string[] = [];
-  const raw = await acceptorWithRawPeer({
+  const raw = await rawInitiator({
     maxConcurrentRequests: 1,
     services: [implement(Calc, {
       ...calcImplHandlers(),
@@ -939,15 +939,15 @@ test("a call queued on the server behind its limit is answered 01 03 when cancel
         return s;
       },
     })],
-  });
+  }, { readAhead: false });
   try {
     const echo = Calc.methods.echo.id;
     raw.peer.send(call(1, echo, encode(t.string, "a")));
     raw.peer.send(call(3, echo, encode(t.string, "b")));
     raw.peer.send(cancel(3));
-    assert.equal(toHex(await raw.peer.recv()), "00 07 03 01 00 00 01 03");
+    assert.equal(toHex(await raw.peer.nextBytes()), "00 07 03 01 00 00 01 03");
     release.resolve();
-    assert.equal(toHex(await raw.peer.recv()), `00 07 01 01 00 00 ${toHex(okString("a"))}`);
+    assert.equal(toHex(await raw.peer.nextBytes()), `00 07 01 01 00 00 ${toHex(okString("a"))}`);
     assert.deepEqual(await raw.peer.sync(), []);
     assert.deepEqual(ran, ["a"]);
   } finally {
@@ -958,7 +958,7 @@ test("a call queued on the server behind its limit is answered 01 03 when cancel
 // ------------------------------------------------------------ request ids
 
 test("the initiator numbers its requests 1, 3, 5 (odd parity)", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const calls = [calc.add(1, 1), calc.add(2, 2), calc.add(3, 3)];
@@ -974,7 +974,7 @@ test("the initiator numbers its requests 1, 3, 5 (odd parity)", async () => {
 });
 
 test("the acceptor numbers its requests 2, 4, 6 (even parity)", async () => {
-  const raw = await acceptorWithRawPeer();
+  const raw = await rawInitiator({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const calls = [calc.add(1, 1), calc.add(2, 2), calc.add(3, 3)];
@@ -988,7 +988,7 @@ test("the acceptor numbers its requests 2, 4, 6 (even parity)", async () => {
 });
 
 test('an initiator with parity: "even" numbers its requests 2, 4, 6 and its acceptor 1, 3, 5', async () => {
-  const init = await initiatorWithRawPeer({ parity: "even" }, { parity: "odd" });
+  const init = await rawAcceptor({ parity: "even" }, { parity: "odd", readAhead: false });
   try {
     const calc = init.session.client(Calc);
     const calls = [calc.add(1, 1), calc.add(2, 2), calc.add(3, 3)];
@@ -999,7 +999,7 @@ test('an initiator with parity: "even" numbers its requests 2, 4, 6 and its acce
   } finally {
     await init.close();
   }
-  const acc = await acceptorWithRawPeer({ services: [calcImpl] }, { parity: "even" });
+  const acc = await rawInitiator({ services: [calcImpl] }, { parity: "even", readAhead: false });
   try {
     const calc = acc.session.client(Calc);
     const calls = [calc.add(1, 1), calc.add(2, 2), calc.add(3, 3)];
@@ -1009,18 +1009,18 @@ test('an initiator with parity: "even" numbers its requests 2, 4, 6 and its acce
     assert.deepEqual(await Promise.all(calls), [1, 1, 1]);
     // Its peer's calls carry even ids, and they are served.
     acc.peer.send(call(2, Calc.methods.add.id, hex("02 03")));
-    assert.equal(toHex(await acc.peer.recv()), "00 07 02 01 00 00 00 05");
+    assert.equal(toHex(await acc.peer.nextBytes()), "00 07 02 01 00 00 00 05");
   } finally {
     await acc.close();
   }
 });
 
 test("the exact bytes of a call: 00 07 01 00 <method id> 00 00 <args>", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const pending = raw.session.client(Calc).add(3, 5);
     assert.equal(
-      toHex(await raw.peer.recv()),
+      toHex(await raw.peer.nextBytes()),
       `00 07 01 00 ${varintHex(Calc.methods.add.id)} 00 00 03 05`,
     );
     raw.peer.send(hex("00 07 01 01 00 00 00 08"));
@@ -1033,7 +1033,7 @@ test("the exact bytes of a call: 00 07 01 00 <method id> 00 00 <args>", async ()
 // ------------------------------------------------------------ bad calls
 
 test("calling a client method with the wrong number of arguments rejects with TypeError", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const add = raw.session.client(Calc).add as unknown as (...a: unknown[]) => Promise<number>;
     for (const args of [[], [1], [1, 2, {}, 4]]) {
@@ -1048,7 +1048,7 @@ test("calling a client method with the wrong number of arguments rejects with Ty
 });
 
 test("arguments that do not fit the schema reject with an error naming args[...] and send nothing", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc) as unknown as {
       add(...a: unknown[]): Promise<number>;
@@ -1066,7 +1066,7 @@ test("arguments that do not fit the schema reject with an error naming args[...]
     assert.deepEqual(await raw.peer.sync(), []);
     // The session is fine: the next call goes out.
     const next = calc.add(1, 2);
-    const c = asCall(await raw.peer.recvMessage());
+    const c = asCall(await raw.peer.next());
     assert.equal(c.id % 2, 1);
     raw.peer.send(response(c.id, hex("00 03")));
     assert.equal(await next, 3);
@@ -1076,7 +1076,7 @@ test("arguments that do not fit the schema reject with an error naming args[...]
 });
 
 test("an invalid timeout or invalid metadata rejects the call without sending anything", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     for (const timeout of [-1, Number.NaN, 2 ** 31]) {
@@ -1106,14 +1106,14 @@ test("a handler can call the peer back through ctx.connection", async () => {
 });
 
 test("bad arguments to a call queued behind the peer's limit reject at once too", async () => {
-  const raw = await initiatorWithRawPeer({}, { max: 1 });
+  const raw = await rawAcceptor({}, { maxConcurrentRequests: 1, readAhead: false });
   try {
     const calc = raw.session.client(Calc);
     const first = calc.echo("first");
     const e = await rejection(calc.echo(7 as unknown as string));
     assert.ok(e instanceof TypeError, String(e));
     assert.match(e.message, /args\[0\]/);
-    const { id } = asCall(await raw.peer.recvMessage());
+    const { id } = asCall(await raw.peer.next());
     raw.peer.send(response(id, okString("one")));
     assert.equal(await first, "one");
     assert.deepEqual(await raw.peer.sync(), []);
@@ -1181,9 +1181,9 @@ test("a link that dies mid-call fails the pending call promptly with ClosedError
   for (
     const how of ["abort both ways", "abort the peer's writable", "cancel the peer's readable"]
   ) {
-    const raw = await initiatorWithRawPeer();
+    const raw = await rawAcceptor({}, { readAhead: false });
     const pending = raw.session.client(Calc).echo("doomed");
-    asCall(await raw.peer.recvMessage());
+    asCall(await raw.peer.next());
     const started = performance.now();
     if (how === "abort both ways") await raw.peer.abort();
     else if (how === "abort the peer's writable") await raw.peer.abortWritable();

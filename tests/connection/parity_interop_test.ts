@@ -26,7 +26,7 @@ import {
   rawInitiator,
   type RawPeer,
   within,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 
 const Streams = service("Streams", {
   /** Sums the items until the sender closes. */

@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { implement, service, t } from "../../mod.ts";
-import { initiatorWithRawPeer, rejection } from "../_session_helpers.ts";
+import { rawAcceptor, rejection } from "../_helpers/mod.ts";
 
 const Inventory = service("Inventory", {
   count: { args: [t.string], returns: t.u32 },
@@ -51,7 +51,7 @@ test("implement() accepts a class instance whose methods are the handlers", () =
 });
 
 test("a client method called with extra arguments rejects with a TypeError and sends nothing", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const watch = raw.session.client(Inventory).watch as unknown as (
       ...a: unknown[]
@@ -85,7 +85,7 @@ test("a client method called with extra arguments rejects with a TypeError and s
 });
 
 test("a client method called with too few arguments rejects with a TypeError and sends nothing", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const count = raw.session.client(Inventory).count as unknown as (
       ...a: unknown[]
@@ -109,7 +109,7 @@ test("a client method called with too few arguments rejects with a TypeError and
 });
 
 test("a client method takes a plain object, a null-prototype object or undefined as call options", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     const count = raw.session.client(Inventory).count;
     const calls = [

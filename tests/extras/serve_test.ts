@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { accept, HandshakeError, memoryLink, serve } from "../../mod.ts";
+import { delay } from "../_helpers/mod.ts";
 
 test("accept() stops waiting for a Hello when its signal aborts", async () => {
   const [, b] = memoryLink();
@@ -31,7 +32,7 @@ test("server.close() does not wait for a connected peer that never says Hello", 
     silent.once("error", reject);
   });
   // Let the server accept the connection and start its handshake.
-  await new Promise((r) => setTimeout(r, 50));
+  await delay(50);
   const started = performance.now();
   await server.close();
   const took = performance.now() - started;

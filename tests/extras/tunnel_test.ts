@@ -19,6 +19,7 @@ import {
   type Tx,
 } from "../../mod.ts";
 import { connectTcpStream, listenTcpStream } from "../../transports/tcp.ts";
+import { delay } from "../_helpers/mod.ts";
 
 /** A plain TCP echo server (no roam): whatever a client sends comes back. */
 async function tcpEcho(): Promise<{ port: number; close(): Promise<void> }> {
@@ -106,7 +107,7 @@ test("a reverse tunnel: the side that dialled out serves the forward, the listen
   const sessions: Session[] = [];
   const hub = await serve("tcp://127.0.0.1:0", { onSession: (s) => sessions.push(s) });
   const edge = await connect(hub.url, { services: [forwarder(pumps)] });
-  while (sessions.length === 0) await new Promise((r) => setTimeout(r, 5));
+  while (sessions.length === 0) await delay(5);
   const toEdge = sessions[0]!.client(Forward);
 
   const { local, remote } = tunnel();

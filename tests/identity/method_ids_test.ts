@@ -2,8 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type Schema, service, t } from "../../mod.ts";
 import { signatureOf } from "../../wire.ts";
-
-const hex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+import { toHex } from "../_helpers/mod.ts";
 
 const MathError = t.enum({ DivisionByZero: t.unit, Overflow: t.unit });
 const Testbed = service("Testbed", {
@@ -21,10 +20,10 @@ test("service() computes the four upstream-verified Testbed method ids", () => {
 });
 
 test("service() signatures match wire-spec §6.4 byte for byte", () => {
-  assert.equal(hex(Testbed.methods.echo.signature), "25 01 0f 0f");
-  assert.equal(hex(Testbed.methods.divide.signature), "25 02 0a 0a 10");
-  assert.equal(hex(Testbed.methods.sum.signature), "25 01 27 09 0a");
-  assert.equal(hex(Testbed.methods.generate.signature), "25 02 04 26 09 10");
+  assert.equal(toHex(Testbed.methods.echo.signature), "25 01 0f 0f");
+  assert.equal(toHex(Testbed.methods.divide.signature), "25 02 0a 0a 10");
+  assert.equal(toHex(Testbed.methods.sum.signature), "25 01 27 09 0a");
+  assert.equal(toHex(Testbed.methods.generate.signature), "25 02 04 26 09 10");
 });
 
 test("service() ids for zero-argument and unsigned methods match the computed references", () => {
@@ -32,7 +31,7 @@ test("service() ids for zero-argument and unsigned methods match the computed re
   const Ping = service("Ping", { ping: { args: [], returns: t.u64 } });
   assert.equal(Adder.methods.add.id, 0x9779c2f07703fab4n);
   assert.equal(Ping.methods.ping.id, 0xe9902a970bb69986n);
-  assert.equal(hex(Ping.methods.ping.signature), "10 05");
+  assert.equal(toHex(Ping.methods.ping.signature), "10 05");
 });
 
 test("method ids ignore the case style of service and method names", () => {
@@ -84,25 +83,25 @@ test("signatureOf() encodes scalars with their tags", () => {
 });
 
 test("signatureOf() encodes containers, with Vec<u8> as bytes", () => {
-  assert.equal(hex(signatureOf(t.list(t.u8))), "11");
-  assert.equal(hex(signatureOf(t.list(t.u16))), "20 03");
-  assert.equal(hex(signatureOf(t.option(t.string))), "21 0f");
-  assert.equal(hex(signatureOf(t.array(t.u8, 32))), "22 20 02");
-  assert.equal(hex(signatureOf(t.array(t.u8, 300))), "22 ac 02 02");
-  assert.equal(hex(signatureOf(t.map(t.string, t.u64))), "23 0f 05");
-  assert.equal(hex(signatureOf(t.set(t.i32))), "24 09");
-  assert.equal(hex(signatureOf(t.tuple(t.u8, t.bool))), "25 02 02 01");
-  assert.equal(hex(signatureOf(t.tx(t.i32))), "26 09");
-  assert.equal(hex(signatureOf(t.rx(t.string))), "27 0f");
+  assert.equal(toHex(signatureOf(t.list(t.u8))), "11");
+  assert.equal(toHex(signatureOf(t.list(t.u16))), "20 03");
+  assert.equal(toHex(signatureOf(t.option(t.string))), "21 0f");
+  assert.equal(toHex(signatureOf(t.array(t.u8, 32))), "22 20 02");
+  assert.equal(toHex(signatureOf(t.array(t.u8, 300))), "22 ac 02 02");
+  assert.equal(toHex(signatureOf(t.map(t.string, t.u64))), "23 0f 05");
+  assert.equal(toHex(signatureOf(t.set(t.i32))), "24 09");
+  assert.equal(toHex(signatureOf(t.tuple(t.u8, t.bool))), "25 02 02 01");
+  assert.equal(toHex(signatureOf(t.tx(t.i32))), "26 09");
+  assert.equal(toHex(signatureOf(t.rx(t.string))), "27 0f");
 });
 
 test("signatureOf() encodes struct field names but not the struct name", () => {
   const Point = t.struct({ x: t.i32, y: t.i32 });
-  assert.equal(hex(signatureOf(Point)), "30 02 01 78 09 01 79 09");
+  assert.equal(toHex(signatureOf(Point)), "30 02 01 78 09 01 79 09");
   // The same type twice without recursion is expanded both times.
   const Rect = t.struct({ a: Point, b: Point });
   assert.equal(
-    hex(signatureOf(Rect)),
+    toHex(signatureOf(Rect)),
     "30 02 01 61 30 02 01 78 09 01 79 09 01 62 30 02 01 78 09 01 79 09",
   );
 });
@@ -116,7 +115,7 @@ test("signatureOf() encodes every enum variant shape", () => {
     E: [t.u8],
   });
   assert.equal(
-    hex(signatureOf(E)),
+    toHex(signatureOf(E)),
     [
       "31 05",
       "01 41 00",
@@ -133,7 +132,7 @@ test("signatureOf() writes a back-reference for a recursive type", () => {
     next?: Node | undefined;
   }
   const Node: Schema<Node> = t.struct({ next: t.option(t.lazy(() => Node)) });
-  assert.equal(hex(signatureOf(Node)), "30 01 04 6e 65 78 74 21 32 00");
+  assert.equal(toHex(signatureOf(Node)), "30 01 04 6e 65 78 74 21 32 00");
 });
 
 test("back-reference depth counts every enclosing user type, tuples included", () => {
@@ -144,7 +143,7 @@ test("back-reference depth counts every enclosing user type, tuples included", (
     kids: t.tuple(t.i32, t.option(t.lazy(() => Tree))),
   });
   // Tree > tuple > (back to Tree): depth 1.
-  assert.equal(hex(signatureOf(Tree)), "30 01 04 6b 69 64 73 25 02 09 21 32 01");
+  assert.equal(toHex(signatureOf(Tree)), "30 01 04 6b 69 64 73 25 02 09 21 32 01");
 });
 
 test("service() rejects channels in return types, errors and collections", () => {

@@ -16,7 +16,7 @@ import type { Message } from "../../wire.ts";
 import { serve } from "../../mod.ts";
 import { streamLink } from "../../lib/link/framing/stream_link.ts";
 import { SELF } from "../fixtures/runtimes.ts";
-import { delay, frame, HELLO, RawSocket, targetOf, u32le, within } from "../_raw_net.ts";
+import { delay, frame, HELLO, RawSocket, targetOf, u32le, within } from "../_helpers/mod.ts";
 
 /** Sends junk frames as fast as the socket takes them until `stop()`. */
 function keepWriting(s: RawSocket): { stop(): void } {

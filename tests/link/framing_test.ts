@@ -14,26 +14,9 @@ import type { RawSocket, SocketSink } from "../../lib/link/framing/socket.ts";
 import { socketLink } from "../../lib/link/framing/socket_link.ts";
 import { streamLink } from "../../lib/link/framing/stream_link.ts";
 import { Writer } from "../../lib/postcard/_writer.ts";
+import { concat, frame, tick } from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------------ helpers
-
-/** `[u32 LE length][payload]`. */
-function frame(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + payload.length);
-  new DataView(out.buffer).setUint32(0, payload.length, true);
-  out.set(payload, 4);
-  return out;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
-}
 
 /** A payload of `n` bytes whose content depends on `seed`. */
 function payloadOf(n: number, seed = 0): Uint8Array {
@@ -49,11 +32,6 @@ function decodeAll(chunks: readonly Uint8Array[], max = DEFAULT_MAX_FRAME_SIZE):
   for (const c of chunks) decoder.push(c, (p) => out.push(p));
   assert.ok(decoder.atBoundary, "the decoder ends between frames");
   return out;
-}
-
-/** Lets queued microtasks and stream internals run. */
-function tick(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
 }
 
 /** True when `p` has settled (checked after a tick). */
@@ -141,7 +119,7 @@ class FakeSocket implements RawSocket {
 
   /** Everything written, as one array. */
   wire(): Uint8Array {
-    return concat(this.writes);
+    return concat(...this.writes);
   }
 
   /** Delivers bytes as the runtime would: the buffer is reused (scribbled over) afterwards. */
@@ -166,7 +144,7 @@ async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array
 
 test("frames split at every byte boundary, including inside headers, reassemble exactly", () => {
   const payloads = [payloadOf(0), payloadOf(5, 1), payloadOf(1, 2), payloadOf(300, 3)];
-  const stream = concat(payloads.map(frame));
+  const stream = concat(...payloads.map(frame));
   for (let i = 0; i <= stream.length; i++) {
     const got = decodeAll([stream.subarray(0, i), stream.subarray(i)]);
     assert.deepEqual(got, payloads, `split at ${i}`);
@@ -175,7 +153,7 @@ test("frames split at every byte boundary, including inside headers, reassemble 
 
 test("frames cut at every pair of byte boundaries reassemble exactly", () => {
   const payloads = [payloadOf(3), payloadOf(0), payloadOf(9, 4), payloadOf(2, 5)];
-  const stream = concat(payloads.map(frame));
+  const stream = concat(...payloads.map(frame));
   for (let i = 0; i <= stream.length; i++) {
     for (let j = i; j <= stream.length; j++) {
       const chunks = [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)];
@@ -186,7 +164,7 @@ test("frames cut at every pair of byte boundaries reassemble exactly", () => {
 
 test("frames fed one byte at a time reassemble exactly", () => {
   const payloads = [payloadOf(7), payloadOf(0), payloadOf(130, 9)];
-  const stream = concat(payloads.map(frame));
+  const stream = concat(...payloads.map(frame));
   const bytes = Array.from(stream, (b) => Uint8Array.of(b));
   assert.deepEqual(decodeAll(bytes), payloads);
 });
@@ -205,7 +183,7 @@ test("a decoder reports whether it stands between frames", () => {
 
 test("many frames in one chunk are all emitted, in order", () => {
   const payloads = Array.from({ length: 1000 }, (_, i) => payloadOf(i % 50, i));
-  const got = decodeAll([concat(payloads.map(frame))]);
+  const got = decodeAll([concat(...payloads.map(frame))]);
   assert.equal(got.length, 1000);
   assert.deepEqual(got, payloads);
 });
@@ -213,13 +191,13 @@ test("many frames in one chunk are all emitted, in order", () => {
 test("empty payloads are frames of their own, also back to back and at a chunk's end", () => {
   const empty = new Uint8Array(0);
   assert.deepEqual(decodeAll([frame(empty)]), [empty]);
-  assert.deepEqual(decodeAll([concat([frame(empty), frame(empty), frame(empty)])]), [
+  assert.deepEqual(decodeAll([concat(...[frame(empty), frame(empty), frame(empty)])]), [
     empty,
     empty,
     empty,
   ]);
   assert.deepEqual(
-    decodeAll([concat([frame(payloadOf(2)), frame(empty)]), frame(payloadOf(1))]),
+    decodeAll([concat(...[frame(payloadOf(2)), frame(empty)]), frame(payloadOf(1))]),
     [payloadOf(2), empty, payloadOf(1)],
   );
 });
@@ -229,7 +207,7 @@ test("emitted payloads do not alias the chunk the caller passed in", () => {
   const out: Uint8Array[] = [];
   const small = payloadOf(10);
   const big = payloadOf(500, 1);
-  const chunk = concat([frame(small), frame(big), frame(big).subarray(0, 100)]);
+  const chunk = concat(...[frame(small), frame(big), frame(big).subarray(0, 100)]);
   decoder.push(chunk, (p) => out.push(p));
   chunk.fill(0);
   const rest = frame(big).subarray(100);
@@ -289,7 +267,7 @@ test("a framed link starts its socket once and delivers payloads in order", asyn
   const link = socketLink(socket);
   assert.equal(socket.starts, 1);
   const payloads = [payloadOf(3), payloadOf(0), payloadOf(1000, 2)];
-  const stream = concat(payloads.map(frame));
+  const stream = concat(...payloads.map(frame));
   socket.deliver(stream.subarray(0, 5));
   socket.deliver(stream.subarray(5, 600));
   socket.deliver(stream.subarray(600));
@@ -329,7 +307,7 @@ test("EOF inside a length prefix errors the readable", async () => {
 test("EOF inside a payload errors the readable", async () => {
   const socket = new FakeSocket();
   const link = socketLink(socket);
-  socket.deliver(concat([Uint8Array.of(10, 0, 0, 0), payloadOf(9)]));
+  socket.deliver(concat(...[Uint8Array.of(10, 0, 0, 0), payloadOf(9)]));
   socket.sink!.end();
   await assert.rejects(link.readable.getReader().read(), (e) => {
     assert.ok(e instanceof Error);
@@ -407,7 +385,7 @@ for (
     const socket = new FakeSocket();
     const link = socketLink(socket, { maxFrameSize: 1024 });
     const before = [payloadOf(2), payloadOf(0), payloadOf(300, 1)];
-    socket.deliver(concat(before.map(frame)));
+    socket.deliver(concat(...before.map(frame)));
     breakIt(socket);
     const reader = link.readable.getReader();
     const got: unknown[] = [];
@@ -433,7 +411,7 @@ test("a full readable queue is read out entirely before a later read error", asy
   const socket = new FakeSocket();
   const link = socketLink(socket);
   const payloads = Array.from({ length: 150 }, (_, i) => payloadOf(4, i));
-  socket.deliver(concat(payloads.map(frame)));
+  socket.deliver(concat(...payloads.map(frame)));
   assert.equal(socket.paused, true);
   socket.sink!.error(new Error("connection reset"));
   const reader = link.readable.getReader();
@@ -472,7 +450,7 @@ test("read backpressure pauses the socket when the readable's queue is full and 
   await tick();
   const count = 200;
   const payloads = Array.from({ length: count }, (_, i) => payloadOf(3, i));
-  socket.deliver(concat(payloads.map(frame)));
+  socket.deliver(concat(...payloads.map(frame)));
   assert.equal(socket.paused, true, "paused once the queue is full");
   assert.equal(socket.count("pause"), 1);
   const reader = link.readable.getReader();
@@ -528,7 +506,7 @@ test("bytes on the wire are exactly each header then its payload, in order", asy
   ];
   for (const p of payloads) assert.equal(writer.write(p), undefined);
   await writer.drain();
-  assert.deepEqual(socket.wire(), concat(payloads.map(frame)));
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
 });
 
 test("frames written while the socket's write is pending are coalesced into one write", async () => {
@@ -542,7 +520,7 @@ test("frames written while the socket's write is pending are coalesced into one 
   await socket.completeAll();
   await writer.drain();
   assert.equal(socket.writes.length, 2);
-  assert.deepEqual(socket.wire(), concat(payloads.map(frame)));
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
 });
 
 test("100 small frames written through a link while the socket is busy take 2 writes", async () => {
@@ -556,7 +534,7 @@ test("100 small frames written through a link while the socket is busy take 2 wr
   await socket.completeAll();
   await Promise.all(written);
   assert.equal(socket.writes.length, 2);
-  assert.deepEqual(socket.wire(), concat(payloads.map(frame)));
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
   socket.sink!.end();
   await w.close();
   await link.readable.cancel();
@@ -568,7 +546,7 @@ test("a socket that takes writes at once still sees every frame, in order", asyn
   const w = link.writable.getWriter();
   const payloads = Array.from({ length: 50 }, (_, i) => payloadOf(i, i));
   await Promise.all(payloads.map((p) => w.write(p)));
-  assert.deepEqual(socket.wire(), concat(payloads.map(frame)));
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
   await w.close();
   await link.readable.cancel();
 });
@@ -593,7 +571,7 @@ test("a large payload handed off by an encoder goes out with its header in one w
     "the large frame was written from the payload's buffer",
   );
   assert.equal(large.byteOffset + 4, handed.byteOffset, "the header sits just before the payload");
-  assert.deepEqual(socket.wire(), concat([small, content].map(frame)));
+  assert.deepEqual(socket.wire(), concat(...[small, content].map(frame)));
 });
 
 test("a large payload from elsewhere is joined with its header up to 256 KiB, and written mostly as it is above", async () => {
@@ -636,7 +614,7 @@ test("a large payload from elsewhere is joined with its header up to 256 KiB, an
       assert.ok(w.length < 100, "only small pieces were batched");
     }
   }
-  assert.deepEqual(socket.wire(), concat([small1, big, small2, huge, offset].map(frame)));
+  assert.deepEqual(socket.wire(), concat(...[small1, big, small2, huge, offset].map(frame)));
 });
 
 test("writeCopy of a large payload sends one frame and keeps no reference to the caller's bytes", async () => {
@@ -650,7 +628,7 @@ test("writeCopy of a large payload sends one frame and keeps no reference to the
   await socket.completeAll();
   await writer.drain();
   assert.equal(socket.writes.length, 2);
-  assert.deepEqual(socket.wire(), concat([payloadOf(10, 1), expected].map(frame)));
+  assert.deepEqual(socket.wire(), concat(...[payloadOf(10, 1), expected].map(frame)));
 });
 
 test("write backpressure: a writer waits until the socket drains what is above the high-water mark", async () => {
@@ -728,7 +706,7 @@ test("closing the writable flushes every queued frame, then half-closes the sock
     "write",
     "closeWrite",
   ]);
-  assert.deepEqual(socket.wire(), concat(payloads.map(frame)));
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
   assert.equal(socket.count("close"), 0, "the read side is still open");
   socket.sink!.end();
   assert.deepEqual(await readAll(link.readable), []);
@@ -755,7 +733,7 @@ test("aborting the writable closes the socket at once", async () => {
 
 test("a link over a pair of byte streams frames both directions and ends cleanly", async () => {
   const payloads = [payloadOf(3), payloadOf(0), payloadOf(70_000, 1)];
-  const stream = concat(payloads.map(frame));
+  const stream = concat(...payloads.map(frame));
   const incoming = new ReadableStream<Uint8Array>({
     start(c) {
       c.enqueue(stream.slice(0, 2));
@@ -781,7 +759,7 @@ test("a link over a pair of byte streams frames both directions and ends cleanly
   await w.write(payloadOf(100_000, 8));
   await w.close();
   assert.equal(closed, true);
-  assert.deepEqual(concat(sent), concat([payloadOf(5, 9), payloadOf(100_000, 8)].map(frame)));
+  assert.deepEqual(concat(...sent), concat(...[payloadOf(5, 9), payloadOf(100_000, 8)].map(frame)));
 });
 
 test("a link over byte streams errors its readable when the input ends mid-frame", async () => {
@@ -842,7 +820,7 @@ test("frame writer writes its batch in place and reuses it when the socket takes
   for (const p of payloads) await writer.write(p);
   await writer.drain();
   assert.equal(socket.count("writeRange"), 50);
-  assert.deepEqual(concat(socket.taken), concat(payloads.map(frame)));
+  assert.deepEqual(concat(...socket.taken), concat(...payloads.map(frame)));
 });
 
 test("frame writer never reuses a batch the socket still holds part of", async () => {
@@ -856,7 +834,7 @@ test("frame writer never reuses a batch the socket still holds part of", async (
   for (const p of later) void writer.write(p);
   while (socket.pending.length > 0) await socket.complete();
   await writer.drain();
-  assert.deepEqual(concat(socket.taken), concat([...first, ...later].map(frame)));
+  assert.deepEqual(concat(...socket.taken), concat(...[...first, ...later].map(frame)));
 });
 
 // ------------------------------------------------------------------ payloads written in parts
@@ -898,7 +876,7 @@ test("writeParts sends a large part from the caller's array, its start topped up
   assert.equal(socket.taken[0]!.length, 64 * 1024);
   assert.equal(socket.direct[1], parts[1], "the rest of the large part was not copied first");
   assert.equal(socket.taken[1]!.length, 4 + 20 + 300_000 - 64 * 1024);
-  assert.deepEqual(concat(socket.taken), frame(concat(parts)));
+  assert.deepEqual(concat(...socket.taken), frame(concat(...parts)));
 });
 
 test("writeParts gathers a large part that fits in the first 64 KiB and tops up with the next", () => {
@@ -911,7 +889,7 @@ test("writeParts gathers a large part that fits in the first 64 KiB and tops up 
   assert.equal(socket.count("writeNow"), 2);
   assert.equal(socket.taken[0]!.length, 64 * 1024);
   assert.equal(socket.direct[1], parts[2]);
-  assert.deepEqual(concat(socket.taken), frame(concat(parts)));
+  assert.deepEqual(concat(...socket.taken), frame(concat(...parts)));
 });
 
 test("writeParts sends a 64 KiB item with its header in one write, nothing trailing alone", () => {
@@ -921,7 +899,7 @@ test("writeParts sends a 64 KiB item with its header in one write, nothing trail
   const total = parts.reduce((n, p) => n + p.length, 0);
   assert.equal(writer.writeParts(parts, total), undefined);
   assert.equal(socket.count("writeNow"), 1);
-  assert.deepEqual(concat(socket.taken), frame(concat(parts)));
+  assert.deepEqual(concat(...socket.taken), frame(concat(...parts)));
 });
 
 test("writeParts copies what the socket did not take, so later changes to the parts do not reach the wire", async () => {
@@ -933,7 +911,7 @@ test("writeParts copies what the socket did not take, so later changes to the pa
       socket.partial = true; // the spilled rest is read by the socket only later
       const writer = new FrameWriter(socket);
       const parts = [payloadOf(20, 2), payloadOf(body, 3), payloadOf(7, 4)];
-      const expected = frame(concat(parts));
+      const expected = frame(concat(...parts));
       const total = parts.reduce((n, p) => n + p.length, 0);
       void writer.writeParts(parts, total);
       for (const p of parts) p.fill(0xee); // the caller reuses its buffers at once
@@ -941,7 +919,7 @@ test("writeParts copies what the socket did not take, so later changes to the pa
       socket.partial = false;
       await socket.completeAll();
       await writer.drain();
-      assert.deepEqual(concat(socket.taken), expected, `${body}-byte body, budget ${budget}`);
+      assert.deepEqual(concat(...socket.taken), expected, `${body}-byte body, budget ${budget}`);
     }
   }
 });
@@ -953,13 +931,13 @@ test("writeParts behind frames still being written joins the parts and keeps the
   const first = payloadOf(50, 9);
   void writer.write(first); // the socket takes half and holds the rest
   const parts = messageParts(3);
-  const expected = concat([frame(first), frame(concat(parts))]);
+  const expected = concat(...[frame(first), frame(concat(...parts))]);
   void writer.writeParts(parts, parts.reduce((n, p) => n + p.length, 0));
   for (const p of parts) p.fill(0xee);
   socket.partial = false;
   await socket.completeAll();
   await writer.drain();
-  assert.deepEqual(concat(socket.taken), expected);
+  assert.deepEqual(concat(...socket.taken), expected);
   assert.equal(socket.direct.length, 0, "nothing went around the queue");
 });
 
@@ -968,7 +946,7 @@ test("writeParts to a socket without writeNow joins the parts into one write", a
   const writer = new FrameWriter(socket);
   const parts = messageParts(4);
   void writer.writeParts(parts, parts.reduce((n, p) => n + p.length, 0));
-  const expected = frame(concat(parts));
+  const expected = frame(concat(...parts));
   for (const p of parts) p.fill(0xee);
   await writer.drain();
   assert.deepEqual(socket.wire(), expected);

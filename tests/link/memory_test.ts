@@ -9,8 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { memoryLink } from "../../mod.ts";
 import type { Link, PayloadSink } from "../../lib/link/link.ts";
-
-const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+import { tick } from "../_helpers/mod.ts";
 
 function bytes(...xs: number[]): Uint8Array {
   return new Uint8Array(xs);

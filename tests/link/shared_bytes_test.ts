@@ -21,7 +21,7 @@ import {
 } from "../../mod.ts";
 import { encodeMessage } from "../../wire.ts";
 import type { PayloadSink } from "../../lib/link/link.ts";
-import { endRaw, expectViolation, rawAcceptor } from "../_peer_helpers.ts";
+import { endRaw, expectViolation, rawAcceptor, tick } from "../_helpers/mod.ts";
 
 const Store = service("Store", {
   /** Keeps every item it receives, in order; returns how many. */
@@ -189,7 +189,7 @@ test("a shared payload read from the link's stream, or by a sink without shared(
   const sink: PayloadSink = { payload: (p) => got.push(p), end: () => {}, error: () => {} };
   d.direct!.receive(sink);
   sendShared(c, new Uint8Array([9]), last);
-  await new Promise((r) => setTimeout(r, 0));
+  await tick();
   assert.equal(got.length, 1);
   assert.equal(got[0]![0], 9);
   assert.deepEqual(got[0]!.subarray(1), last);
@@ -214,7 +214,7 @@ function itemHead(id: number, item: Uint8Array): Uint8Array {
 
 test("a shared item for an unknown channel is a protocol violation, as any item is", async () => {
   const links = memoryLink({ shareLargeBytes: true });
-  const { peer, session } = await rawAcceptor({}, {}, links);
+  const { peer, session } = await rawAcceptor({}, { links });
   const last = pattern(65_536, 12);
   sendShared(links[1], itemHead(99, new Uint8Array([0x80, 0x80, 0x04])), last);
   await expectViolation(peer, session, /unknown channel 99/);
@@ -223,7 +223,7 @@ test("a shared item for an unknown channel is a protocol violation, as any item 
 
 test("a shared payload above the message size limit is a protocol violation", async () => {
   const links = memoryLink({ shareLargeBytes: true });
-  const { peer, session } = await rawAcceptor({ limits: { maxMessageSize: 100_000 } }, {}, links);
+  const { peer, session } = await rawAcceptor({ limits: { maxMessageSize: 100_000 } }, { links });
   sendShared(links[1], itemHead(1, new Uint8Array([0x80, 0xb5, 0x18])), pattern(400_000, 13));
   await expectViolation(peer, session, /exceeds the limit of 100000/);
   await endRaw(peer, session);
@@ -231,7 +231,7 @@ test("a shared payload above the message size limit is a protocol violation", as
 
 test("a shared item whose length disagrees with the shared array is reported as undecodable", async () => {
   const links = memoryLink({ shareLargeBytes: true });
-  const { peer, session } = await rawAcceptor({}, {}, links);
+  const { peer, session } = await rawAcceptor({}, { links });
   // The library's Rx is bound by a call it makes to the raw peer, which is to send on it.
   const [tx, rx] = channel<Uint8Array>();
   const Sink = service("Sink", { take: { args: [t.tx(t.bytes)], returns: t.unit } });

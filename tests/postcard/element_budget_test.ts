@@ -31,7 +31,7 @@ import {
   expectViolation,
   rawInitiator,
   sessionPair,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 
 const MiB = 1024 * 1024;
 const Nested = t.list(t.list(t.u8));
@@ -180,7 +180,7 @@ test(
       assert.ok(call.length <= 16 * MiB);
       const heap = heapUsed();
       const started = performance.now();
-      await peer.sendBytes(call);
+      await peer.send(call);
       const reply = await peer.expect("request", 5000);
       const elapsed = performance.now() - started;
       const grown = (heapUsed() - heap) / MiB;
@@ -214,7 +214,7 @@ test("limits.maxDecodedElements bounds arguments, responses and channel items", 
     },
   });
   const limits = { maxDecodedElements: 10 };
-  const [client, server] = await sessionPair({ limits }, { services: [impl], limits });
+  const { client, server } = await sessionPair({ limits }, { services: [impl], limits });
   try {
     const counter = client.client(Counter);
     // Arguments: 3 lists + 7 elements = 10 is fine, 11 is InvalidPayload.

@@ -24,16 +24,7 @@ import {
   type TupleSchema,
 } from "../../postcard.ts";
 import { t } from "../../mod.ts";
-import { type Rng, sample, seeded } from "../_seeded.ts";
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
-
-function unhex(text: string): Uint8Array {
-  const parts = text.split(/\s+/).filter((p) => p.length > 0);
-  return new Uint8Array(parts.map((p) => parseInt(p, 16)));
-}
+import { hex, type Rng, sample, seeded, toHex } from "../_helpers/mod.ts";
 
 const rep = (byte: string, n: number): string => Array(n).fill(byte).join(" ");
 
@@ -43,7 +34,7 @@ function show(v: unknown): string {
       if (typeof x === "bigint") return `${x}n`;
       if (x instanceof Map) return { Map: [...x] };
       if (x instanceof Set) return { Set: [...x] };
-      if (x instanceof Uint8Array) return { bytes: hex(x) };
+      if (x instanceof Uint8Array) return { bytes: toHex(x) };
       return x;
     }) ?? String(v);
   } catch {
@@ -73,7 +64,9 @@ function encodeFails(
     error = e;
   }
   const label = `encode ${schema.kind} ${show(value)}`;
-  if (bytes !== undefined) assert.fail(`${label}: expected ${kind.name}, got bytes ${hex(bytes)}`);
+  if (bytes !== undefined) {
+    assert.fail(`${label}: expected ${kind.name}, got bytes ${toHex(bytes)}`);
+  }
   assert.ok(error instanceof Error, `${label}: threw a non-Error ${String(error)}`);
   assert.equal(error.constructor, kind, `${label}: expected ${kind.name}, got ${error}`);
   for (const f of fragments) {
@@ -105,8 +98,8 @@ function collectFailures(
 
 /** Asserts that decoding fails with a well-formed `DecodeError`. */
 function rejects(schema: Schema<unknown>, input: string | Uint8Array, label = ""): DecodeError {
-  const bytes = typeof input === "string" ? unhex(input) : input;
-  const what = `decode ${schema.kind} ${label || hex(bytes)}`;
+  const bytes = typeof input === "string" ? hex(input) : input;
+  const what = `decode ${schema.kind} ${label || toHex(bytes)}`;
   let error: unknown;
   let value: unknown;
   let threw = false;
@@ -404,8 +397,8 @@ test("encode() rejects a plain array given for bytes with a TypeError", () => {
 test("encode() failures leave no partial output behind", () => {
   const S = t.struct({ a: t.string, b: t.u8 });
   encodeFails(S, { a: "x".repeat(3000), b: 999 }, RangeError, "value.b");
-  assert.equal(hex(encode(t.u8, 7)), "07");
-  assert.equal(hex(encode(S, { a: "x", b: 1 })), "01 78 01");
+  assert.equal(toHex(encode(t.u8, 7)), "07");
+  assert.equal(toHex(encode(S, { a: "x", b: 1 })), "01 78 01");
 });
 
 // =============================================================================================
@@ -540,8 +533,8 @@ test("decode() rejects u16 and i16 varints above 65535", () => {
     rejects(s, "80 80 80 01");
     rejects(s, "ff ff ff ff 0f");
   }
-  assert.equal(decode(t.u16, unhex("ff ff 03")), 65535);
-  assert.equal(decode(t.i16, unhex("ff ff 03")), -32768);
+  assert.equal(decode(t.u16, hex("ff ff 03")), 65535);
+  assert.equal(decode(t.i16, hex("ff ff 03")), -32768);
 });
 
 test("decode() rejects invalid UTF-8 in strings and chars", () => {
@@ -598,7 +591,7 @@ test("decode() rejects an unknown enum variant index", () => {
   rejects(t.list(Shape), "02 00 09");
   const names = Array.from({ length: 130 }, (_, i) => `V${i}`);
   const Big = t.enum(Object.fromEntries(names.map((n) => [n, t.unit])));
-  assert.deepStrictEqual(decode(Big, unhex("81 01")), { tag: "V129" });
+  assert.deepStrictEqual(decode(Big, hex("81 01")), { tag: "V129" });
   rejects(Big, "82 01");
 });
 
@@ -673,7 +666,7 @@ test("decode() rejects duplicate map keys and set elements", () => {
   rejects(t.set(t.i128), "02 01 01");
   rejects(t.set(t.bool), "02 01 01");
   rejects(t.set(t.unit), "02");
-  assert.deepStrictEqual(decode(t.set(t.u32), unhex("02 05 06")), new Set([5, 6]));
+  assert.deepStrictEqual(decode(t.set(t.u32), hex("02 05 06")), new Set([5, 6]));
 });
 
 /** Asserts that decoding `hex` fails as a duplicate at byte `offset`. */
@@ -713,11 +706,11 @@ test("decode() rejects duplicate map keys and set elements of every kind, at the
   rejectsDuplicate(t.set(t.u64), "03 01 02 01", 3);
   rejectsDuplicate(t.set(t.option(t.u8)), "03 00 01 05 00", 4);
   // Keys that differ anywhere, even only in the last byte or in length, are kept.
-  const keys = decode(t.map(t.bytes, t.u8), unhex("04 00 00 01 aa 01 02 aa bb 02 02 aa bc 03"));
+  const keys = decode(t.map(t.bytes, t.u8), hex("04 00 00 01 aa 01 02 aa bb 02 02 aa bc 03"));
   assert.deepEqual([...keys.values()], [0, 1, 2, 3]);
-  assert.deepEqual(decode(t.set(Status), unhex("04 00 01 05 01 06 02 02 04")).size, 4);
+  assert.deepEqual(decode(t.set(Status), hex("04 00 01 05 01 06 02 02 04")).size, 4);
   assert.deepEqual(
-    decode(t.set(t.option(Point)), unhex("03 00 01 02 04 01 04 02")),
+    decode(t.set(t.option(Point)), hex("03 00 01 02 04 01 04 02")),
     new Set([undefined, { x: 1, y: 2 }, { x: 2, y: 1 }]),
   );
 });
@@ -950,11 +943,11 @@ function decodeOrDecodeError(
   } catch (e) {
     if (e instanceof DecodeError) {
       if (typeof e.offset !== "number" || typeof e.reason !== "string") {
-        assert.fail(`${name} ${hex(bytes)}: malformed DecodeError ${String(e)}`);
+        assert.fail(`${name} ${toHex(bytes)}: malformed DecodeError ${String(e)}`);
       }
       return { ok: false };
     }
-    assert.fail(`${name} ${hex(bytes)}: decode threw ${String(e)} instead of a DecodeError`);
+    assert.fail(`${name} ${toHex(bytes)}: decode threw ${String(e)} instead of a DecodeError`);
   }
 }
 
@@ -993,13 +986,13 @@ test("decode() on truncations and bit flips of valid encodings returns a value o
         const bytes = encode(schema, value);
         assert.ok(
           decodeOrDecodeError(name, schema, bytes).ok,
-          `${name}: valid encoding ${hex(bytes)} rejected`,
+          `${name}: valid encoding ${toHex(bytes)} rejected`,
         );
         for (const n of cuts(rng, bytes.length)) {
           const r = decodeOrDecodeError(name, schema, bytes.subarray(0, n));
           assert.ok(
             !r.ok,
-            `${name}: proper prefix ${hex(bytes.subarray(0, n))} of ${hex(bytes)} accepted`,
+            `${name}: proper prefix ${toHex(bytes.subarray(0, n))} of ${toHex(bytes)} accepted`,
           );
         }
         const flipped = bytes.slice();
@@ -1031,9 +1024,9 @@ test("decode() accepts only canonical encodings: re-encoding any accepted input 
         if (!r.ok) continue;
         const again = encode(schema, r.value);
         assert.equal(
-          hex(again),
-          hex(input),
-          `${name}: accepted ${hex(input)} but it re-encodes differently`,
+          toHex(again),
+          toHex(input),
+          `${name}: accepted ${toHex(input)} but it re-encodes differently`,
         );
       }
     }

@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decode, DecodeError, encode, type Infer, t } from "../../postcard.ts";
-import { type Rng, seeded } from "../_seeded.ts";
+import { type Rng, seeded } from "../_helpers/mod.ts";
 
 /** Fields both fast paths cover. */
 const smallFields = {

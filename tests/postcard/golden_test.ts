@@ -9,28 +9,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decode, encode, type Schema } from "../../postcard.ts";
 import { channel, t } from "../../mod.ts";
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
-
-function unhex(text: string): Uint8Array {
-  const parts = text.split(/\s+/).filter((p) => p.length > 0);
-  return new Uint8Array(parts.map((p) => parseInt(p, 16)));
-}
+import { hex, toHex } from "../_helpers/mod.ts";
 
 /** Asserts `value` encodes to exactly `expected` and that those bytes decode back to `value`. */
 function golden<T>(schema: Schema<T>, value: T, expected: string, decoded: unknown = value): void {
   const label = `${schema.kind} ${showValue(value)}`;
-  assert.equal(hex(encode(schema, value)), expected, `encode ${label}`);
-  const back = decode(schema, unhex(expected));
+  assert.equal(toHex(encode(schema, value)), expected, `encode ${label}`);
+  const back = decode(schema, hex(expected));
   assert.deepStrictEqual(back, decoded, `decode ${label} from ${expected}`);
 }
 
 function showValue(v: unknown): string {
   if (typeof v === "bigint") return `${v}n`;
   if (typeof v === "string") return JSON.stringify(v);
-  if (v instanceof Uint8Array) return `bytes(${hex(v)})`;
+  if (v instanceof Uint8Array) return `bytes(${toHex(v)})`;
   return String(v);
 }
 
@@ -230,8 +222,11 @@ test("enum variants encode as the variant index then the payload", () => {
 test("a one-element tuple variant has the same bytes as a newtype variant", () => {
   const A = t.enum({ Z: t.unit, V: [t.i32] });
   const B = t.enum({ Z: t.unit, V: t.i32 });
-  assert.equal(hex(encode(A, { tag: "V", value: [-3] })), hex(encode(B, { tag: "V", value: -3 })));
-  assert.deepStrictEqual(decode(A, unhex("01 05")), { tag: "V", value: [-3] });
+  assert.equal(
+    toHex(encode(A, { tag: "V", value: [-3] })),
+    toHex(encode(B, { tag: "V", value: -3 })),
+  );
+  assert.deepStrictEqual(decode(A, hex("01 05")), { tag: "V", value: [-3] });
 });
 
 test("enum variant indexes of 128 and above take a two-byte varint", () => {
@@ -259,12 +254,12 @@ test("recursive types via t.lazy encode each level inline", () => {
 
 test("channel placeholders t.tx and t.rx encode as zero bytes", () => {
   const [tx, rx] = channel<number>();
-  assert.equal(hex(encode(t.tx(t.i32), tx)), "");
-  assert.equal(hex(encode(t.rx(t.i32), rx)), "");
+  assert.equal(toHex(encode(t.tx(t.i32), tx)), "");
+  assert.equal(toHex(encode(t.rx(t.i32), rx)), "");
   const Args = t.struct({ a: t.u8, out: t.tx(t.i32), inp: t.rx(t.i32), b: t.u8 });
-  assert.equal(hex(encode(Args, { a: 1, out: tx, inp: rx, b: 2 })), "01 02");
+  assert.equal(toHex(encode(Args, { a: 1, out: tx, inp: rx, b: 2 })), "01 02");
   // Outside a call there is nothing to bind: the positions decode as undefined.
-  assert.deepStrictEqual(decode(Args, unhex("01 02")) as unknown, {
+  assert.deepStrictEqual(decode(Args, hex("01 02")) as unknown, {
     a: 1,
     out: undefined,
     inp: undefined,

@@ -23,11 +23,7 @@ import {
   type StructSchema,
   type TupleSchema,
 } from "../../postcard.ts";
-import { seeded } from "../_seeded.ts";
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
+import { seeded, toHex } from "../_helpers/mod.ts";
 
 /** Asserts `decode(encode(value))` deep-equals `expected` (default: `value`). */
 function roundtrip<T>(schema: Schema<T>, value: T, expected: unknown = value): Uint8Array {
@@ -37,7 +33,7 @@ function roundtrip<T>(schema: Schema<T>, value: T, expected: unknown = value): U
   assert.deepStrictEqual(back, expected);
   // Encoding is deterministic: the decoded value encodes to the same bytes.
   const again = encode(schema, back as T);
-  if (!sameBytes(again, bytes)) assert.equal(hex(again), hex(bytes));
+  if (!sameBytes(again, bytes)) assert.equal(toHex(again), toHex(bytes));
   return bytes;
 }
 
@@ -249,8 +245,8 @@ test("strings round-trip and their length prefix counts UTF-8 bytes", () => {
     const n = utf8Length(s);
     assert.equal(bytes.length, varintLength(n) + n, `length of a ${s.length}-unit string`);
     assert.equal(
-      hex(bytes.subarray(varintLength(n))),
-      hex(new TextEncoder().encode(s)),
+      toHex(bytes.subarray(varintLength(n))),
+      toHex(new TextEncoder().encode(s)),
       `UTF-8 of a ${s.length}-unit string`,
     );
   }
@@ -301,7 +297,7 @@ test("bytes round-trip empty, small and 1 MiB values", () => {
   for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 8)) & 0xff;
   const bytes = encode(t.bytes, big);
   assert.equal(bytes.length, (1 << 20) + 3);
-  assert.equal(hex(bytes.subarray(0, 3)), "80 80 40");
+  assert.equal(toHex(bytes.subarray(0, 3)), "80 80 40");
   const back = decode(t.bytes, bytes);
   assert.ok(back instanceof Uint8Array);
   assert.equal(back.length, big.length);
@@ -311,7 +307,7 @@ test("bytes round-trip empty, small and 1 MiB values", () => {
 test("bytes encodes only the viewed range of a subarray", () => {
   const whole = new Uint8Array([1, 2, 3, 4, 5, 6]);
   const view = whole.subarray(2, 5);
-  assert.equal(hex(encode(t.bytes, view)), "03 03 04 05");
+  assert.equal(toHex(encode(t.bytes, view)), "03 03 04 05");
   assert.deepStrictEqual(decode(t.bytes, encode(t.bytes, view)), new Uint8Array([3, 4, 5]));
 });
 
@@ -339,7 +335,7 @@ test("option round-trips None and Some, including falsy Some values", () => {
   roundtrip(t.option(t.f64), NaN);
   roundtrip(t.option(t.f64), -0);
   roundtrip(t.option(t.list(t.u8)), []);
-  assert.equal(hex(encode(t.option(t.u32), null as unknown as undefined)), "00");
+  assert.equal(toHex(encode(t.option(t.u32), null as unknown as undefined)), "00");
 });
 
 test("lists round-trip empty, nested and 100k-element values", () =>
@@ -350,7 +346,7 @@ test("lists round-trip empty, nested and 100k-element values", () =>
     roundtrip(t.list(t.tuple()), [[], []]);
     const big = Array.from({ length: 100_000 }, () => Math.floor(rng() * 2 ** 32));
     const bytes = roundtrip(t.list(t.u32), big);
-    assert.equal(hex(bytes.subarray(0, 3)), "a0 8d 06");
+    assert.equal(toHex(bytes.subarray(0, 3)), "a0 8d 06");
     const strs = Array.from({ length: 20_000 }, (_, i) => `s${i}`);
     roundtrip(t.list(t.string), strs);
     const pts = Array.from({ length: 20_000 }, (_, i) => ({ x: i, y: 0 - i }));
@@ -402,7 +398,7 @@ test("structs round-trip; omitted option fields decode as undefined", () => {
 test("a struct value's extra properties are ignored", () => {
   const P = t.struct({ x: t.i32 });
   const extra = { x: 1, y: 2 } as unknown as { x: number };
-  assert.equal(hex(encode(P, extra)), "02");
+  assert.equal(toHex(encode(P, extra)), "02");
   assert.deepStrictEqual(decode(P, encode(P, extra)), { x: 1 });
 });
 
@@ -449,7 +445,7 @@ test("a struct with 600 fields of mixed kinds round-trips", () => {
 test("a struct field named __proto__ decodes as an own property", () => {
   const S = t.struct(withProto({ other: t.u8 } as Record<string, Schema<unknown>>, t.i32));
   const bytes = encode(S, withProto({ other: 1 }, 5));
-  assert.equal(hex(bytes), "01 0a");
+  assert.equal(toHex(bytes), "01 0a");
   const back = decode(S, bytes) as Record<string, unknown>;
   assert.ok(Object.hasOwn(back, "__proto__"), "decoded value lacks its own __proto__ field");
   assert.equal(back["__proto__"], 5);
@@ -532,7 +528,7 @@ test("channel placeholders decode as undefined without channel hooks", () => {
   const [tx] = makeChannel<string>();
   const [, rx] = makeChannel<Uint8Array>();
   const bytes = encode(Args, [5, tx, rx]);
-  assert.equal(hex(bytes), "05");
+  assert.equal(toHex(bytes), "05");
   assert.deepStrictEqual(decode(Args, bytes) as unknown, [5, undefined, undefined]);
 });
 
@@ -548,23 +544,23 @@ test("decode reads a Uint8Array view with a non-zero, unaligned byteOffset", () 
 
 test("encode returns independent arrays that later encodes do not overwrite", () => {
   const first = encode(t.string, "first value");
-  const snapshot = hex(first);
+  const snapshot = toHex(first);
   const others: Uint8Array[] = [];
   for (let i = 0; i < 5000; i++) others.push(encode(t.u32, i));
-  assert.equal(hex(first), snapshot);
+  assert.equal(toHex(first), snapshot);
   others[0]![0] = 0xff;
-  assert.equal(hex(first), snapshot);
+  assert.equal(toHex(first), snapshot);
   for (let i = 1; i < 5000; i++) assert.equal(decode(t.u32, others[i]!), i);
 });
 
 test("encode is usable again after it threw", () => {
   assert.throws(() => encode(t.list(t.u8), [1, 2, 300]), RangeError);
-  assert.equal(hex(encode(t.u8, 5)), "05");
+  assert.equal(toHex(encode(t.u8, 5)), "05");
   assert.throws(
     () => encode(t.list(t.string), ["a".repeat(5000), 5 as unknown as string]),
     TypeError,
   );
-  assert.equal(hex(encode(t.list(t.u8), [1])), "01 01");
+  assert.equal(toHex(encode(t.list(t.u8), [1])), "01 01");
 });
 
 // ---------------------------------------------------------------------------------------------

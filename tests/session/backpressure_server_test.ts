@@ -16,7 +16,7 @@ import { channel, initiate, type Session } from "../../mod.ts";
 import { encodeMessage } from "../../wire.ts";
 import { connectTcp, connectTcpStream } from "../../transports/tcp.ts";
 import { connectWebSocket } from "../../transports/websocket.ts";
-import { concat, frame, wsFrame } from "../_raw_net.ts";
+import { concat, frame, HELLO, upgradeRequest, varint, wsFrame } from "../_helpers/mod.ts";
 import { Pressure } from "../fixtures/pressure_server.ts";
 import { SELF, selfExecPath, startFixture } from "../fixtures/runtimes.ts";
 
@@ -34,16 +34,6 @@ const WS_RSS_BUDGET = 96 * MiB;
 /** What the attacks may add to the heap that survives a full collection. */
 const RETAINED_BUDGET = 16 * MiB;
 
-const HELLO = encodeMessage({
-  connectionId: 0,
-  payload: {
-    type: "hello",
-    version: 7,
-    settings: { parity: "odd", maxConcurrentRequests: 64 },
-    metadata: [],
-  },
-}).slice();
-
 /**
  * A raw client that sends roam messages and never reads: framed over TCP,
  * or one WebSocket message each after an upgrade. It uses this library's
@@ -59,7 +49,7 @@ async function rawAttacker(
   const socket = await connectTcpStream({ port });
   const writer = socket.writable.getWriter();
   if (transport === "ws") {
-    await writer.write(new TextEncoder().encode(UPGRADE));
+    await writer.write(new TextEncoder().encode(upgradeRequest("/roam")));
     const reader = socket.readable.getReader();
     let head = "";
     while (!head.includes("\r\n\r\n")) {
@@ -84,17 +74,6 @@ async function rawAttacker(
     },
   };
 }
-
-const UPGRADE = [
-  "GET /roam HTTP/1.1",
-  "Host: 127.0.0.1",
-  "Upgrade: websocket",
-  "Connection: Upgrade",
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-  "Sec-WebSocket-Version: 13",
-  "",
-  "",
-].join("\r\n");
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
@@ -145,16 +124,6 @@ const streamCall = (count: number, size: number): Uint8Array[] => [
     payload: { type: "channel", id: 1, body: { type: "grantCredit", additional: 0xffff_ffff } },
   }).slice(),
 ];
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
 
 function pingFlood(count: number): Uint8Array[] {
   const ping = encodeMessage({ connectionId: 0, payload: { type: "ping", nonce: 1n } }).slice();

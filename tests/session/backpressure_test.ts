@@ -18,7 +18,6 @@ import {
   type Connection,
   implement,
   initiate,
-  type Link,
   memoryLink,
   SENSITIVE,
   service,
@@ -26,73 +25,29 @@ import {
   t,
 } from "../../mod.ts";
 import { encodeMessage, type Message } from "../../wire.ts";
-import { decodeMessage } from "../../lib/wire/decode.ts";
 import type { LinkFlow } from "../../lib/link/link.ts";
 import { resolveKeepalive, resolveLimits } from "../../lib/session/options.ts";
-import { closeAll, delay, echoImpl, sessionPair, until, within } from "../_peer_helpers.ts";
+import {
+  closeAll,
+  delay,
+  echoImpl,
+  rawInitiator,
+  RawPeer,
+  sessionPair,
+  until,
+  varint,
+  within,
+} from "../_helpers/mod.ts";
 
 const KiB = 1024;
 
-/** A peer on a memory link that reads only when told to. */
-class LazyPeer {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-
-  constructor(link: Link) {
-    this.#reader = link.readable.getReader();
-    this.#writer = link.writable.getWriter();
-    this.#writer.closed.catch(() => {});
-  }
-
-  /** Writes a message without waiting for the link to take it. */
-  send(message: Message): void {
-    this.#writer.write(encodeMessage(message).slice()).catch(() => {});
-  }
-
-  /** Reads the next message. */
-  async next(ms = 2000): Promise<Message> {
-    const { value, done } = await within(this.#reader.read(), ms, "the next message");
-    if (done) throw new Error("The link ended");
-    return decodeMessage(value);
-  }
-
-  /** Reads messages until one of type `type` (others are collected). */
-  async collect(count: number, ms = 5000): Promise<Message[]> {
-    const out: Message[] = [];
-    while (out.length < count) out.push(await this.next(ms));
-    return out;
-  }
-
-  /** True when the writer's queue is full: the session is not reading this peer. */
-  get blocked(): boolean {
-    return (this.#writer.desiredSize ?? 1) <= 0;
-  }
-
-  async close(): Promise<void> {
-    await this.#writer.abort().catch(() => {});
-    await this.#reader.cancel().catch(() => {});
-  }
-}
-
-/** An acceptor whose peer is a lazy raw initiator; the acceptor's link flow is returned too. */
+/** An acceptor whose peer is a raw initiator that reads only when asked; its link flow too. */
 async function lazyInitiator(
   options: Parameters<typeof accept>[1],
-): Promise<{ peer: LazyPeer; session: Session; flow: LinkFlow }> {
-  const [a, b] = memoryLink();
-  const peer = new LazyPeer(a);
-  const accepting = accept(b, options);
-  peer.send({
-    connectionId: 0,
-    payload: {
-      type: "hello",
-      version: 7,
-      settings: { parity: "odd", maxConcurrentRequests: 64 },
-      metadata: [],
-    },
-  });
-  const session = await within(accepting, 2000, "accept()");
-  assert.equal((await peer.next()).payload.type, "helloYourself");
-  return { peer, session, flow: b.direct!.flow };
+): Promise<{ peer: RawPeer; session: Session; flow: LinkFlow }> {
+  const links = memoryLink();
+  const { peer, session } = await rawInitiator(options, { links, readAhead: false });
+  return { peer, session, flow: links[0].direct!.flow };
 }
 
 function call(id: number, methodId: bigint, args: number[], channels: number[] = []): Message {
@@ -104,16 +59,6 @@ function call(id: number, methodId: bigint, args: number[], channels: number[] =
       body: { type: "call", methodId, channels, metadata: [], args: Uint8Array.from(args) },
     },
   };
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
 }
 
 const Producer = service("Producer", {
@@ -166,7 +111,7 @@ test("Tx.send waits while the peer leaves more than sendHighWaterMark bytes unre
     );
   });
   assert.equal(state.sent, 2000);
-  await peer.close();
+  await peer.abort();
   await within(session.closed, 2000, "session.closed");
 });
 
@@ -188,7 +133,7 @@ test("responses wait while the peer does not read them, and all arrive once it d
     ids.add(p.id);
   }
   assert.equal(ids.size, 40);
-  await peer.close();
+  await peer.abort();
   await within(session.closed, 2000, "session.closed");
 });
 
@@ -205,7 +150,7 @@ test("a peer that floods pings without reading is no longer read, and gets every
   assert.ok(flow.buffered() < 8 * KiB, `${flow.buffered()} bytes of pongs buffered`);
   const pongs = await peer.collect(N);
   pongs.forEach((m, i) => assert.deepEqual(m.payload, { type: "pong", nonce: BigInt(i + 1) }));
-  await peer.close();
+  await peer.abort();
   await within(session.closed, 2000, "session.closed");
 });
 
@@ -229,7 +174,7 @@ test("a peer that sends pings faster than limits.maxPingRate is a protocol viola
   const pongs = messages.filter((m) => m.payload.type === "pong");
   assert.ok(pongs.length >= 50 && pongs.length < 60, `${pongs.length} pongs`);
   assert.equal(messages.at(-1)?.payload.type, "protocolError");
-  await peer.close();
+  await peer.abort();
 });
 
 test("pings at a keepalive's pace are always answered", async () => {
@@ -239,7 +184,7 @@ test("pings at a keepalive's pace are always answered", async () => {
     assert.deepEqual((await peer.next()).payload, { type: "pong", nonce: BigInt(n) });
     await delay(60);
   }
-  await peer.close();
+  await peer.abort();
   await within(session.closed, 2000, "session.closed");
 });
 
@@ -262,12 +207,12 @@ test("a peer that does not read past limits.maxSendOverflow has its session clos
   assert.ok(reason instanceof ClosedError, `closed with ${String(reason)}`);
   assert.equal(reason.code, "peer-not-reading");
   assert.match(reason.message, /maxSendOverflow/);
-  await peer.close();
+  await peer.abort();
 });
 
 test("calls wait while the link is full, in order, and go out once the peer reads", async () => {
   const [a, b] = memoryLink();
-  const peer = new LazyPeer(b);
+  const peer = new RawPeer(b);
   const initiating = initiate(a, { limits: { sendHighWaterMark: 16 * KiB } });
   assert.equal((await peer.next()).payload.type, "hello");
   peer.send({
@@ -293,14 +238,14 @@ test("calls wait while the link is full, in order, and go out once the peer read
     assert.equal(p.body.type, "call");
     assert.equal(p.body.args[2], i & 0xff, `call ${i} out of order`);
   });
-  await peer.close();
+  await peer.abort();
   await within(session.closed, 2000, "session.closed");
   await Promise.all(calls);
 });
 
 test("streaming many items over a memory link never holds the event loop", async () => {
   const Counter = service("Counter", { count: { args: [t.u32, t.tx(t.u32)], returns: t.unit } });
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     services: [implement(Counter, {
       async count(n, tx) {
         for (let i = 0; i < n; i++) await tx.send(i);
@@ -350,18 +295,18 @@ test("an accepted session whose peer goes silent ends by keepalive, not never", 
   const reason = await within(session.closed, 2000, "session.closed");
   assert.ok(reason instanceof ClosedError);
   assert.equal(reason.code, "keepalive-timeout");
-  await peer.close();
+  await peer.abort();
 });
 
 test("session.closed tells a peer that closed gracefully from a link that was lost", async () => {
-  const [c1, s1] = await sessionPair({}, { services: [echoImpl] });
+  const { client: c1, server: s1 } = await sessionPair({}, { services: [echoImpl] });
   await c1.close();
   const graceful = await within(s1.closed, 2000, "s1.closed");
   assert.ok(graceful instanceof ClosedError);
   assert.equal(graceful.code, "peer-closed");
 
   const { peer, session } = await lazyInitiator({});
-  await peer.close(); // aborts its side: the link breaks
+  await peer.abort(); // aborts its side: the link breaks
   const lost = await within(session.closed, 2000, "session.closed");
   assert.ok(lost instanceof ClosedError);
   assert.equal(lost.code, "link-lost");
@@ -369,7 +314,7 @@ test("session.closed tells a peer that closed gracefully from a link that was lo
 
 test("ConnectionClose metadata reaches the peer through connection.closed, redacted where sensitive", async () => {
   let serverConn: Connection | undefined;
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: () => ({ accept: true, onOpen: (c) => (serverConn = c) }),
   });
   const conn = await client.openConnection();

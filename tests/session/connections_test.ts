@@ -30,7 +30,7 @@ import {
   settle,
   until,
   within,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 import { decode, t } from "../../mod.ts";
 
 const accepting =
@@ -41,7 +41,7 @@ const accepting =
 
 test("the initiator opens a virtual connection; the acceptor's onConnection sees its metadata and settings", async () => {
   const requests: ConnectionRequest[] = [];
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: (request) => {
       requests.push(request);
       return { accept: true, metadata: { welcome: "yes" }, maxConcurrentRequests: 9 };
@@ -73,7 +73,7 @@ test("the initiator opens a virtual connection; the acceptor's onConnection sees
 test("the acceptor opens a virtual connection; the initiator's onConnection sees its metadata and settings", async () => {
   const requests: ConnectionRequest[] = [];
   let opened: Connection | undefined;
-  const [client, server] = await sessionPair({
+  const { client, server } = await sessionPair({
     onConnection: (request) => {
       requests.push(request);
       return { accept: true, onOpen: (c) => (opened = c) };
@@ -99,7 +99,7 @@ test("the acceptor opens a virtual connection; the initiator's onConnection sees
 
 test("calls work both ways on an accepted connection: the opener's services and the acceptor's onOpen client", async () => {
   const onOpen = deferred<Connection>();
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     services: [greeterImpl("root")],
     onConnection: accepting({
       services: [echoImpl],
@@ -127,7 +127,7 @@ test("calls work both ways on an accepted connection: the opener's services and 
 });
 
 test("a handler on a virtual connection sees that connection in ctx and can call back on it", async () => {
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({
       services: [{
         name: "Echo",
@@ -152,7 +152,7 @@ test("a handler on a virtual connection sees that connection in ctx and can call
 
 test("the acceptor's onOpen may call the opener at once", async () => {
   const result = deferred<{ call: Promise<string> }>();
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({
       onOpen: (c) => result.resolve({ call: c.client(Greeter).greet("from onOpen") }),
     }),
@@ -170,7 +170,7 @@ test("the acceptor's onOpen may call the opener at once", async () => {
 
 test("a rejection carries its reason metadata in ConnectionRejectedError, with SENSITIVE values hidden", async () => {
   let seen: ConnectionRequest | undefined;
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: (request) => {
       seen = request;
       return {
@@ -210,7 +210,7 @@ test("a rejection carries its reason metadata in ConnectionRejectedError, with S
 });
 
 test("inspecting rejection metadata shows a sensitive entry's key with its value redacted", async () => {
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: () => ({
       accept: false,
       metadata: [{ key: "token", value: "s3cret", flags: SENSITIVE }],
@@ -229,7 +229,7 @@ test("inspecting rejection metadata shows a sensitive entry's key with its value
 });
 
 test("without onConnection every open is rejected", async () => {
-  const [client, server] = await sessionPair({}, {});
+  const { client, server } = await sessionPair({}, {});
   try {
     for (let i = 0; i < 3; i++) {
       const e = await client.openConnection().then(
@@ -250,7 +250,7 @@ test("without onConnection every open is rejected", async () => {
 });
 
 test("an async onConnection can accept or reject", async () => {
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: async (request): Promise<ConnectionDecision> => {
       await delay(10);
       return getMetadata(request.metadata, "let-in") === "yes"
@@ -275,7 +275,7 @@ test("an async onConnection can accept or reject", async () => {
 test("an onConnection that throws or rejects turns into a rejection and is reported to onError", async () => {
   const reported: { error: unknown; where: string }[] = [];
   let mode: "throw" | "reject" = "throw";
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onError: (error, where) => reported.push({ error, where }),
     onConnection: (): ConnectionDecision | Promise<ConnectionDecision> => {
       if (mode === "throw") throw new Error("acceptor blew up");
@@ -492,7 +492,7 @@ test("Accept or Reject for a connection that is not pending is ignored", async (
 // ------------------------------------------------------------ limits
 
 test("opens beyond the acceptor's maxConnections are rejected", async () => {
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     limits: { maxConnections: 2 },
     onConnection: accepting({ services: [echoImpl] }),
   });
@@ -514,7 +514,7 @@ test("opens beyond the acceptor's maxConnections are rejected", async () => {
 });
 
 test("maxConnections also bounds opens that are still being decided", async () => {
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     limits: { maxConnections: 2 },
     onConnection: async () => {
       await delay(5);
@@ -532,7 +532,7 @@ test("maxConnections also bounds opens that are still being decided", async () =
 });
 
 test("openConnection beyond the local maxConnections fails at once with a RangeError", async () => {
-  const [client, server] = await sessionPair({ limits: { maxConnections: 1 } }, {
+  const { client, server } = await sessionPair({ limits: { maxConnections: 1 } }, {
     onConnection: accepting(),
   });
   try {
@@ -551,7 +551,7 @@ test("openConnection beyond the local maxConnections fails at once with a RangeE
 test("the opener closing a connection fails its pending calls, aborts the peer's handlers, and leaves the rest working", async () => {
   const held = holdImpl();
   const serverConns: Connection[] = [];
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     services: [echoImpl],
     onConnection: accepting({
       services: [held.impl, echoImpl],
@@ -589,7 +589,7 @@ test("the opener closing a connection fails its pending calls, aborts the peer's
 test("the acceptor closing a connection fails the opener's pending calls and aborts its own handlers", async () => {
   const held = holdImpl();
   const serverConns: Connection[] = [];
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({
       services: [held.impl, echoImpl],
       onOpen: (c) => serverConns.push(c),
@@ -619,7 +619,7 @@ test("a handler that reads ctx.signal only after its connection closed sees it a
   const entered = deferred();
   const proceed = deferred();
   const signal = deferred<AbortSignal>();
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({
       services: [{
         name: "Hold",
@@ -653,7 +653,7 @@ test("a handler that reads ctx.signal only after its connection closed sees it a
 
 test("calls on a closed connection reject at once", async () => {
   const serverConns: Connection[] = [];
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({ services: [echoImpl], onOpen: (c) => serverConns.push(c) }),
   });
   try {
@@ -684,7 +684,7 @@ test("calls on a closed connection reject at once", async () => {
 
 test("both sides closing the same connection at once is not a violation", async () => {
   const serverConns: Connection[] = [];
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({ onOpen: (c) => serverConns.push(c) }),
   });
   try {
@@ -703,7 +703,7 @@ test("both sides closing the same connection at once is not a violation", async 
 
 test("closing the session fails calls on its virtual connections", async () => {
   const held = holdImpl();
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({ services: [held.impl] }),
   });
   try {
@@ -762,7 +762,7 @@ test("a ConnectionOpen that arrives while the session is closing is rejected", a
 });
 
 test("closing the root connection closes the session", async () => {
-  const [client, server] = await sessionPair();
+  const { client, server } = await sessionPair();
   await client.root.close();
   assert.equal(client.isClosed, true);
   await within(server.closed, 1000, "the peer to see the end");
@@ -829,7 +829,7 @@ test("aborting a pending openConnection rejects it, and a connection accepted la
 test("an open abandoned while an async onConnection decides ends up closed on both sides", async () => {
   const decided = deferred();
   let accepted: Connection | undefined;
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: async () => {
       await decided.promise;
       return { accept: true, onOpen: (c) => (accepted = c) };
@@ -855,7 +855,7 @@ test("an open abandoned while an async onConnection decides ends up closed on bo
 // ------------------------------------------------------------ many
 
 test("1000 virtual connections opened, used and closed leave connectionCount at 0 on both sides", async () => {
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     onConnection: accepting({ services: [echoImpl] }),
   });
   try {

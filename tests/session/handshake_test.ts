@@ -9,23 +9,20 @@ import {
   memoryLink,
   ProtocolError,
   SENSITIVE,
-  service,
-  t,
 } from "../../mod.ts";
 import { decodeMessage } from "../../lib/wire/decode.ts";
 import {
-  acceptorWithRawPeer,
+  Echo,
   hex,
-  initiatorWithRawPeer,
   pendingTimersAfter,
+  rawAcceptor,
+  rawInitiator,
   RawPeer,
   rejection,
   sessionPair,
   toHex,
   within,
-} from "../_session_helpers.ts";
-
-const Echo = service("Echo", { echo: { args: [t.string], returns: t.string } });
+} from "../_helpers/mod.ts";
 
 /** Asserts a HandshakeError (code "handshake-failed") whose message matches `message`. */
 function assertHandshakeError(e: unknown, message?: RegExp): HandshakeError {
@@ -84,7 +81,7 @@ test('parity: "even" makes the initiator even and the acceptor takes odd', async
 });
 
 test("by default the initiator sends the minimal Hello 00 00 07 00 40 00", async () => {
-  const raw = await initiatorWithRawPeer();
+  const raw = await rawAcceptor({}, { readAhead: false });
   try {
     assert.equal(toHex(raw.first), "00 00 07 00 40 00");
   } finally {
@@ -93,7 +90,7 @@ test("by default the initiator sends the minimal Hello 00 00 07 00 40 00", async
 });
 
 test('an initiator with parity: "even" sends Hello 00 00 07 01 40 00', async () => {
-  const raw = await initiatorWithRawPeer({ parity: "even" });
+  const raw = await rawAcceptor({ parity: "even" }, { readAhead: false });
   try {
     assert.equal(toHex(raw.first), "00 00 07 01 40 00");
     assert.equal(raw.session.parity, "even");
@@ -103,7 +100,7 @@ test('an initiator with parity: "even" sends Hello 00 00 07 01 40 00', async () 
 });
 
 test("a raw initiator with default settings receives HelloYourself 00 01 01 40 00", async () => {
-  const raw = await acceptorWithRawPeer();
+  const raw = await rawInitiator({}, { readAhead: false });
   try {
     assert.equal(toHex(raw.first), "00 01 01 40 00");
     assert.equal(raw.session.parity, "even");
@@ -113,7 +110,7 @@ test("a raw initiator with default settings receives HelloYourself 00 01 01 40 0
 });
 
 test("an acceptor takes the opposite of the initiator's parity: an even Hello gets an odd HelloYourself", async () => {
-  const raw = await acceptorWithRawPeer({}, { parity: "even" });
+  const raw = await rawInitiator({}, { parity: "even", readAhead: false });
   try {
     assert.equal(toHex(raw.first), "00 01 00 40 00");
     assert.equal(raw.session.parity, "odd");
@@ -183,13 +180,13 @@ test("maxConcurrentRequests is announced in Hello and HelloYourself", async () =
   } finally {
     await pair.close();
   }
-  const init = await initiatorWithRawPeer({ maxConcurrentRequests: 300 });
+  const init = await rawAcceptor({ maxConcurrentRequests: 300 }, { readAhead: false });
   try {
     assert.equal(toHex(init.first), "00 00 07 00 ac 02 00");
   } finally {
     await init.close();
   }
-  const acc = await acceptorWithRawPeer({ maxConcurrentRequests: 2 });
+  const acc = await rawInitiator({ maxConcurrentRequests: 2 }, { readAhead: false });
   try {
     assert.equal(toHex(acc.first), "00 01 01 02 00");
   } finally {
@@ -198,7 +195,7 @@ test("maxConcurrentRequests is announced in Hello and HelloYourself", async () =
 });
 
 test("the peer's announced maxConcurrentRequests is recorded from a raw Hello", async () => {
-  const raw = await acceptorWithRawPeer({}, { max: 7 });
+  const raw = await rawInitiator({}, { maxConcurrentRequests: 7, readAhead: false });
   try {
     assert.equal(raw.session.root.peerSettings.maxConcurrentRequests, 7);
   } finally {
@@ -268,7 +265,7 @@ test("an initiator answered with a Ping instead of HelloYourself sends a Protoco
   const [a, b] = memoryLink();
   const peer = new RawPeer(b);
   const pending = initiate(a);
-  assert.equal(toHex(await peer.recv()), "00 00 07 00 40 00");
+  assert.equal(toHex(await peer.nextBytes()), "00 00 07 00 40 00");
   peer.send(hex("00 09 01"));
   const [e, seen] = await Promise.all([rejection(pending), peer.untilEnd()]);
   assertHandshakeError(e, /Expected HelloYourself/);
@@ -280,7 +277,7 @@ test("an initiator whose Hello is answered with a ProtocolError fails with Hands
   const [a, b] = memoryLink();
   const peer = new RawPeer(b);
   const pending = initiate(a);
-  await peer.recv();
+  await peer.nextBytes();
   peer.send({ connectionId: 0, payload: { type: "protocolError", description: "go away now" } });
   const e = assertHandshakeError(await rejection(pending), /go away now/);
   assert.ok(e.cause instanceof ProtocolError);
@@ -316,7 +313,7 @@ test("garbage bytes instead of HelloYourself fail the initiator's handshake with
   const [a, b] = memoryLink();
   const peer = new RawPeer(b);
   const pending = initiate(a);
-  await peer.recv();
+  await peer.nextBytes();
   peer.send(hex("00 01 05 40 00"));
   const [e, seen] = await Promise.all([rejection(pending), peer.untilEnd()]);
   assertHandshakeError(e, /decode/);
@@ -348,7 +345,7 @@ test("an initiator whose peer reads the Hello but never answers times out with H
   let error: unknown;
   const left = await pendingTimersAfter(async () => {
     const pending = initiate(a, { handshakeTimeout: 30 });
-    assert.equal(toHex(await peer.recv()), "00 00 07 00 40 00");
+    assert.equal(toHex(await peer.nextBytes()), "00 00 07 00 40 00");
     error = await rejection(pending);
   });
   assertHandshakeError(error, /No HelloYourself from the peer within 30 ms/);
@@ -390,7 +387,7 @@ test("a link the peer closes during the handshake fails it with HandshakeError",
     const [a, b] = memoryLink();
     const peer = new RawPeer(b);
     const pending = initiate(a);
-    await peer.recv();
+    await peer.nextBytes();
     await peer.close();
     assertHandshakeError(await rejection(pending), /closed the link/);
   }
@@ -410,7 +407,7 @@ test("a link that fails during the handshake fails it with HandshakeError", asyn
     const [a, b] = memoryLink();
     const peer = new RawPeer(b);
     const pending = initiate(a);
-    await peer.recv();
+    await peer.nextBytes();
     await peer.abort();
     assertHandshakeError(await rejection(pending));
   }
@@ -453,7 +450,7 @@ test("an unknown parity is rejected with TypeError", async () => {
 });
 
 test("the HelloYourself a library acceptor sends decodes as the wire codec expects", async () => {
-  const raw = await acceptorWithRawPeer({ metadata: { server: "x" } });
+  const raw = await rawInitiator({ metadata: { server: "x" } }, { readAhead: false });
   try {
     const m = decodeMessage(raw.first);
     assert.deepEqual(m, {

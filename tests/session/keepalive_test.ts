@@ -15,7 +15,7 @@ import {
   settle,
   toHex,
   within,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------ answering pings
 
@@ -24,7 +24,7 @@ test("a Ping from the peer is answered with a Pong carrying the same nonce (00 0
     const { peer, session } = await make();
     try {
       for (const nonce of ["00", "2a", "80 01", "ff ff ff ff ff ff ff ff ff 01"]) {
-        void peer.sendBytes(hex(`00 09 ${nonce}`));
+        void peer.send(hex(`00 09 ${nonce}`));
         assert.equal(toHex(await peer.nextBytes()), toHex(hex(`00 0a ${nonce}`)));
       }
       assert.equal(session.isClosed, false);
@@ -53,7 +53,7 @@ test("Pings are answered in order, each with its own nonce", async () => {
 // ------------------------------------------------------------ session.ping()
 
 test("session.ping() resolves with a positive round-trip time, from either side", async () => {
-  const [client, server] = await sessionPair();
+  const { client, server } = await sessionPair();
   try {
     for (const s of [client, server]) {
       const rtt = await within(s.ping(), 1000, "ping()");
@@ -176,7 +176,7 @@ test("keepalive does not accept a Pong with another nonce or on another connecti
 
 test("keepalive with an answering peer keeps the session alive for many intervals", async () => {
   const keepalive = { interval: 10, timeout: 100 };
-  const [client, server] = await sessionPair({ keepalive, services: [echoImpl] }, {
+  const { client, server } = await sessionPair({ keepalive, services: [echoImpl] }, {
     keepalive,
     services: [echoImpl],
   });

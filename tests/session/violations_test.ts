@@ -28,7 +28,7 @@ import {
   sessionPair,
   settle,
   within,
-} from "../_peer_helpers.ts";
+} from "../_helpers/mod.ts";
 
 /**
  * Runs one violation against a library acceptor whose peer is a raw
@@ -88,33 +88,33 @@ async function assertViolation(
 
 test("garbage bytes are a protocol violation", async () => {
   await assertViolation(
-    (peer) => peer.sendBytes(hex("ff ff ff ff ff ff ff ff ff ff ff ff")),
+    (peer) => peer.send(hex("ff ff ff ff ff ff ff ff ff ff ff ff")),
     /undecodable message/,
   );
 });
 
 test("an unknown MessagePayload index (11) is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 0b")), /MessagePayload.*11/);
+  await assertViolation((peer) => peer.send(hex("00 0b")), /MessagePayload.*11/);
 });
 
 test("an unknown RequestBody index is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 07 03 03 00")), /RequestBody.*3/);
+  await assertViolation((peer) => peer.send(hex("00 07 03 03 00")), /RequestBody.*3/);
 });
 
 test("a truncated message is a protocol violation", async () => {
   const whole = encodeMessage(callMessage(0, 3, Echo.methods.echo.id, echoArgs("hi")));
   await assertViolation(
-    (peer) => peer.sendBytes(whole.slice(0, 6)),
+    (peer) => peer.send(whole.slice(0, 6)),
     /undecodable message.*end of input/,
   );
 });
 
 test("an empty payload is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(new Uint8Array(0)), /undecodable message/);
+  await assertViolation((peer) => peer.send(new Uint8Array(0)), /undecodable message/);
 });
 
 test("trailing bytes after a message without a trailing payload are a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 09 01 ff")), /trailing/);
+  await assertViolation((peer) => peer.send(hex("00 09 01 ff")), /trailing/);
 });
 
 // ------------------------------------------------------------ bad ids
@@ -149,19 +149,19 @@ test("a duplicate in-flight request id is a protocol violation", async () => {
 });
 
 test("a channel message for an unknown channel is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 08 05 00 01")), /unknown channel 5/);
+  await assertViolation((peer) => peer.send(hex("00 08 05 00 01")), /unknown channel 5/);
 });
 
 test("ConnectionClose on connection 0 is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 06 00")), /ConnectionClose.*root/);
+  await assertViolation((peer) => peer.send(hex("00 06 00")), /ConnectionClose.*root/);
 });
 
 test("a Hello after the handshake is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 00 07 00 40 00")), /Hello after/);
+  await assertViolation((peer) => peer.send(hex("00 00 07 00 40 00")), /Hello after/);
 });
 
 test("a HelloYourself after the handshake is a protocol violation", async () => {
-  await assertViolation((peer) => peer.sendBytes(hex("00 01 01 40 00")), /HelloYourself after/);
+  await assertViolation((peer) => peer.send(hex("00 01 01 40 00")), /HelloYourself after/);
 });
 
 test("a message larger than limits.maxMessageSize is a protocol violation", async () => {
@@ -183,7 +183,7 @@ test("a message of exactly limits.maxMessageSize bytes is accepted", async () =>
     const text = "y".repeat(128 - overhead); // its length prefix stays one byte
     const bytes = encodeMessage(callMessage(0, 1, Echo.methods.echo.id, echoArgs(text))).slice();
     assert.equal(bytes.length, 128);
-    void peer.sendBytes(bytes);
+    void peer.send(bytes);
     const res = await peer.expect("request");
     assert.equal(res.payload.body.type, "response");
     assert.equal(session.isClosed, false);
@@ -355,7 +355,7 @@ test("close() on the calling side fails its pending call after the deadline", as
 
 test("a real peer of a violating session sees the ProtocolError with remote=true", async () => {
   // A library acceptor whose own limits are exceeded by a library initiator's call.
-  const [client, server] = await sessionPair({}, {
+  const { client, server } = await sessionPair({}, {
     services: [echoImpl],
     limits: { maxMessageSize: 64 },
   });

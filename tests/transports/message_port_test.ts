@@ -19,7 +19,7 @@ import {
   messagePortLink,
 } from "../../transports/message_port.ts";
 import { Greeter } from "../../examples/worker_service.ts";
-import { rejection, within } from "../_session_helpers.ts";
+import { rejection, within } from "../_helpers/mod.ts";
 
 const Calc = service("Calc", {
   add: { args: [t.u32, t.u32], returns: t.u32 },

@@ -41,7 +41,7 @@ import {
   u32Args,
   within,
   wsFrame,
-} from "../_raw_net.ts";
+} from "../_helpers/mod.ts";
 
 const SERVER = fileURLToPath(new URL("../fixtures/vanish_server.ts", import.meta.url));
 const STDIO = fileURLToPath(new URL("../fixtures/vanish_stdio.ts", import.meta.url));

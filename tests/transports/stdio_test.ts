@@ -4,7 +4,7 @@ import { ClosedError, HandshakeError, initiate, ProtocolError } from "../../mod.
 import { FramingError } from "../../lib/link/framing/errors.ts";
 import { type ChildLink, spawnLink, stdioLink } from "../../transports/stdio.ts";
 import { StdioFixture } from "../fixtures/stdio_server.ts";
-import { rejection, within } from "../_session_helpers.ts";
+import { rejection, within } from "../_helpers/mod.ts";
 
 const FIXTURE = decodeURIComponent(
   new URL("../fixtures/stdio_server.ts", import.meta.url).pathname,

@@ -27,9 +27,10 @@ import {
   type Session,
   t,
 } from "../../mod.ts";
-import { decodeMessage, encodeMessage, type Message } from "../../wire.ts";
+import { encodeMessage } from "../../wire.ts";
 import { connectTcp, listenTcp } from "../../transports/tcp.ts";
 import { connectUnix, listenUnix } from "../../transports/unix.ts";
+import { concat, delay, frame, RawSocket, u32le, until, within } from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------------ fixtures
 
@@ -62,188 +63,9 @@ const apiImpl = implement(Api, {
 
 // ------------------------------------------------------------------ helpers
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Awaits `p`, failing clearly after `ms` instead of hanging (the timer is always cleared). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `cond` until it holds, failing after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${ms} ms: ${what}`);
-    await delay(5);
-  }
-}
-
 /** A unique socket file path in the OS temp dir. */
 function socketPath(): string {
   return `${tmpdir()}/roam-test-${crypto.randomUUID().slice(0, 12)}.sock`;
-}
-
-function u32le(n: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n, true);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
-}
-
-/** `[u32 LE length][payload]`. */
-function frame(payload: Uint8Array): Uint8Array {
-  return concat(u32le(payload.length), payload);
-}
-
-/** A minimal version 7 `Hello` from an odd initiator: `00 00 07 00 40 00`. */
-const HELLO = encodeMessage({
-  connectionId: 0,
-  payload: {
-    type: "hello",
-    version: 7,
-    settings: { parity: "odd", maxConcurrentRequests: 64 },
-    metadata: [],
-  },
-});
-
-/** What a raw peer got for a message type, narrowed. */
-type Payload<K extends Message["payload"]["type"]> = Extract<Message["payload"], { type: K }>;
-
-/**
- * A client socket that writes exact bytes and reads the raw stream, for
- * talking to a server the way a broken or hostile peer would.
- */
-class RawClient {
-  readonly socket: net.Socket;
-  readonly closed: Promise<void>;
-  #buf: Uint8Array = new Uint8Array(0);
-  #ended = false;
-  #wake: (() => void) | undefined;
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on("data", (d: Uint8Array) => {
-      this.#buf = concat(this.#buf, d);
-      this.#notify();
-    });
-    // A reset by the server is one of the ways a connection ends here.
-    socket.on("error", () => {});
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    this.closed = new Promise((r) =>
-      socket.once("close", () => {
-        this.#ended = true;
-        this.#notify();
-        r();
-      })
-    );
-  }
-
-  static connect(target: { port: number } | { path: string }): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const s = "port" in target
-        ? net.createConnection({ host: "127.0.0.1", port: target.port })
-        : net.createConnection({ path: target.path });
-      s.once("error", reject);
-      s.once("connect", () => {
-        s.off("error", reject);
-        resolve(new RawClient(s));
-      });
-    });
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
-  }
-
-  async #waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-    const deadline = performance.now() + ms;
-    while (!cond()) {
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-      await within(new Promise<void>((r) => (this.#wake = r)), left, what).catch((e) => {
-        this.#wake = undefined;
-        throw e;
-      });
-    }
-  }
-
-  /** Writes bytes; resolves once the socket took them. */
-  write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.socket.write(bytes, (e?: Error | null) => (e ? reject(e) : resolve()))
-    );
-  }
-
-  /** The next frame's payload, or undefined when the server ended the stream. */
-  async readFrame(ms = 3000): Promise<Uint8Array | undefined> {
-    await this.#waitFor(() => this.#frameReady() || this.#ended, ms, "a frame from the server");
-    if (!this.#frameReady()) {
-      assert.equal(this.#buf.length, 0, "the server ended the stream between frames");
-      return undefined;
-    }
-    const n = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(0, true);
-    const payload = this.#buf.slice(4, 4 + n);
-    this.#buf = this.#buf.slice(4 + n);
-    return payload;
-  }
-
-  #frameReady(): boolean {
-    if (this.#buf.length < 4) return false;
-    const n = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(0, true);
-    return this.#buf.length >= 4 + n;
-  }
-
-  /** Reads one message and checks its type. */
-  async expect<K extends Message["payload"]["type"]>(type: K, ms = 3000): Promise<Payload<K>> {
-    const bytes = await this.readFrame(ms);
-    assert.ok(bytes !== undefined, `expected ${type}, but the server ended the stream`);
-    const message = decodeMessage(bytes);
-    assert.equal(message.connectionId, 0);
-    assert.equal(message.payload.type, type);
-    return message.payload as Payload<K>;
-  }
-
-  /** Waits until the server ends the connection, with nothing else sent. */
-  async expectEnd(ms = 3000): Promise<void> {
-    assert.equal(await this.readFrame(ms), undefined, "no more frames");
-    await within(this.closed, ms, "the connection to close");
-  }
-
-  /** Sends `Hello` and reads the server's `HelloYourself`. */
-  async handshake(): Promise<Payload<"helloYourself">> {
-    await this.write(frame(HELLO));
-    return await this.expect("helloYourself");
-  }
-
-  /** Destroys the socket at once. */
-  async destroy(): Promise<void> {
-    this.socket.destroy();
-    await this.closed;
-  }
 }
 
 /** A server whose hooks record what happened. */
@@ -317,7 +139,7 @@ test("a TCP listener on port 0 reports the real port it is bound to", async () =
     assert.equal(address.hostname, "127.0.0.1");
     assert.ok(Number.isInteger(address.port) && address.port > 0 && address.port <= 65535);
     // Something really listens there.
-    const raw = await RawClient.connect({ port: address.port });
+    const raw = await RawSocket.connect({ port: address.port }, { allowHalfOpen: false });
     const accepted = await within(listener.accept(), 3000, "the listener to accept");
     assert.ok(accepted !== undefined);
     await raw.destroy();
@@ -419,7 +241,7 @@ test("a Unix listener removes its socket file when closed", async () => {
 
 /** Connecting to a socket file that is gone fails with ENOENT (not ECONNREFUSED). */
 async function assertNoSocketFile(path: string): Promise<void> {
-  await assert.rejects(RawClient.connect({ path }), (e: unknown) => {
+  await assert.rejects(RawSocket.connect({ path }), (e: unknown) => {
     assert.equal((e as { code?: unknown }).code, "ENOENT", `the socket file ${path} is gone`);
     return true;
   });
@@ -525,12 +347,12 @@ test("a frame above the server's maxFrameSize gets a ProtocolError and that conn
     maxFrameSize: 1024,
   });
   try {
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
       await raw.handshake();
       await until(() => sessions.length === 1, "the server session");
       // A header announcing 2000 bytes, and the start of the payload.
-      await raw.write(concat(u32le(2000), new Uint8Array(16)));
+      await raw.send(concat(u32le(2000), new Uint8Array(16)));
       const error = await raw.expect("protocolError");
       assert.match(error.description, /2000/);
       await raw.expectEnd();
@@ -549,7 +371,7 @@ test("a frame above the server's maxFrameSize gets a ProtocolError and that conn
 test("a frame at exactly the server's maxFrameSize is accepted", async () => {
   const { server } = await recordingServer("tcp://127.0.0.1:0", { maxFrameSize: 64 });
   try {
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
       await raw.handshake();
       // A call to echoBytes whose argument fills the frame up to the limit.
@@ -571,7 +393,7 @@ test("a frame at exactly the server's maxFrameSize is accepted", async () => {
       const args = concat(Uint8Array.of(room), new Uint8Array(room).fill(7));
       const full = concat(call, args);
       assert.equal(full.length, 64);
-      await raw.write(frame(full));
+      await raw.send(frame(full));
       const reply = await raw.expect("request");
       assert.equal(reply.id, 1);
       assert.equal(reply.body.type, "response");
@@ -588,9 +410,9 @@ test("an oversized frame in place of the Hello also gets a ProtocolError", async
     maxFrameSize: 1024,
   });
   try {
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
-      await raw.write(concat(u32le(0xffff_ffff), new Uint8Array(8)));
+      await raw.send(concat(u32le(0xffff_ffff), new Uint8Array(8)));
       const error = await raw.expect("protocolError");
       assert.match(error.description, /4294967295|exceeds/);
       await raw.expectEnd();
@@ -608,9 +430,9 @@ test("an oversized frame in place of the Hello also gets a ProtocolError", async
 test("a length prefix cut off by EOF fails that handshake quietly and the server keeps serving", async () => {
   const { server, errors, sessions } = await recordingServer("tcp://127.0.0.1:0");
   try {
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
-      await raw.write(Uint8Array.of(6, 0));
+      await raw.send(Uint8Array.of(6, 0));
       raw.socket.end();
       await until(() => errors.length === 1, "the handshake failure to be reported");
       assert.ok(errors[0] instanceof HandshakeError, `a HandshakeError, got ${errors[0]}`);
@@ -640,9 +462,9 @@ for (
   test(`${what} instead of a Hello gets a ProtocolError and the connection closed`, async () => {
     const { server, errors, sessions } = await recordingServer("tcp://127.0.0.1:0");
     try {
-      const raw = await RawClient.connect({ port: portOf(server.url) });
+      const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
       try {
-        await raw.write(frame(payload));
+        await raw.send(frame(payload));
         const error = await raw.expect("protocolError");
         assert.match(error.description, description);
         await raw.expectEnd();
@@ -662,7 +484,7 @@ for (
 test("a Hello with the wrong version gets a ProtocolError", async () => {
   const { server, errors } = await recordingServer("tcp://127.0.0.1:0");
   try {
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
       const hello6 = encodeMessage({
         connectionId: 0,
@@ -673,7 +495,7 @@ test("a Hello with the wrong version gets a ProtocolError", async () => {
           metadata: [],
         },
       });
-      await raw.write(frame(hello6));
+      await raw.send(frame(hello6));
       assert.match((await raw.expect("protocolError")).description, /version 6/);
       await raw.expectEnd();
       await until(() => errors.length === 1, "the handshake failure to be reported");
@@ -692,7 +514,7 @@ test("a peer that connects and says nothing times out the server's handshake", a
   });
   try {
     const start = performance.now();
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
       await until(() => errors.length === 1, "the handshake timeout to be reported");
       const elapsed = performance.now() - start;
@@ -715,11 +537,11 @@ test("a peer that vanishes mid-frame after the handshake ends its session with a
   const good = await connect(server.url);
   try {
     await until(() => sessions.length === 1, "the good session");
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     try {
       await raw.handshake();
       await until(() => sessions.length === 2, "the raw peer's session");
-      await raw.write(concat(u32le(100), new Uint8Array(10)));
+      await raw.send(concat(u32le(100), new Uint8Array(10)));
     } finally {
       await raw.destroy();
     }
@@ -738,7 +560,7 @@ test("a peer that vanishes mid-frame with a call in flight to it fails that call
   // The server calls back into the raw peer, which never answers and then vanishes.
   const { server, sessions } = await recordingServer("tcp://127.0.0.1:0");
   try {
-    const raw = await RawClient.connect({ port: portOf(server.url) });
+    const raw = await RawSocket.connect({ port: portOf(server.url) }, { allowHalfOpen: false });
     let pending: Promise<unknown>;
     try {
       await raw.handshake();
@@ -748,7 +570,7 @@ test("a peer that vanishes mid-frame with a call in flight to it fails that call
         (e: unknown) => e,
       );
       await raw.expect("request");
-      await raw.write(concat(u32le(50), Uint8Array.of(0, 7)));
+      await raw.send(concat(u32le(50), Uint8Array.of(0, 7)));
     } finally {
       await raw.destroy();
     }

@@ -15,6 +15,7 @@ import {
 import { decodeMessage, encodeMessage, type Message, PROTOCOL_VERSION } from "../../wire.ts";
 import { connectWebSocket, websocketLink } from "../../transports/websocket.ts";
 import { listenWebSocket, type WebSocketListener } from "../../transports/websocket_server.ts";
+import { delay, settle, until, within } from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------------ helpers
 
@@ -36,33 +37,6 @@ function serviceImpl(started: { count: number } = { count: 0 }) {
       });
     },
   });
-}
-
-/** Waits for `p`, failing with a clear message after `ms` (the timer is always cleared). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `cond` every few ms until it holds, failing after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** The settled outcome of a promise, without an unhandled rejection meanwhile. */
-function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  return p.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false, error }));
 }
 
 /** A client session and the server session it reached through `listener`. */
@@ -344,7 +318,7 @@ test("a reader that does not read holds back the writer, and nothing is lost", a
     m[size - 1] = i;
     writes.push(writer.write(m).then(() => void resolved++));
   }
-  await new Promise((r) => setTimeout(r, 200));
+  await delay(200);
   if ("Bun" in globalThis) {
     // Bun's server pauses the socket once 1 MiB is queued; the client then waits on bufferedAmount.
     // (Deno's server WebSocket cannot pause: it queues everything in the readable.)
@@ -375,7 +349,7 @@ test("a peer that sends more than maxUnreadBytes while nothing is read errors th
   const writer = serverLink.writable.getWriter();
   for (let i = 0; i < 8; i++) writer.write(new Uint8Array(1024 * 1024)).catch(() => {});
   const reader = clientLink.readable.getReader();
-  await new Promise((r) => setTimeout(r, 300)); // nothing is read meanwhile
+  await delay(300); // nothing is read meanwhile
   const error = await within(
     (async () => {
       for (;;) {

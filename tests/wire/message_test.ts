@@ -11,19 +11,7 @@ import { DecodeError } from "../../lib/postcard/errors.ts";
 import { Reader } from "../../lib/postcard/_reader.ts";
 import { Writer } from "../../lib/postcard/_writer.ts";
 import type { Message, Metadata } from "../../lib/wire/types.ts";
-import { seeded } from "../_seeded.ts";
-
-/** Bytes from a hex string with optional spaces: "00 07 0b". */
-function hex(s: string): Uint8Array {
-  const clean = s.replace(/\s+/g, "");
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
-}
+import { hex, seeded, toHex } from "../_helpers/mod.ts";
 
 /**
  * A decoded value with every metadata entry made a plain `{ key, value,

@@ -1,95 +1,18 @@
 /**
- * Test helpers (not a test file): a raw client socket (`node:net`, which
- * Deno and Bun both provide) that speaks roam's framing, or WebSocket by
- * hand, byte by byte, so a test can behave as a hostile or vanishing peer
- * would: stop reading, send half a frame, reset the connection.
+ * A raw client socket (`node:net`, which Deno and Bun both provide) that
+ * speaks roam's framing, or WebSocket by hand, byte by byte, so a test can
+ * behave as a hostile, broken or vanishing peer would: stop reading, send
+ * half a frame, reset the connection.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import net from "node:net";
-import { decodeMessage, encodeMessage, type Message } from "../wire.ts";
-import { encode, t } from "../mod.ts";
-
-// ------------------------------------------------------------------ bytes and messages
-
-/** Joins byte arrays. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
-}
-
-/** A u32 in little-endian order. */
-export function u32le(n: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n, true);
-  return out;
-}
-
-/** A stream frame: `[u32 LE length][payload]`. */
-export function frame(payload: Uint8Array): Uint8Array {
-  return concat(u32le(payload.length), payload);
-}
-
-/** A version 7 `Hello` from an odd initiator. */
-export const HELLO: Uint8Array = encodeMessage({
-  connectionId: 0,
-  payload: {
-    type: "hello",
-    version: 7,
-    settings: { parity: "odd", maxConcurrentRequests: 64 },
-    metadata: [],
-  },
-}).slice();
-
-/** A `Call` on the root connection, with the ids of the channels its args carry. */
-export function callBytes(
-  id: number,
-  methodId: bigint,
-  args: Uint8Array,
-  channels: number[] = [],
-): Uint8Array {
-  return encodeMessage({
-    connectionId: 0,
-    payload: {
-      type: "request",
-      id,
-      body: { type: "call", methodId, channels, metadata: [], args },
-    },
-  }).slice();
-}
-
-/** The args of a method taking one u32 (and perhaps channels, which take no bytes). */
-export function u32Args(n: number): Uint8Array {
-  return encode(t.u32, n).slice();
-}
-
-// ------------------------------------------------------------------ timing
-
-/** Resolves after `ms`. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Waits for `p`, failing clearly after `ms` (the timer is always cleared). */
-export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-// ------------------------------------------------------------------ raw socket
+import { decodeMessage, type Message, type MessagePayload } from "../../wire.ts";
+import { concat, frame } from "./bytes.ts";
+import { HELLO } from "./messages.ts";
+import { within } from "./timing.ts";
 
 /** Where a raw client connects. */
 export type RawTarget = { readonly port: number } | { readonly path: string };
@@ -101,10 +24,20 @@ export function targetOf(url: string): RawTarget {
   return { port: Number(u.port) };
 }
 
+/** How a {@linkcode RawSocket} connects. */
+export interface RawSocketOptions {
+  /**
+   * Keep our writing side open when the server ends its side, so we can
+   * go on writing to a server that stopped. Default true; with false, the
+   * server's end ends ours too and the socket closes.
+   */
+  readonly allowHalfOpen?: boolean;
+}
+
 /**
  * A client socket driven by hand. Everything received is buffered in
- * `received` unless reading is paused, in which case it stays in the kernel
- * (and closing then makes Linux reset the connection).
+ * `received` unless reading is paused, in which case it stays in the
+ * kernel (and closing then makes Linux reset the connection).
  */
 export class RawSocket {
   readonly socket: net.Socket;
@@ -143,12 +76,13 @@ export class RawSocket {
     );
   }
 
-  /** Connects; `allowHalfOpen` so the peer's end does not end our writing side. */
-  static connect(target: RawTarget): Promise<RawSocket> {
+  /** Connects to `target` on loopback. */
+  static connect(target: RawTarget, options: RawSocketOptions = {}): Promise<RawSocket> {
+    const allowHalfOpen = options.allowHalfOpen ?? true;
     return new Promise((resolve, reject) => {
       const s = "port" in target
-        ? net.createConnection({ host: "127.0.0.1", port: target.port, allowHalfOpen: true })
-        : net.createConnection({ path: target.path, allowHalfOpen: true });
+        ? net.createConnection({ host: "127.0.0.1", port: target.port, allowHalfOpen })
+        : net.createConnection({ path: target.path, allowHalfOpen });
       s.once("error", reject);
       s.once("connect", () => {
         s.off("error", reject);
@@ -183,6 +117,13 @@ export class RawSocket {
     if (!this.socket.destroyed) this.socket.write(bytes, () => {});
   }
 
+  /** Writes bytes; resolves once the socket took them, rejects on a write error. */
+  send(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.write(bytes, (e?: Error | null) => (e ? reject(e) : resolve()))
+    );
+  }
+
   /** Stops reading: what arrives stays in the kernel. */
   pause(): void {
     this.socket.pause();
@@ -209,7 +150,7 @@ export class RawSocket {
   // ---------------------------------------------------------------- roam framing
 
   /** The next frame's payload, or undefined when the stream ended first. */
-  async readFrame(ms: number): Promise<Uint8Array | undefined> {
+  async readFrame(ms = 3000): Promise<Uint8Array | undefined> {
     const ready = (): boolean =>
       this.received.length >= 4 &&
       this.received.length >= 4 + new DataView(this.received.buffer).getUint32(0, true);
@@ -221,12 +162,41 @@ export class RawSocket {
   }
 
   /** The next framed message, decoded; fails when the stream ends first. */
-  async readMessage(ms: number): Promise<Message> {
+  async readMessage(ms = 3000): Promise<Message> {
     const payload = await this.readFrame(ms);
     if (payload === undefined) {
       throw new Error(`The stream ended instead of a message (${this.error?.message ?? "EOF"})`);
     }
     return decodeMessage(payload);
+  }
+
+  /** Reads one message, asserts it is a `type` on connection 0, and returns its payload. */
+  async expect<K extends MessagePayload["type"]>(
+    type: K,
+    ms = 3000,
+  ): Promise<Extract<MessagePayload, { type: K }>> {
+    const bytes = await this.readFrame(ms);
+    if (bytes === undefined) {
+      assert.equal(this.received.length, 0, "the server ended the stream between frames");
+    }
+    assert.ok(bytes !== undefined, `expected ${type}, but the server ended the stream`);
+    const message = decodeMessage(bytes);
+    assert.equal(message.connectionId, 0);
+    assert.equal(message.payload.type, type);
+    return message.payload as Extract<MessagePayload, { type: K }>;
+  }
+
+  /** Waits until the server ends the connection between frames, with nothing else sent. */
+  async expectEnd(ms = 3000): Promise<void> {
+    assert.equal(await this.readFrame(ms), undefined, "no more frames");
+    assert.equal(this.received.length, 0, "the server ended the stream between frames");
+    await within(this.closed, ms, "the connection to close");
+  }
+
+  /** Sends `Hello` and reads the server's `HelloYourself`. */
+  async handshake(): Promise<Extract<MessagePayload, { type: "helloYourself" }>> {
+    await this.send(frame(HELLO));
+    return await this.expect("helloYourself");
   }
 
   // ---------------------------------------------------------------- WebSocket by hand
@@ -269,7 +239,8 @@ export class RawSocket {
   }
 }
 
-function upgradeRequest(path: string): string {
+/** The HTTP request that asks to upgrade a connection on `path` to WebSocket. */
+export function upgradeRequest(path: string): string {
   return [
     `GET ${path} HTTP/1.1`,
     "Host: 127.0.0.1",
