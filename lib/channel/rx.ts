@@ -7,7 +7,7 @@
 
 import { Queue } from "../_util/queue.ts";
 import type { Schema } from "../postcard/schema.ts";
-import { type EMPTY_METADATA, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import { type MetadataInit, toMetadata } from "../wire/metadata.ts";
 import type { Metadata } from "../wire/types.ts";
 import type { ChannelHost } from "./host.ts";
 import type { Tx } from "./tx.ts";

@@ -7,6 +7,7 @@
  */
 
 import type { Connection } from "../connection/connection.ts";
+import type { Interceptor } from "../connection/intercept.ts";
 import { checkHandlers } from "../connection/incoming.ts";
 import type { MetadataInit } from "../wire/metadata.ts";
 import type { Handlers } from "../connection/api.ts";
@@ -136,6 +137,12 @@ export interface SessionOptions {
   readonly keepalive?: { readonly interval: number; readonly timeout: number } | false;
   /** Services served on the root connection. */
   readonly services?: readonly ServiceImpl[];
+  /**
+   * Code that runs around every call this session makes and serves, on
+   * every connection, in order, and sees every channel item (see
+   * {@linkcode Interceptor}).
+   */
+  readonly interceptors?: readonly Interceptor[];
   /** Decides on virtual connections the peer opens. Without it every open is rejected. */
   readonly onConnection?: (
     request: ConnectionRequest,
