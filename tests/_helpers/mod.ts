@@ -12,7 +12,8 @@
  * - `raw_socket.ts`: a hand-driven client socket speaking roam framing or
  *   WebSocket (`RawSocket`);
  * - `sessions.ts`: session pairs and small services (`Echo`, `Hold`…);
- * - `runtime.ts`: the running runtime's own `inspect`.
+ * - `runtime.ts`: the running runtime's own `inspect`;
+ * - `cli.ts`: the `roam` command line run in a child process.
  *
  * @module
  */
@@ -25,3 +26,4 @@ export * from "./raw_peer.ts";
 export * from "./raw_socket.ts";
 export * from "./sessions.ts";
 export * from "./runtime.ts";
+export * from "./cli.ts";

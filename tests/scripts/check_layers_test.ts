@@ -87,6 +87,16 @@ test("check() holds an entry point to the layers listed for it", () => {
   assert.match(violations[0]!.why, /may not import lib\/wire/);
 });
 
+test("check() treats an import of an entry point as an import of the layers it re-exports", () => {
+  const violations = check(tree({
+    "lib/session/core.ts": 'import { encode } from "../../postcard.ts";\n',
+    "lib/_util/bytes.ts": 'import { accept } from "../../mod.ts";\n',
+  }));
+  assert.deepEqual(violations.map((v) => `${v.file}: ${v.why}`), [
+    "lib/_util/bytes.ts: lib/_util may not import lib/extras",
+  ]);
+});
+
 test("check() ignores files outside every layer and non-relative imports", () => {
   const violations = check(tree({
     "tests/x_test.ts": 'import { SessionCore } from "../lib/session/core.ts";\n',

@@ -1,7 +1,7 @@
 /**
- * Test helpers (not a test file): running the `roam` command line in a
- * child process of this runtime, once (`runCli`) or as a long-running spy
- * (`startCli`) whose output is read as it comes.
+ * Running the `roam` command line in a child process of this runtime,
+ * once (`runCli`) or as a long-running spy (`startCli`) whose output is
+ * read as it comes.
  *
  * @module
  */
@@ -9,12 +9,12 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { scriptCommand, SELF, selfExecPath } from "./fixtures/runtimes.ts";
+import { scriptCommand, SELF, selfExecPath } from "../fixtures/runtimes.ts";
 
 /** The entry point under test. */
-export const CLI: string = fileURLToPath(new URL("../cli.ts", import.meta.url));
+export const CLI: string = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 /** The services module of the tests. */
-export const API: string = fileURLToPath(new URL("./fixtures/cli_api.ts", import.meta.url));
+export const API: string = fileURLToPath(new URL("../fixtures/cli_api.ts", import.meta.url));
 
 /** What a finished command printed, and its exit code. */
 export interface CliResult {

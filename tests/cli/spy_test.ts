@@ -12,14 +12,26 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { channel, connect, SENSITIVE, serve } from "../mod.ts";
-import { listenTcpStream } from "../transports/tcp.ts";
-import { API, type CliProcess, residentBytes, runCli, startCli } from "./_cli.ts";
-import { concat, frame, HELLO, RawSocket, targetOf, u32le } from "./_raw_net.ts";
-import { Lab, labImpl } from "./fixtures/cli_api.ts";
-import { findRuntime, OTHER, SELF, startFixture } from "./fixtures/runtimes.ts";
+import { channel, connect, SENSITIVE, serve } from "../../mod.ts";
+import { listenTcpStream } from "../../transports/tcp.ts";
+import {
+  API,
+  type CliProcess,
+  concat,
+  delay,
+  frame,
+  HELLO,
+  RawSocket,
+  residentBytes,
+  runCli,
+  startCli,
+  targetOf,
+  u32le,
+} from "../_helpers/mod.ts";
+import { Lab, labImpl } from "../fixtures/cli_api.ts";
+import { findRuntime, OTHER, SELF, startFixture } from "../fixtures/runtimes.ts";
 
-const SERVER = fileURLToPath(new URL("./fixtures/cli_server.ts", import.meta.url));
+const SERVER = fileURLToPath(new URL("../fixtures/cli_server.ts", import.meta.url));
 const other = await findRuntime(OTHER);
 const skipOther = !other.found && !other.misconfigured
   ? `the other runtime is not available: ${other.reason}`
@@ -258,7 +270,7 @@ test("spy passes a protocol violation and a huge length prefix on byte for byte,
     client.end();
     let peak = before ?? 0;
     for (let i = 0; i < 10; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+      await delay(50);
       peak = Math.max(peak, (await residentBytes(spy.pid)) ?? 0);
     }
     if (before !== undefined) {

@@ -21,11 +21,11 @@ import {
   proxy,
   RpcError,
   service,
-  type Session,
   type SessionOptions,
   t,
-} from "../mod.ts";
-import { currentSpan, type FinishedSpan, parseTraceparent, tracing } from "../tracing.ts";
+} from "../../mod.ts";
+import { currentSpan, type FinishedSpan, parseTraceparent, tracing } from "../../tracing.ts";
+import { type SessionPair, sessionPair } from "../_helpers/mod.ts";
 
 const Shop = service("Shop", {
   price: { args: [t.string], returns: t.u32 },
@@ -45,19 +45,9 @@ const shop = implement(Shop, {
   },
 });
 
-async function pair(
-  client: SessionOptions,
-  server: SessionOptions,
-): Promise<[Session, Session, () => Promise<void>]> {
-  const [a, b] = memoryLink();
-  const [c, s] = await Promise.all([
-    initiate(a, client),
-    accept(b, { services: [shop], ...server }),
-  ]);
-  return [c, s, async () => {
-    await c.close();
-    await s.closed;
-  }];
+/** Two sessions on a memory link, the acceptor serving `Shop`. */
+function pair(client: SessionOptions, server: SessionOptions): Promise<SessionPair> {
+  return sessionPair(client, { services: [shop], ...server });
 }
 
 /** An interceptor that records what it sees into `log`. */
@@ -79,7 +69,7 @@ function recorder(name: string, log: string[]): Interceptor {
 
 test("interceptors run around calls on both sides, in order, the first outermost", async () => {
   const log: string[] = [];
-  const [c, , close] = await pair(
+  const { client: c, close } = await pair(
     { interceptors: [recorder("c1", log), recorder("c2", log)] },
     { interceptors: [recorder("s1", log), recorder("s2", log)] },
   );
@@ -115,7 +105,7 @@ test("interceptors read and add metadata: the client's reach the handler, the se
       return next();
     },
   };
-  const [c, , close] = await pair({ interceptors: [client] }, { interceptors: [server] });
+  const { client: c, close } = await pair({ interceptors: [client] }, { interceptors: [server] });
   try {
     const r = await c.root.call(Shop.methods.price, ["tea"]);
     assert.equal(r.value, 300);
@@ -139,7 +129,10 @@ test("a server interceptor rejects a call with an RpcError: the caller reads why
       return next();
     },
   };
-  const [c, , close] = await pair({}, { interceptors: [auth], onError: (e) => reported.push(e) });
+  const { client: c, close } = await pair({}, {
+    interceptors: [auth],
+    onError: (e) => reported.push(e),
+  });
   try {
     const e = await c.client(Shop).price("tea").then(() => undefined, (e) => e);
     assert.ok(e instanceof CancelledError, String(e));
@@ -164,7 +157,7 @@ test("a server interceptor may answer a fallible method with its typed error, wi
       return next();
     },
   };
-  const [c, , close] = await pair({}, { interceptors: [limit] });
+  const { client: c, close } = await pair({}, { interceptors: [limit] });
   try {
     assert.deepEqual(await c.client(Shop).buy("tea", 5), {
       ok: false,
@@ -194,7 +187,7 @@ test("an interceptor sees the outcome: the value, a user error, or the failure",
       }
     },
   };
-  const [c, , close] = await pair({ interceptors: [logger] }, {});
+  const { client: c, close } = await pair({ interceptors: [logger] }, {});
   try {
     await c.client(Shop).price("ab");
     await c.client(Shop).buy("x", 20);
@@ -212,7 +205,7 @@ test("an interceptor sees the outcome: the value, a user error, or the failure",
 
 test("interceptors see every channel item, sent and received", async () => {
   const counts = { clientReceived: 0, serverSent: 0 };
-  const [c, , close] = await pair(
+  const { client: c, close } = await pair(
     { interceptors: [{ item: (i) => i.direction === "received" && counts.clientReceived++ }] },
     { interceptors: [{ item: (i) => i.direction === "sent" && counts.serverSent++ }] },
   );
@@ -240,7 +233,7 @@ test("bad interceptors are a TypeError, and next() called twice fails the call",
       return next();
     },
   };
-  const [c, , close] = await pair({ interceptors: [twice] }, {});
+  const { client: c, close } = await pair({ interceptors: [twice] }, {});
   try {
     await assert.rejects(c.client(Shop).price("x"), /next\(\) called twice/);
   } finally {
@@ -306,7 +299,7 @@ test("tracing carries one trace from a client through a handler's own call and a
 
 test("a served call without a valid traceparent starts its own trace", async () => {
   const spans: FinishedSpan[] = [];
-  const [c, , close] = await pair({}, {
+  const { client: c, close } = await pair({}, {
     interceptors: [tracing({ onSpan: (s) => spans.push(s) })],
   });
   try {
@@ -342,7 +335,7 @@ test("parseTraceparent accepts version 00 only, and no all-zero ids", () => {
 // ------------------------------------------------------------------ stats
 
 test("session and connection stats count messages, bytes, calls, channels and the last round trip", async () => {
-  const [c, s, close] = await pair({}, {});
+  const { client: c, server: s, close } = await pair({}, {});
   try {
     const before = c.stats();
     assert.equal(before.callsCompleted, 0);

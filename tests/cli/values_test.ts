@@ -7,9 +7,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decode, encode, type Schema, service, t } from "../mod.ts";
-import { fromJson, toJson } from "../lib/cli/_json.ts";
-import { channelSlots, spySchema } from "../lib/cli/_walk.ts";
+import { decode, encode, type Schema, service, t } from "../../mod.ts";
+import { fromJson, toJson } from "../../lib/cli/_json.ts";
+import { channelSlots, spySchema } from "../../lib/cli/_walk.ts";
 
 const S = service("S", {
   m: { args: [t.option(t.tx(t.u8)), t.struct({ a: t.rx(t.string), n: t.u8 })] },

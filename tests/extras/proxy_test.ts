@@ -32,8 +32,9 @@ import {
   type Session,
   t,
   UnknownMethodError,
-} from "../mod.ts";
-import { decode } from "../postcard.ts";
+} from "../../mod.ts";
+import { decode } from "../../postcard.ts";
+import { delay } from "../_helpers/mod.ts";
 
 const MathError = t.enum({ DivisionByZero: t.unit });
 const Lab = service("Lab", {
@@ -141,11 +142,11 @@ for (const hops of [0, 1, 2]) {
     try {
       const controller = new AbortController();
       const call = c.client.client(Lab).hold({ signal: controller.signal });
-      await new Promise((r) => setTimeout(r, 20));
+      await delay(20);
       controller.abort(new Error("changed my mind"));
       await assert.rejects(call, /changed my mind/);
       for (let i = 0; i < 100 && state.cancelled === 0; i++) {
-        await new Promise((r) => setTimeout(r, 5));
+        await delay(5);
       }
       assert.equal(state.cancelled, 1);
     } finally {
@@ -221,7 +222,7 @@ test("raw channels carry items, credit and close between a raw caller and a type
     const r = await client.root.callRaw(Lab.methods.count.id, encode(t.u32, 50), {
       channels: [ch],
     });
-    for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 100 && !closed; i++) await delay(5);
     assert.deepEqual([...r.ret], [0]);
     assert.deepEqual(items, Array.from({ length: 50 }, (_, i) => i));
     assert.ok(closed);
@@ -274,7 +275,7 @@ test("a consumer that stops reading behind a proxy bounds what the proxy holds t
     const done = client.client(Source).flood(tx);
     const reader = rx[Symbol.asyncIterator]();
     await reader.next(); // one item, then stop reading
-    await new Promise((r) => setTimeout(r, 200));
+    await delay(200);
     // The default credit is 16: the backend cannot be more than 16 items ahead of the reader.
     assert.ok(sent <= 17, `the backend sent ${sent} items to a reader that took one`);
     let n = 1;
@@ -306,7 +307,7 @@ test("a forwarder waits for its target while unbound, or fails at once by option
   const failing = await make("fail");
   try {
     const pending = waiting.client.client(Lab).add(1, 2);
-    await new Promise((r) => setTimeout(r, 30));
+    await delay(30);
     waiting.f.bind(back.root);
     assert.equal(await pending, 3);
 
@@ -353,7 +354,7 @@ test("either side of a proxy closing closes the other with its metadata", async 
     const clientConn = await client.openConnection();
     const backConn = await back.openConnection();
     for (let i = 0; i < 100 && frontConn === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 5));
+      await delay(5);
     }
     const p = proxy(frontConn!, backConn);
     assert.equal(await clientConn.client(Lab).add(20, 22), 42);

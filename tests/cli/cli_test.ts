@@ -11,12 +11,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { serve } from "../mod.ts";
-import { API, runCli } from "./_cli.ts";
-import { Echo, echoImpl, Lab, labImpl } from "./fixtures/cli_api.ts";
-import { findRuntime, OTHER, SELF, startFixture } from "./fixtures/runtimes.ts";
+import { serve } from "../../mod.ts";
+import { API, runCli } from "../_helpers/mod.ts";
+import { Echo, echoImpl, Lab, labImpl } from "../fixtures/cli_api.ts";
+import { findRuntime, OTHER, SELF, startFixture } from "../fixtures/runtimes.ts";
 
-const SERVER = fileURLToPath(new URL("./fixtures/cli_server.ts", import.meta.url));
+const SERVER = fileURLToPath(new URL("../fixtures/cli_server.ts", import.meta.url));
 const other = await findRuntime(OTHER);
 const skipOther = !other.found && !other.misconfigured
   ? `the other runtime is not available: ${other.reason}`
