@@ -26,6 +26,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "serve",
     "openConnection",
     "ping",
+    "stats",
     "close",
   ],
   Connection: [
@@ -42,6 +43,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "callRaw",
     "serveFallback",
     "rawChannel",
+    "stats",
     "close",
   ],
   RawChannel: ["id", "listen", "send"],
@@ -129,6 +131,7 @@ if (import.meta.main) {
   const entries = [
     "mod.ts",
     "wire.ts",
+    "tracing.ts",
     "postcard.ts",
     "transports/tcp.ts",
     "transports/unix.ts",

@@ -37,9 +37,9 @@ run_step() {
 run_step "format" deno fmt --check
 run_step "lint" deno lint
 run_step "layers" deno run --allow-read scripts/check_layers.ts
-run_step "type check" deno check mod.ts browser.ts postcard.ts wire.ts cli.ts lib/ transports/ bench/ tests/ examples/
-entries="mod.ts browser.ts postcard.ts wire.ts transports/tcp.ts transports/unix.ts transports/websocket.ts transports/websocket_server.ts transports/stdio.ts transports/message_port.ts"
-run_step "doc examples" deno check --doc-only mod.ts browser.ts postcard.ts wire.ts lib/ transports/ README.md
+run_step "type check" deno check mod.ts browser.ts postcard.ts wire.ts tracing.ts cli.ts lib/ transports/ bench/ tests/ examples/
+entries="mod.ts browser.ts postcard.ts wire.ts tracing.ts cli.ts transports/tcp.ts transports/unix.ts transports/websocket.ts transports/websocket_server.ts transports/stdio.ts transports/message_port.ts"
+run_step "doc examples" deno check --doc-only mod.ts browser.ts postcard.ts wire.ts tracing.ts lib/ transports/ README.md
 # shellcheck disable=SC2086
 run_step "doc lint" deno doc --lint $entries
 run_step "doc examples everywhere" deno run --allow-read --allow-run --allow-env scripts/check_examples.ts
@@ -77,18 +77,18 @@ grep -Eq '^ *[0-9]+ pass$' "$out/bun.log" ||
 grep -ho 'SKIPPED.*' "$out/bun.log" >>"$out/skips.log"
 grep -E '^\(skip\) ' "$out/bun.log" | sed 's/^(skip) /skipped test on Bun: /' >>"$out/skips.log"
 
-# Test files that do not apply on Node, with the reason (matched by file name).
+# Test files that do not apply on Node, with the reason (paths under tests/, without .ts).
 node_excluded="
-backpressure_test:its servers are Deno and Bun child processes
-browser_test:it serves the page with a WebSocket server (Deno and Bun only)
-channel_test:it uses await using (Node 24+ syntax)
-cli_spy_test:the command line runs on Deno and Bun
-cli_test:the command line runs on Deno and Bun
-cross_runtime_test:Deno and Bun against each other (Node has node_interop_test)
-message_port_test:it starts a web Worker (Node has node:worker_threads: worker_threads_test)
-peer_vanishes_test:its servers are Deno and Bun child processes
-stdio_test:it uses await using (Node 24+ syntax); Node's stdio is in node_interop_test
-websocket_test:it needs a WebSocket server (Deno and Bun only)
+session/backpressure_server_test:its servers are Deno and Bun child processes
+transports/browser_test:it serves the page with a WebSocket server (Deno and Bun only)
+channel/channel_test:it uses await using (Node 24+ syntax)
+cli/spy_test:the command line runs on Deno and Bun
+cli/cli_test:the command line runs on Deno and Bun
+transports/cross_runtime_test:Deno and Bun against each other (Node has node_interop_test)
+transports/message_port_test:it starts a web Worker (Node has node:worker_threads: worker_threads_test)
+transports/peer_vanishes_test:its servers are Deno and Bun child processes
+transports/stdio_test:it uses await using (Node 24+ syntax); Node's stdio is in node_interop_test
+transports/websocket_test:it needs a WebSocket server (Deno and Bun only)
 "
 node_pass=0
 node_fail=0
@@ -101,7 +101,8 @@ else
   "$node_bin" --version
   files=""
   for f in $(find tests -name '*_test.ts' | sort); do
-    base=$(basename "$f" .ts)
+    base=${f#tests/}
+    base=${base%.ts}
     why=$(printf '%s\n' "$node_excluded" | grep "^$base:" | cut -d: -f2-)
     if [ -n "$why" ]; then
       echo "skipped file on Node: $f ($why)" >>"$out/skips.log"

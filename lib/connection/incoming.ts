@@ -19,8 +19,16 @@ import {
 import { Queue } from "../_util/queue.ts";
 import type { Connection } from "./connection.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
-import { CancelledError } from "../wire/errors.ts";
-import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import { CancelledError, RpcError } from "../wire/errors.ts";
+import {
+  EMPTY_METADATA,
+  ERROR_KEY,
+  exposeMetadata,
+  metadataEntry,
+  type MetadataInit,
+  toMetadata,
+} from "../wire/metadata.ts";
+import { Info, type Interceptor, runChain } from "./intercept.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import type { Schema } from "../postcard/schema.ts";
@@ -152,6 +160,8 @@ export class Dispatcher {
   readonly #running = new Map<number, Incoming>();
   #active = 0;
   #backlog: Queue<Incoming> | undefined;
+  /** Calls served to the end (stats). */
+  completed = 0;
   /** Answers calls for methods not served, raw (see `Connection.serveFallback`). */
   #fallback: Fallback | undefined;
 
@@ -182,6 +192,11 @@ export class Dispatcher {
   /** Incoming calls not yet answered. */
   get busy(): boolean {
     return this.#running.size > 0;
+  }
+
+  /** Incoming calls running or waiting to run (stats). */
+  get running(): number {
+    return this.#running.size;
   }
 
   /** Registers the handlers of a service (see `Connection.serve`). */
@@ -335,6 +350,11 @@ export class Dispatcher {
     if (call.responded) return; // cancelled while queued
     call.started = true;
     this.#active++;
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length > 0) {
+      this.#startIntercepted(call, interceptors);
+      return;
+    }
     const args = call.args;
     let result: unknown;
     try {
@@ -367,6 +387,62 @@ export class Dispatcher {
       releaseEnds(call);
       this.#reply(call, result);
     }
+  }
+
+  /** Runs a call's handler inside the session's interceptors. */
+  #startIntercepted(call: Incoming, interceptors: readonly Interceptor[]): void {
+    const entry = call.entry;
+    const controller = call.controller ??= new AbortController();
+    if (call.abortReason !== undefined && !controller.signal.aborted) {
+      controller.abort(call.abortReason);
+    }
+    const args = call.args;
+    const info = new Info(
+      "server",
+      entry.label,
+      entry.method,
+      entry.method?.id ?? (args[0] as RawCall).methodId,
+      entry.method === undefined ? [(args[0] as RawCall).args] : [...args],
+      exposeMetadata(call.metadata),
+      this.#connection,
+      controller.signal,
+    );
+    const invoke = (): Promise<unknown> =>
+      new Promise((resolve) => {
+        if (entry.method === undefined) resolve(entry.fn(args[0] as RawCall));
+        else {
+          args.push(new Context(call, this.#connection));
+          resolve(entry.fn(...(args as Parameters<Handler<MethodSpec>>)));
+        }
+      });
+    runChain(interceptors, info, invoke).then(
+      (v) => {
+        releaseEnds(call);
+        if (info.added.length > 0) {
+          call.responseMetadata = [...call.responseMetadata, ...info.added];
+        }
+        this.#reply(call, v);
+      },
+      (e) => {
+        releaseEnds(call);
+        if (info.added.length > 0) {
+          call.responseMetadata = [...call.responseMetadata, ...info.added];
+        }
+        if (e instanceof RpcError) this.#rejected(call, e);
+        else this.#handlerFailed(call, e);
+      },
+    );
+  }
+
+  /**
+   * An interceptor rejected the call with an `RpcError`: the caller is
+   * answered `Cancelled` with the reason in its `roam-error` metadata (not
+   * reported: a deliberate refusal, not a failure).
+   */
+  #rejected(call: Incoming, error: RpcError): void {
+    this.#finish(call);
+    const metadata = [...call.responseMetadata, metadataEntry(ERROR_KEY, error.message)];
+    this.#respondError(call.id, "cancelled", metadata, call);
   }
 
   #handlerFailed(call: Incoming, error: unknown): void {
@@ -420,6 +496,7 @@ export class Dispatcher {
   #finish(call: Incoming): void {
     if (this.#running.get(call.id) !== call) return;
     this.#running.delete(call.id);
+    this.completed++;
     if (call.started) this.#active--;
     const backlog = this.#backlog;
     while (

@@ -22,12 +22,14 @@ import {
   withMetadata,
 } from "../wire/errors.ts";
 import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
-import { EMPTY_METADATA, exposeMetadata, toMetadata } from "../wire/metadata.ts";
+import { EMPTY_METADATA, ERROR_KEY, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
+import type { Connection } from "./connection.ts";
+import { Info, runChain } from "./intercept.ts";
 import type { RawCallOptions, RawResult } from "./raw.ts";
 
 /** The varint bytes of a u64. */
@@ -72,6 +74,7 @@ const NO_CHANNELS: readonly number[] = Object.freeze([]);
 /** The outgoing calls of one connection. */
 export class Outgoing {
   readonly #port: SessionPort;
+  readonly #connection: Connection;
   readonly #connectionId: number;
   readonly #peer: ConnectionSettings;
   readonly #maxElements: number;
@@ -83,9 +86,12 @@ export class Outgoing {
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
   #pumpWaiting = false;
+  /** Calls answered (stats). */
+  completed = 0;
 
   /**
    * @param port The session.
+   * @param connection The connection (interceptors see it).
    * @param connectionId The connection id.
    * @param local This side's settings (its parity numbers the requests).
    * @param peer The peer's settings (its concurrency limit).
@@ -95,6 +101,7 @@ export class Outgoing {
    */
   constructor(
     port: SessionPort,
+    connection: Connection,
     connectionId: number,
     local: ConnectionSettings,
     peer: ConnectionSettings,
@@ -103,6 +110,7 @@ export class Outgoing {
     closed: () => RpcError | undefined,
   ) {
     this.#port = port;
+    this.#connection = connection;
     this.#connectionId = connectionId;
     this.#peer = peer;
     this.#maxElements = maxElements;
@@ -126,6 +134,37 @@ export class Outgoing {
    * `full`), or rejects with why it failed.
    */
   call(
+    method: MethodDescriptor,
+    args: unknown[],
+    options: CallOptions | undefined,
+    full: boolean,
+  ): Promise<unknown> {
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length === 0) return this.#call(method, args, options, full);
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options?.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const info = new Info(
+      "client",
+      `${method.service}.${method.name}`,
+      method,
+      method.id,
+      args,
+      metadata,
+      this.#connection,
+      options?.signal,
+    );
+    return runChain(
+      interceptors,
+      info,
+      () => this.#call(method, args, { ...options, metadata: info.metadata }, full),
+    );
+  }
+
+  #call(
     method: MethodDescriptor,
     args: unknown[],
     options: CallOptions | undefined,
@@ -245,6 +284,36 @@ export class Outgoing {
     args: Uint8Array,
     options: RawCallOptions | undefined,
   ): Promise<RawResult> {
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length === 0) return this.#callRaw(methodId, args, options);
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options?.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const info = new Info(
+      "client",
+      rawLabel(methodId),
+      undefined,
+      methodId,
+      [args],
+      metadata,
+      this.#connection,
+      options?.signal,
+    );
+    return runChain(
+      interceptors,
+      info,
+      () => this.#callRaw(methodId, args, { ...options, metadata: info.metadata }),
+    ) as Promise<RawResult>;
+  }
+
+  #callRaw(
+    methodId: bigint,
+    args: Uint8Array,
+    options: RawCallOptions | undefined,
+  ): Promise<RawResult> {
     const closed = this.#closed();
     if (closed !== undefined) return Promise.reject(closed);
     if (this.#port.closing) {
@@ -281,7 +350,7 @@ export class Outgoing {
       resolve = res;
       reject = rej;
     });
-    const label = `method 0x${methodId.toString(16).padStart(16, "0")}`;
+    const label = rawLabel(methodId);
     const pending: Pending = {
       method: undefined,
       label,
@@ -456,6 +525,7 @@ export class Outgoing {
       return;
     }
     this.#pending.delete(id);
+    this.completed++;
     pending.cleanup?.();
     if (pending.method === undefined) {
       // A raw call: the caller gets the bytes (a copy) and decodes them if it wants.
@@ -528,7 +598,10 @@ function decodeReturn(
       case RoamErrorTag.InvalidPayload:
         return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
       case RoamErrorTag.Cancelled:
-        return { ok: false, value: withMetadata(new CancelledError(name), metadata) };
+        return {
+          ok: false,
+          value: withMetadata(new CancelledError(name, reasonOf(metadata)), metadata),
+        };
     }
     return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
   } catch (e) {
@@ -541,4 +614,15 @@ function decodeReturn(
     }
     throw e;
   }
+}
+
+/** How a raw call is named in messages. */
+export function rawLabel(methodId: bigint): string {
+  return `method 0x${methodId.toString(16).padStart(16, "0")}`;
+}
+
+/** The reason a peer gave for a `Cancelled` answer, if any. */
+function reasonOf(metadata: Metadata): string | undefined {
+  for (const e of metadata) if (e.key === ERROR_KEY && typeof e.value === "string") return e.value;
+  return undefined;
 }

@@ -1,6 +1,7 @@
 /**
  * What a browser project type-checks when it imports roam's browser-safe
- * entry points (`browser.ts` first): `tsc` with the DOM library and no runtime types (see
+ * entry points (`browser.ts` first; not `tracing.ts`, which needs
+ * `node:async_hooks`): `tsc` with the DOM library and no runtime types (see
  * `tsconfig.json`), run by `scripts/check_tsc.ts`.
  *
  * @module
@@ -26,4 +27,11 @@ export async function roundTrip(): Promise<string> {
 }
 
 /** Everything imported, so that nothing is elided. */
-export const entries: readonly object[] = [browser, roam, postcard, wire, websocket, messagePort];
+export const entries: readonly object[] = [
+  browser,
+  roam,
+  postcard,
+  wire,
+  websocket,
+  messagePort,
+];

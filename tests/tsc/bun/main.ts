@@ -9,6 +9,7 @@
 import * as roam from "../../../mod.ts";
 import * as postcard from "../../../postcard.ts";
 import * as wire from "../../../wire.ts";
+import * as tracing from "../../../tracing.ts";
 import * as tcp from "../../../transports/tcp.ts";
 import * as unix from "../../../transports/unix.ts";
 import * as websocket from "../../../transports/websocket.ts";
@@ -34,6 +35,7 @@ export const entries: readonly object[] = [
   roam,
   postcard,
   wire,
+  tracing,
   tcp,
   unix,
   websocket,
