@@ -1,5 +1,5 @@
 /**
- * roam for Deno and Bun: a TypeScript-native implementation of the roam v7
+ * roam for Deno, Bun, Node and browsers: a TypeScript-native implementation of the roam v7
  * RPC protocol. A service defined in TypeScript is the schema; on the wire
  * it is byte-compatible with the Rust runtime.
  *

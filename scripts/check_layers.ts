@@ -38,6 +38,7 @@ export const ENTRIES: Readonly<Record<string, readonly string[]>> = {
   "wire.ts": ["lib/identity", "lib/wire"],
   "tracing.ts": ["lib/extras"],
   "mod.ts": ["lib/extras"],
+  "browser.ts": ["lib/extras"],
 };
 
 /** Every layer `layer` may import: its own and, transitively, those it lists. */

@@ -30,21 +30,92 @@ export interface SocketServer {
 export interface SocketRuntime {
   /** Connects. */
   connect(address: SocketAddress): Promise<RawSocket>;
-  /** Listens. */
-  listen(address: SocketAddress): SocketServer;
+  /** Listens (Node binds asynchronously). */
+  listen(address: SocketAddress): SocketServer | Promise<SocketServer>;
 }
 
 let loaded: Promise<SocketRuntime> | undefined;
 
-/** Loads the socket adapter of the running runtime (Deno or Bun). */
+/** True on Node (Deno and Bun have `process.versions.node` too: test them first). */
+export function isNode(): boolean {
+  const process = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
+  return typeof process?.versions?.node === "string";
+}
+
+/** Loads the socket adapter of the running runtime (Deno, Bun or Node). */
 export function loadSockets(): Promise<SocketRuntime> {
   return loaded ??= (async () => {
     if ("Deno" in globalThis) return (await import("./socket_deno.ts")).sockets;
     if ("Bun" in globalThis) return (await import("./socket_bun.ts")).sockets;
+    if (isNode()) return (await import("./socket_node.ts")).sockets;
     throw new TypeError(
-      "TCP and Unix sockets need Deno or Bun; in a browser, use the WebSocket transport",
+      "TCP and Unix sockets need Deno, Bun or Node; in a browser, use the WebSocket transport",
     );
   })();
+}
+
+/** The address as a URL: `tcp://127.0.0.1:80`, `tcp://[::1]:80`, `unix:/path/to.sock`. */
+export function addressUrl(address: SocketAddress): string {
+  if (address.kind === "unix") return `unix:${address.path}`;
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `tcp://${host}:${address.port}`;
+}
+
+/** Plain words for the system error codes a socket operation commonly meets. */
+const REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset by the peer",
+  ECONNABORTED: "connection aborted",
+  EADDRINUSE: "address already in use",
+  EADDRNOTAVAIL: "address not available",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ENOENT: "no such file or directory",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EMFILE: "too many open files",
+};
+
+/** Why a socket operation failed, in words: from the error's system code, else its message. */
+export function socketReason(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code in REASONS) return REASONS[code]!;
+  const message = e instanceof Error ? e.message : String(e);
+  // Deno appends "(os error N)"; the number says nothing more than the words.
+  return message.replace(/\s*\(os error \d+\)$/, "") || "unknown error";
+}
+
+function failure(action: string, address: SocketAddress, e: unknown): Error {
+  return new Error(`Cannot ${action} ${addressUrl(address)}: ${socketReason(e)}`, { cause: e });
+}
+
+/**
+ * Connects with the running runtime's sockets. A failure says what was
+ * tried and where, with the runtime's error as its `cause`.
+ */
+export async function connectSocket(address: SocketAddress): Promise<RawSocket> {
+  const sockets = await loadSockets();
+  try {
+    return await sockets.connect(address);
+  } catch (e) {
+    throw failure("connect to", address, e);
+  }
+}
+
+/**
+ * Listens with the running runtime's sockets. A failure says what was
+ * tried and where, with the runtime's error as its `cause`.
+ */
+export async function listenSocket(address: SocketAddress): Promise<SocketServer> {
+  const sockets = await loadSockets();
+  try {
+    return await sockets.listen(address);
+  } catch (e) {
+    throw failure("listen on", address, e);
+  }
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * MessagePort links: one payload per message over a `MessagePort`, a
  * `Worker`, or a worker's own global scope (`self`). Only web platform
- * APIs, so it runs in browsers as well as in Deno and Bun.
+ * APIs, so it runs in browsers as well as in Deno, Bun and Node (where a
+ * `node:worker_threads` `Worker`, an event emitter, is taken as it is).
  *
  * Each payload is posted as a `Uint8Array`, its buffer transferred rather
  * than copied when the link owns all of it. A port has no end of stream of
@@ -52,14 +53,28 @@ export type { Link } from "../lib/link/link.ts";
  * `Worker` and a worker's global scope (`self`) all have this shape.
  */
 export interface MessageEndpoint {
-  /** Posts one message, transferring the listed objects. */
-  postMessage(message: unknown, transfer: Transferable[]): void;
+  /** Posts one message, transferring the listed buffers. */
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   /** Adds a listener (`message`, `messageerror`, and `error` on a `Worker`). */
   addEventListener(type: string, listener: (event: Event) => void): void;
   /** Removes a listener added with `addEventListener`. */
   removeEventListener(type: string, listener: (event: Event) => void): void;
   /** Starts delivering messages (a `MessagePort` needs it). */
   start?(): void;
+}
+
+/**
+ * An endpoint with Node's event emitter methods instead of
+ * `addEventListener`: a `Worker` of `node:worker_threads`, on the side
+ * that created it. (Inside the worker, `parentPort` is a `MessagePort`.)
+ */
+export interface EmitterEndpoint {
+  /** Posts one message, transferring the listed buffers. */
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  /** Adds a listener: `message` gets the data itself, `error` an `Error`. */
+  on(type: string, listener: (value: unknown) => void): unknown;
+  /** Removes a listener added with `on`. */
+  off(type: string, listener: (value: unknown) => void): unknown;
 }
 
 /** Options of {@linkcode messagePortLink}. */
@@ -113,17 +128,57 @@ function ownsBuffer(payload: Uint8Array): payload is Uint8Array<ArrayBuffer> {
     payload.byteLength === buf.byteLength && !(buf as { resizable?: boolean }).resizable;
 }
 
-function isMessagePort(endpoint: MessageEndpoint): endpoint is MessageEndpoint & MessagePort {
-  return typeof MessagePort !== "undefined" && endpoint instanceof MessagePort;
+/** A global class, looked up so that `tsc` needs neither the DOM's types nor Node's. */
+function globalClass(name: "MessagePort" | "Worker"): (abstract new () => object) | undefined {
+  const c = (globalThis as Record<string, unknown>)[name];
+  return typeof c === "function" ? c as abstract new () => object : undefined;
+}
+
+function isMessagePort(endpoint: MessageEndpoint): endpoint is MessageEndpoint & { close(): void } {
+  const MessagePortClass = globalClass("MessagePort");
+  return MessagePortClass !== undefined && endpoint instanceof MessagePortClass;
 }
 
 function isWorker(endpoint: MessageEndpoint): boolean {
-  return typeof Worker !== "undefined" && endpoint instanceof Worker;
+  const WorkerClass = globalClass("Worker");
+  return WorkerClass !== undefined && endpoint instanceof WorkerClass;
+}
+
+function isEmitter(port: unknown): port is EmitterEndpoint {
+  const e = port as Partial<EmitterEndpoint> & { addEventListener?: unknown } | null;
+  return typeof e === "object" && e !== null && typeof e.postMessage === "function" &&
+    typeof e.addEventListener !== "function" && typeof e.on === "function" &&
+    typeof e.off === "function";
+}
+
+/** Presents an event emitter endpoint as a `MessageEndpoint` whose events carry `data` or `message`. */
+function fromEmitter(emitter: EmitterEndpoint): MessageEndpoint {
+  const wrapped = new Map<string, Map<(event: Event) => void, (value: unknown) => void>>();
+  return {
+    postMessage: (message, transfer) => emitter.postMessage(message, transfer),
+    addEventListener(type, listener) {
+      const f = type === "error"
+        ? (e: unknown) =>
+          listener({ message: e instanceof Error ? e.message : String(e) } as unknown as Event)
+        : (data: unknown) => listener({ data } as unknown as Event);
+      let byListener = wrapped.get(type);
+      if (byListener === undefined) wrapped.set(type, byListener = new Map());
+      byListener.set(listener, f);
+      emitter.on(type, f);
+    },
+    removeEventListener(type, listener) {
+      const f = wrapped.get(type)?.get(listener);
+      if (f === undefined) return;
+      wrapped.get(type)!.delete(listener);
+      emitter.off(type, f);
+    },
+  };
 }
 
 /**
  * Makes a link over a `MessagePort`, a `Worker` (on the side that created
- * it) or a worker's `self` (inside the worker): each payload is one
+ * it) or a worker's `self` (inside the worker), and on Node a
+ * `node:worker_threads` `Worker` or its `parentPort`: each payload is one
  * message. Closing the writable posts `{ roam: "close" }`; aborting it
  * posts `{ roam: "abort", reason }`. A `MessagePort` is closed once both
  * directions are done.
@@ -132,8 +187,8 @@ function isWorker(endpoint: MessageEndpoint): boolean {
  * `roam` control objects on it while the link is open.
  * @param options Whether payload buffers are transferred (default) or copied.
  * @returns The link.
- * @throws {TypeError} When `port` has no `postMessage` or `addEventListener`, or
- * `transfer` is not a boolean.
+ * @throws {TypeError} When `port` has no `postMessage`, or neither
+ * `addEventListener` nor `on` and `off`, or `transfer` is not a boolean.
  *
  * @example In a worker: serving a service to the thread that started it
  * ```ts
@@ -151,23 +206,25 @@ function isWorker(endpoint: MessageEndpoint): boolean {
  * ```
  */
 export function messagePortLink(
-  port: MessageEndpoint | MessagePort | Worker,
+  port: MessageEndpoint | EmitterEndpoint,
   options: MessagePortLinkOptions = {},
 ): Link {
-  const endpoint = port as MessageEndpoint;
+  const emitter = isEmitter(port);
+  const endpoint = emitter ? fromEmitter(port) : port as MessageEndpoint;
   if (
     typeof endpoint !== "object" || endpoint === null ||
     typeof endpoint.postMessage !== "function" || typeof endpoint.addEventListener !== "function"
   ) {
     throw new TypeError(
-      "Cannot make a MessagePort link: expected a MessagePort, a Worker or an object with postMessage and addEventListener",
+      "Cannot make a MessagePort link: expected a MessagePort, a Worker or an object with postMessage and addEventListener (or on and off)",
     );
   }
   const transfer = options.transfer ?? true;
   if (typeof transfer !== "boolean") {
     throw new TypeError(`Invalid transfer option: expected a boolean, got ${String(transfer)}`);
   }
-  const worker = isWorker(endpoint);
+  // A Worker (web or `node:worker_threads`) reports its failures as `error` events.
+  const worker = emitter || isWorker(endpoint);
   let readDone = false;
   let writeDone = false;
   let released = false;
@@ -197,7 +254,7 @@ export function messagePortLink(
       failReadable = fail;
       onMessage = (event) => {
         if (readDone) return;
-        const data = (event as MessageEvent).data;
+        const data = (event as Event & { data?: unknown }).data;
         if (data instanceof Uint8Array) {
           controller.enqueue(
             data.constructor === Uint8Array
@@ -232,7 +289,7 @@ export function messagePortLink(
           new Error("Cannot receive on a MessagePort link: a message could not be deserialized"),
         );
       onError = (event) => {
-        const message = (event as ErrorEvent).message;
+        const message = (event as Event & { message?: unknown }).message;
         fail(new Error(`The worker failed${message ? `: ${message}` : ""}`));
       };
       endpoint.addEventListener("message", onMessage);
@@ -246,7 +303,7 @@ export function messagePortLink(
     },
   });
 
-  const post = (message: unknown, list: Transferable[]): void => {
+  const post = (message: unknown, list: ArrayBuffer[]): void => {
     endpoint.postMessage(message, list);
   };
   const writable = new WritableStream<Uint8Array>({

@@ -37,6 +37,7 @@ interface BunListener {
 }
 
 interface BunApi {
+  file(path: string): { unlink(): Promise<void> };
   connect(options: {
     hostname?: string;
     port?: number;
@@ -300,10 +301,7 @@ function listen(address: SocketAddress): SocketServer {
       waiter?.(undefined);
       waiter = undefined;
       for (const a of accepted.splice(0)) a.close();
-      if (address.kind === "unix") {
-        const { unlink } = await import("node:fs/promises");
-        await unlink(address.path).catch(() => {});
-      }
+      if (address.kind === "unix") await Bun.file(address.path).unlink().catch(() => {});
     },
   };
 }

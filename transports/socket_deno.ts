@@ -1,12 +1,66 @@
 /**
  * TCP and Unix sockets on Deno (`Deno.connect` / `Deno.listen`). Loaded
- * only on Deno, by dynamic import.
+ * only on Deno, by dynamic import. The few Deno types used are declared
+ * here, so that `tsc` without Deno's types (a Bun, Node or browser
+ * project) accepts this file.
  *
  * @module
  */
 
 import { PauseGate, type RawSocket, type SocketSink } from "../lib/link/framing/socket.ts";
 import type { SocketAddress, SocketRuntime, SocketServer } from "./_sockets.ts";
+
+/** The parts of `Deno.Conn` used here. */
+interface DenoConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+  setNoDelay?(noDelay?: boolean): void;
+}
+
+/** The address of a Deno listener. */
+type DenoAddr =
+  | { readonly transport: "tcp" | "udp"; readonly hostname: string; readonly port: number }
+  | { readonly transport: "unix" | "unixpacket"; readonly path: string };
+
+/** The parts of `Deno.Listener` used here. */
+interface DenoListener {
+  readonly addr: DenoAddr;
+  accept(): Promise<DenoConn>;
+  close(): void;
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** The parts of the `Deno` namespace used here. */
+interface DenoApi {
+  connect(
+    options: { hostname: string; port: number; transport: "tcp" } | {
+      path: string;
+      transport: "unix";
+    },
+  ): Promise<DenoConn>;
+  listen(
+    options: { hostname: string; port: number; transport: "tcp" } | {
+      path: string;
+      transport: "unix";
+    },
+  ): DenoListener;
+  remove(path: string): Promise<void>;
+  readonly errors: Readonly<
+    Record<
+      | "BadResource"
+      | "Interrupted"
+      | "NotConnected"
+      | "ConnectionAborted"
+      | "ConnectionReset",
+      ErrorClass
+    >
+  >;
+}
+
+const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 const READ_SIZE = 16 * 1024;
 const MAX_READ_SIZE = 256 * 1024;
@@ -33,7 +87,7 @@ function isPassing(e: unknown): boolean {
 }
 
 /** Adapts a `Deno.Conn` to the framing layer. */
-function adapt(conn: Deno.Conn): RawSocket {
+function adapt(conn: DenoConn): RawSocket {
   const gate = new PauseGate();
   let closed = false;
   /** Settles (never rejects) once every write started so far has finished. */
@@ -133,7 +187,7 @@ async function connect(address: SocketAddress): Promise<RawSocket> {
       port: address.port,
       transport: "tcp",
     });
-    conn.setNoDelay(true);
+    conn.setNoDelay?.(true);
     return adapt(conn);
   }
   const conn = await Deno.connect({ path: address.path, transport: "unix" });
@@ -145,14 +199,14 @@ function listen(address: SocketAddress): SocketServer {
     ? Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" })
     : Deno.listen({ path: address.path, transport: "unix" });
   const addr = listener.addr;
-  const bound: SocketAddress = addr.transport === "tcp"
+  const bound: SocketAddress = "port" in addr
     ? { kind: "tcp", hostname: addr.hostname, port: addr.port }
-    : { kind: "unix", path: (addr as Deno.UnixAddr).path };
+    : { kind: "unix", path: addr.path };
   let closed = false;
   return {
     address: bound,
     async accept() {
-      let conn: Deno.Conn;
+      let conn: DenoConn;
       for (;;) {
         if (closed) return undefined;
         try {
@@ -168,7 +222,7 @@ function listen(address: SocketAddress): SocketServer {
       }
       if (bound.kind === "tcp") {
         try {
-          (conn as Deno.TcpConn).setNoDelay(true);
+          conn.setNoDelay?.(true);
         } catch {
           // The peer is gone already: reading the connection will say so.
         }

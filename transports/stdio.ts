@@ -3,8 +3,9 @@
  * process's stdin and stdout, or over this process's own. A parent calls
  * {@linkcode spawnLink} to start a program and talk roam to it; the program
  * calls {@linkcode stdioLink} to be that child. Works on Deno
- * (`Deno.Command`, `Deno.stdin`) and Bun (`Bun.spawn`, `Bun.stdin`); each
- * runtime loads only its own code.
+ * (`Deno.Command`, `Deno.stdin`), Bun (`Bun.spawn`, `Bun.stdin`) and Node
+ * (`node:child_process`, `process.stdin`); each runtime loads only its own
+ * code.
  *
  * Stdout belongs to the link: a child must log to stderr, never to stdout
  * (a stray `console.log` breaks the framing, and the parent's session ends
@@ -150,8 +151,12 @@ export interface SpawnRequest {
  * @internal
  */
 export interface StdioRuntime {
-  /** Starts a process with piped stdin and stdout; throws when it cannot. */
-  spawn(command: string, args: readonly string[], options: SpawnRequest): SpawnedProcess;
+  /** Starts a process with piped stdin and stdout; throws (or rejects) when it cannot. */
+  spawn(
+    command: string,
+    args: readonly string[],
+    options: SpawnRequest,
+  ): SpawnedProcess | Promise<SpawnedProcess>;
   /** This process's stdin and stdout as byte streams. */
   ownStdio(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
 }
@@ -174,7 +179,11 @@ function loadRuntime(): Promise<StdioRuntime> {
   return loaded ??= (async () => {
     if ("Deno" in globalThis) return (await import("./stdio_deno.ts")).stdio;
     if ("Bun" in globalThis) return (await import("./stdio_bun.ts")).stdio;
-    throw new TypeError("Stdio links need Deno or Bun; in a browser, use a MessagePort link");
+    const process = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
+    if (typeof process?.versions?.node === "string") return (await import("./stdio_node.ts")).stdio;
+    throw new TypeError(
+      "Stdio links need Deno, Bun or Node; in a browser, use a MessagePort link",
+    );
   })();
 }
 
@@ -249,7 +258,7 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
  * size limit and exit timeout.
  * @returns The link to the running child.
  * @throws {TypeError} For an empty command, malformed arguments or options, or a
- * runtime other than Deno and Bun.
+ * runtime other than Deno, Bun and Node.
  * @throws {RangeError} For an invalid `maxFrameSize` or `exitTimeout`.
  * @throws {Error} When the program cannot be started (not found, not
  * executable, no such working directory); the runtime's error is the `cause`.
@@ -278,7 +287,7 @@ export async function spawnLink(
   const runtime = await loadRuntime();
   let proc: SpawnedProcess;
   try {
-    proc = runtime.spawn(command, args, {
+    proc = await runtime.spawn(command, args, {
       cwd: options.cwd,
       env: options.env,
       stderr: options.stderr ?? "inherit",
@@ -373,7 +382,7 @@ let stdioTaken = false;
  * @param options The frame size limit.
  * @returns The link.
  * @throws {RangeError} For an invalid `maxFrameSize`.
- * @throws {TypeError} On a runtime other than Deno and Bun.
+ * @throws {TypeError} On a runtime other than Deno, Bun and Node.
  * @throws {Error} When called a second time in the same process.
  *
  * @example A roam server on stdio

@@ -1,6 +1,7 @@
 /**
  * Stdio on Deno (`Deno.Command`, `Deno.stdin`, `Deno.stdout`). Loaded only
- * on Deno, by dynamic import.
+ * on Deno, by dynamic import. The few Deno types used are declared here,
+ * so that `tsc` without Deno's types accepts this file.
  *
  * @module
  */
@@ -12,6 +13,32 @@ import type {
   SpawnRequest,
   StdioRuntime,
 } from "./stdio.ts";
+
+/** The parts of `Deno.ChildProcess` used here. */
+interface DenoChild {
+  readonly pid: number;
+  readonly stdin: WritableStream<Uint8Array>;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  readonly status: Promise<{ code: number; signal: string | null; success: boolean }>;
+  kill(signal?: string): void;
+}
+
+/** The parts of the `Deno` namespace used here. */
+interface DenoApi {
+  Command: new (command: string, options: {
+    args: string[];
+    stdin: "piped";
+    stdout: "piped";
+    stderr: "inherit" | "null" | "piped";
+    cwd?: string;
+    env?: Record<string, string>;
+  }) => { spawn(): DenoChild };
+  readonly stdin: { readonly readable: ReadableStream<Uint8Array> };
+  readonly stdout: { readonly writable: WritableStream<Uint8Array> };
+}
+
+const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 function spawn(
   command: string,

@@ -1,7 +1,8 @@
 /**
  * TCP links: length-prefixed frames over a TCP connection, with
- * `TCP_NODELAY` on. Works on Deno (`Deno.connect` / `Deno.listen`) and Bun
- * (`Bun.connect` / `Bun.listen`); each runtime loads only its own code.
+ * `TCP_NODELAY` on. Works on Deno (`Deno.connect` / `Deno.listen`), Bun
+ * (`Bun.connect` / `Bun.listen`) and Node (`node:net`); each runtime loads
+ * only its own code.
  *
  * @example A server and a client on loopback
  * ```ts
@@ -28,9 +29,10 @@ import {
   type ByteStream,
   byteStream,
   checkPort,
+  connectSocket,
   framedListener,
   type Listener,
-  loadSockets,
+  listenSocket,
   type SocketAddress,
 } from "./_sockets.ts";
 
@@ -58,11 +60,23 @@ export interface TcpListenOptions extends FramingOptions {
  * @param options Host, port and frame size limit.
  * @returns The link.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot connect to tcp://127.0.0.1:1: connection refused`); the runtime's
+ * error is the `cause`.
+ *
+ * @example A session over TCP
+ * ```ts
+ * import { initiate } from "@roam/roam";
+ * import { connectTcp } from "@roam/roam/transports/tcp";
+ *
+ * export async function open(port: number) {
+ *   return await initiate(await connectTcp({ hostname: "127.0.0.1", port }));
+ * }
+ * ```
  */
 export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
   const port = checkPort(options.port, false);
-  const sockets = await loadSockets();
-  const socket = await sockets.connect({
+  const socket = await connectSocket({
     kind: "tcp",
     hostname: options.hostname ?? "127.0.0.1",
     port,
@@ -76,12 +90,31 @@ export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
  * @param options Address, port and frame size limit.
  * @returns The listener.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot listen on tcp://127.0.0.1:80: address already in use`); the runtime's
+ * error is the `cause`.
+ *
+ * @example Accepting sessions on TCP
+ * ```ts
+ * import { accept, implement, service, t } from "@roam/roam";
+ * import { listenTcp } from "@roam/roam/transports/tcp";
+ *
+ * const Echo = service("Echo", { echo: { args: [t.string], returns: t.string } });
+ * const listener = await listenTcp({ port: 0 });
+ * console.log(listener.address); // { kind: "tcp", hostname: "127.0.0.1", port: … }
+ * void (async () => {
+ *   for await (const link of listener) {
+ *     // A handshake fails when a peer misbehaves: handle it, or Deno ends the process.
+ *     accept(link, { services: [implement(Echo, { echo: (s) => s })] }).catch(() => {});
+ *   }
+ * })();
+ * await listener.close();
+ * ```
  */
 export async function listenTcp(options: TcpListenOptions = {}): Promise<Listener> {
   const port = checkPort(options.port ?? 0, true);
-  const sockets = await loadSockets();
   return framedListener(
-    sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
+    await listenSocket({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
     options,
   );
 }
@@ -93,14 +126,29 @@ export async function listenTcp(options: TcpListenOptions = {}): Promise<Listene
  * @param options Host and port.
  * @returns The byte streams.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot connect to tcp://127.0.0.1:1: connection refused`); the runtime's
+ * error is the `cause`.
+ *
+ * @example Talking to a plain TCP service
+ * ```ts
+ * import { connectTcpStream } from "@roam/roam/transports/tcp";
+ *
+ * export async function greet(port: number): Promise<void> {
+ *   const socket = await connectTcpStream({ port });
+ *   const writer = socket.writable.getWriter();
+ *   await writer.write(new TextEncoder().encode("hello\n"));
+ *   await writer.close(); // half-closes: the peer sees the end, and can still answer
+ *   for await (const chunk of socket.readable) console.log(new TextDecoder().decode(chunk));
+ * }
+ * ```
  */
 export async function connectTcpStream(
   options: { hostname?: string; port: number },
 ): Promise<ByteStream> {
   const port = checkPort(options.port, false);
-  const sockets = await loadSockets();
   return byteStream(
-    await sockets.connect({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
+    await connectSocket({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
   );
 }
 
@@ -120,12 +168,31 @@ export interface ByteListener extends AsyncIterable<ByteStream>, AsyncDisposable
  * @param options Address and port (0 picks a free one).
  * @returns The listener.
  * @throws {RangeError} For an invalid port.
+ * @throws {Error} When it fails: the message names the operation, the address and the
+ * reason (`Cannot listen on tcp://127.0.0.1:80: address already in use`); the runtime's
+ * error is the `cause`.
+ *
+ * @example An echo server on raw TCP
+ * ```ts
+ * import { listenTcpStream } from "@roam/roam/transports/tcp";
+ *
+ * const listener = await listenTcpStream({ port: 0 });
+ * void (async () => {
+ *   for await (const socket of listener) {
+ *     socket.readable.pipeTo(socket.writable).catch(() => {});
+ *   }
+ * })();
+ * await listener.close();
+ * ```
  */
 export async function listenTcpStream(
   options: { hostname?: string; port?: number } = {},
 ): Promise<ByteListener> {
   const port = checkPort(options.port ?? 0, true);
-  const sockets = await loadSockets();
-  const server = sockets.listen({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port });
+  const server = await listenSocket({
+    kind: "tcp",
+    hostname: options.hostname ?? "127.0.0.1",
+    port,
+  });
   return acceptingOf(server, byteStream);
 }

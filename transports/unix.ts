@@ -1,6 +1,6 @@
 /**
  * Unix domain socket links: length-prefixed frames over a socket file, on
- * Deno and Bun. The listener removes its socket file when closed.
+ * Deno, Bun and Node. The listener removes its socket file when closed.
  *
  * @example A server and a client on a socket file
  * ```ts
@@ -24,9 +24,10 @@ import {
   acceptingOf,
   type ByteStream,
   byteStream,
+  connectSocket,
   framedListener,
   type Listener,
-  loadSockets,
+  listenSocket,
 } from "./_sockets.ts";
 import type { ByteListener } from "./tcp.ts";
 
@@ -52,11 +53,22 @@ function checkPath(path: string): string {
  * @param options The path and frame size limit.
  * @returns The link.
  * @throws {TypeError} For an empty path.
+ * @throws {Error} When it fails: the message names the operation, the path and the reason
+ * (`Cannot connect to unix:/run/app.sock: no such file or directory`); the runtime's error is the `cause`.
+ *
+ * @example A session over a Unix socket
+ * ```ts
+ * import { initiate } from "@roam/roam";
+ * import { connectUnix } from "@roam/roam/transports/unix";
+ *
+ * export async function open(path: string) {
+ *   return await initiate(await connectUnix({ path }));
+ * }
+ * ```
  */
 export async function connectUnix(options: UnixOptions): Promise<Link> {
   const path = checkPath(options.path);
-  const sockets = await loadSockets();
-  return socketLink(await sockets.connect({ kind: "unix", path }), options);
+  return socketLink(await connectSocket({ kind: "unix", path }), options);
 }
 
 /**
@@ -66,11 +78,24 @@ export async function connectUnix(options: UnixOptions): Promise<Link> {
  * @param options The path and frame size limit.
  * @returns The listener.
  * @throws {TypeError} For an empty path.
+ * @throws {Error} When it fails: the message names the operation, the path and the reason
+ * (`Cannot listen on unix:/run/app.sock: address already in use`); the runtime's error is the `cause`.
+ *
+ * @example Accepting sessions on a socket file
+ * ```ts
+ * import { accept } from "@roam/roam";
+ * import { listenUnix } from "@roam/roam/transports/unix";
+ *
+ * const listener = await listenUnix({ path: `/tmp/roam-doc-${Date.now()}.sock` });
+ * void (async () => {
+ *   for await (const link of listener) accept(link).catch(() => {});
+ * })();
+ * await listener.close(); // removes the socket file
+ * ```
  */
 export async function listenUnix(options: UnixOptions): Promise<Listener> {
   const path = checkPath(options.path);
-  const sockets = await loadSockets();
-  return framedListener(sockets.listen({ kind: "unix", path }), options);
+  return framedListener(await listenSocket({ kind: "unix", path }), options);
 }
 
 /**
@@ -93,8 +118,7 @@ export async function listenUnix(options: UnixOptions): Promise<Listener> {
  */
 export async function connectUnixStream(options: { path: string }): Promise<ByteStream> {
   const path = checkPath(options.path);
-  const sockets = await loadSockets();
-  return byteStream(await sockets.connect({ kind: "unix", path }));
+  return byteStream(await connectSocket({ kind: "unix", path }));
 }
 
 /**
@@ -119,6 +143,5 @@ export async function connectUnixStream(options: { path: string }): Promise<Byte
  */
 export async function listenUnixStream(options: { path: string }): Promise<ByteListener> {
   const path = checkPath(options.path);
-  const sockets = await loadSockets();
-  return acceptingOf(sockets.listen({ kind: "unix", path }), byteStream);
+  return acceptingOf(await listenSocket({ kind: "unix", path }), byteStream);
 }

@@ -1,7 +1,7 @@
 /**
  * WebSocket links (wire-spec §3.2): one payload per binary WebSocket
  * message, no length prefix, no subprotocol. Uses only the standard global
- * `WebSocket`, so it runs in browsers as well as on Deno and Bun.
+ * `WebSocket`, so it runs in browsers as well as on Deno, Bun and Node 22+.
  *
  * - A text message from the peer is a protocol violation: the link's
  *   readable errors with a `FramingError` (a protocol violation), and a session on the
@@ -124,6 +124,18 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The parts of a `close` event used here (declared: not every `lib` setting has `CloseEvent`). */
+interface WebSocketClose extends Event {
+  readonly code: number;
+  readonly reason: string;
+  readonly wasClean: boolean;
+}
+
+/** True when `payload` is a view of an ordinary (not shared) `ArrayBuffer`. */
+function onArrayBuffer(payload: Uint8Array): payload is Uint8Array<ArrayBuffer> {
+  return payload.buffer instanceof ArrayBuffer;
+}
+
 /**
  * Adapts a standard `WebSocket` to a `Link`. The socket may be
  * open or still connecting (writes wait for it to open). The link sets
@@ -207,7 +219,7 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       );
     }
   }
-  const onClose = (ev: CloseEvent): void => {
+  const onClose = (ev: WebSocketClose): void => {
     closed = true;
     ws.removeEventListener("close", onClose);
     ws.removeEventListener("error", onError);
@@ -226,7 +238,7 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
   const onError = (ev: Event): void => {
     if (readDone) return;
     stopReading();
-    const detail = (ev as ErrorEvent).message;
+    const detail = (ev as Event & { message?: string }).message;
     controller.error(new Error(`The WebSocket failed${detail ? `: ${detail}` : ""}`));
   };
 
@@ -279,7 +291,8 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
   /** Sends one payload; returns a promise only when the writer should wait. */
   const send = (payload: Uint8Array): void | Promise<void> => {
     if (ws.readyState !== OPEN) throw new Error("Cannot send: the WebSocket is closed");
-    ws.send(payload);
+    // `send` takes views of an `ArrayBuffer` only: a view of shared memory goes as a copy.
+    ws.send(onArrayBuffer(payload) ? payload : payload.slice());
     const buffered = ws.bufferedAmount;
     if (buffered === 0) {
       queued = 0;
@@ -306,7 +319,7 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       stopReading();
       if (!closed) closeSocket(1000);
     },
-  }, { highWaterMark: 0, size: (chunk) => chunk.length + MESSAGE_OVERHEAD });
+  }, { highWaterMark: 0, size: (chunk) => (chunk?.length ?? 0) + MESSAGE_OVERHEAD });
 
   const writable = new WritableStream<Uint8Array>({
     write(payload): void | Promise<void> {
@@ -429,10 +442,10 @@ export async function connectWebSocket(
       }
     }
     function onError(ev: Event): void {
-      const detail = (ev as ErrorEvent).message;
+      const detail = (ev as Event & { message?: string }).message;
       fail(new Error(`Cannot connect to ${target}: ${detail || "the connection failed"}`));
     }
-    function onClose(ev: CloseEvent): void {
+    function onClose(ev: WebSocketClose): void {
       fail(
         new Error(
           `Cannot connect to ${target}: the connection closed before opening (${

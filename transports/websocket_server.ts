@@ -83,7 +83,9 @@ function loadRuntime(): Promise<ServerRuntime> {
   return loaded ??= (async (): Promise<ServerRuntime> => {
     if ("Deno" in globalThis) return await import("./websocket_server_deno.ts");
     if ("Bun" in globalThis) return await import("./websocket_server_bun.ts");
-    throw new TypeError("A WebSocket server needs Deno or Bun");
+    throw new TypeError(
+      "A WebSocket server needs Deno or Bun (Node has no built-in one: serve TCP or a Unix socket there)",
+    );
   })();
 }
 

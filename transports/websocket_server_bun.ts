@@ -91,7 +91,10 @@ class Connection {
         this.#stopReading();
         this.#close(1000);
       },
-    }, { highWaterMark: READ_HIGH_WATER, size: (chunk) => chunk.byteLength + MESSAGE_OVERHEAD });
+    }, {
+      highWaterMark: READ_HIGH_WATER,
+      size: (chunk) => (chunk?.byteLength ?? 0) + MESSAGE_OVERHEAD,
+    });
     const writable = new WritableStream<Uint8Array>({
       write: (payload) => this.#write(payload),
       close: () => this.#end(),

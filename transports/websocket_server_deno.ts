@@ -9,6 +9,19 @@
 import { websocketLink } from "./websocket.ts";
 import type { ServerConfig, ServerHandle } from "./_websocket_adapter.ts";
 
+/** The parts of the `Deno` namespace used here (declared so `tsc` needs no Deno types). */
+interface DenoApi {
+  serve(options: {
+    hostname: string;
+    port: number;
+    onListen(): void;
+    handler(request: Request): Response | Promise<Response>;
+  }): { readonly addr: { hostname: string; port: number }; shutdown(): Promise<void> };
+  upgradeWebSocket(request: Request): { socket: WebSocket; response: Response };
+}
+
+const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
+
 /**
  * Starts the server.
  *
@@ -33,7 +46,7 @@ export function serve(config: ServerConfig): ServerHandle {
       return upgraded.response;
     },
   });
-  const addr = server.addr as Deno.NetAddr;
+  const addr = server.addr;
   return {
     hostname: addr.hostname,
     port: addr.port,

@@ -30,11 +30,12 @@ export const nextMacrotask: (f: () => void) => void = typeof setImmediateFn === 
   ? (f) => void setImmediateFn(f)
   : (() => {
     const queue: (() => void)[] = [];
-    let channel: MessageChannel | undefined;
+    let channel: InstanceType<typeof MessageChannel> | undefined;
     return (f: () => void): void => {
       if (channel === undefined) {
         channel = new MessageChannel();
-        channel.port1.onmessage = () => queue.shift()?.();
+        channel.port1.addEventListener("message", () => queue.shift()?.());
+        channel.port1.start();
         // Must not keep a runtime alive on its own.
         (channel.port1 as { unref?: () => void }).unref?.();
       }

@@ -11,7 +11,26 @@ import { RpcError } from "../wire/errors.ts";
 import { describeMetadata, EMPTY_METADATA } from "../wire/metadata.ts";
 import type { Metadata } from "../wire/types.ts";
 
-/** The receiver reset the channel: it asks the sender to stop. */
+/**
+ * The receiver reset the channel: it asks the sender to stop.
+ *
+ * @example A sender told to stop
+ * ```ts
+ * import { channel, ChannelResetError } from "@roam/roam";
+ *
+ * export async function produce(send: (rx: ReturnType<typeof channel<number>>[1]) => Promise<void>) {
+ *   const [tx, rx] = channel<number>();
+ *   const call = send(rx);
+ *   try {
+ *     for (let i = 0; ; i++) await tx.send(i);
+ *   } catch (e) {
+ *     if (!(e instanceof ChannelResetError)) throw e;
+ *     console.log("the receiver has had enough:", e.message);
+ *   }
+ *   await call;
+ * }
+ * ```
+ */
 export class ChannelResetError extends RpcError {
   /**
    * Creates the error.

@@ -55,6 +55,31 @@ interface Waiter {
  *
  * An `Rx` a handler receives is reset when the handler settles, unless it
  * was read to its end or kept with {@linkcode Rx.keep}.
+ *
+ * @example Receiving a stream the server sends
+ * ```ts
+ * import { accept, channel, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Counter = service("Counter", {
+ *   count: { args: [t.u32, t.tx(t.u32)], returns: t.unit },
+ * });
+ * const [a, b] = memoryLink();
+ * const [client] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, {
+ *     services: [implement(Counter, {
+ *       count: async (n, tx) => {
+ *         for (let i = 0; i < n; i++) await tx.send(i);
+ *       },
+ *     })],
+ *   }),
+ * ]);
+ * const [tx, rx] = channel<number>();
+ * const done = client.client(Counter).count(3, tx);
+ * for await (const n of rx) console.log(n); // 0, 1, 2
+ * await done;
+ * await client.close();
+ * ```
  */
 export class Rx<T> {
   #partner: Tx<T> | undefined;

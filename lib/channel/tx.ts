@@ -57,6 +57,32 @@ let txBound: (tx: Tx<unknown>) => boolean;
  * A `Tx` a handler receives is closed when the handler settles, unless it
  * was kept with {@linkcode Tx.keep}; a `Tx` the caller keeps is closed by
  * the caller.
+ *
+ * @example Sending a stream to the server
+ * ```ts
+ * import { accept, channel, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Summer = service("Summer", { sum: { args: [t.rx(t.i32)], returns: t.i64 } });
+ * const [a, b] = memoryLink();
+ * const [client] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, {
+ *     services: [implement(Summer, {
+ *       sum: async (rx) => {
+ *         let total = 0n;
+ *         for await (const n of rx) total += BigInt(n);
+ *         return total;
+ *       },
+ *     })],
+ *   }),
+ * ]);
+ * const [tx, rx] = channel<number>();
+ * const total = client.client(Summer).sum(rx);
+ * for (const n of [1, 2, 3]) await tx.send(n); // waits for credit
+ * await tx.close();
+ * console.log(await total); // 6n
+ * await client.close();
+ * ```
  */
 export class Tx<T> {
   #partner: Rx<T> | undefined;

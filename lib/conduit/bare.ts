@@ -7,7 +7,14 @@
  */
 
 import { copyOut } from "../_util/bytes.ts";
-import type { DirectLink, Link, PayloadSink } from "../link/link.ts";
+import type {
+  DirectLink,
+  Link,
+  PayloadRead,
+  PayloadReader,
+  PayloadSink,
+  PayloadWriter,
+} from "../link/link.ts";
 import { streamsDirect } from "../link/streams.ts";
 import type { Writer } from "../postcard/_writer.ts";
 import type { Conduit } from "./conduit.ts";
@@ -17,8 +24,8 @@ const HANDOFF_SIZE = 64 * 1024;
 
 /** A conduit that sends each message as one link payload. */
 export class BareConduit implements Conduit {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reader: PayloadReader;
+  readonly #writer: PayloadWriter;
   readonly #direct: DirectLink;
   readonly #stopStreams: (() => void) | undefined;
   #failed = false;
@@ -86,7 +93,7 @@ export class BareConduit implements Conduit {
     this.#direct.flow.resume();
   }
 
-  recv(): Promise<ReadableStreamReadResult<Uint8Array>> {
+  recv(): Promise<PayloadRead> {
     return this.#reader.read();
   }
 

@@ -8,7 +8,7 @@
  */
 
 import type { Writer } from "../postcard/_writer.ts";
-import type { PayloadSink } from "../link/link.ts";
+import type { PayloadRead, PayloadSink } from "../link/link.ts";
 
 /**
  * A message pipe under a session. `send` never blocks: the session keeps
@@ -33,7 +33,7 @@ export interface Conduit {
   /** Delivers incoming messages again. */
   resume(): void;
   /** Resolves with the next message; `done` is true at a graceful end of stream. */
-  recv(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  recv(): Promise<PayloadRead>;
   /**
    * Delivers every later message to `sink` as it arrives (after the
    * handshake's `recv` calls). Used instead of `recv` from then on.

@@ -147,7 +147,26 @@ async function listenOn(url: URL, options: ServeOptions): Promise<LinkSource> {
  * @param options Session options, plus the frame size limit.
  * @returns The session.
  * @throws {TypeError} For an address that cannot be parsed or has an unknown scheme.
+ * @throws {Error} When the connection fails: the message names the address and the
+ * reason (`Cannot connect to tcp://127.0.0.1:1: connection refused`), with the
+ * runtime's error as `cause`.
  * @throws {HandshakeError} When the handshake fails.
+ *
+ * @example Calling a server by its URL
+ * ```ts
+ * import { connect, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ *
+ * export async function add(url: string, a: number, b: number): Promise<number> {
+ *   const session = await connect(url); // "tcp://127.0.0.1:4000", "unix:/run/app.sock", "ws://…"
+ *   try {
+ *     return await session.client(Adder).add(a, b);
+ *   } finally {
+ *     await session.close();
+ *   }
+ * }
+ * ```
  */
 export async function connect(
   address: string | URL,
@@ -166,6 +185,25 @@ export async function connect(
  * @param options Session options for every session, plus `onSession`.
  * @returns The server.
  * @throws {TypeError} For an address that cannot be parsed or served.
+ * @throws {Error} When the address cannot be bound: the message names it and the reason
+ * (`Cannot listen on tcp://127.0.0.1:80: address already in use`), with the runtime's
+ * error as `cause`.
+ *
+ * @example Serving on TCP until told to stop
+ * ```ts
+ * import { implement, serve, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ *
+ * export async function run(signal: AbortSignal): Promise<void> {
+ *   await using server = await serve("tcp://127.0.0.1:0", {
+ *     services: [implement(Adder, { add: (a, b) => a + b })],
+ *     onSession: (session) => console.error("a client connected", session.peerMetadata),
+ *   });
+ *   console.error(`listening on ${server.url}`);
+ *   await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+ * }
+ * ```
  */
 export async function serve(address: string | URL, options: ServeOptions = {}): Promise<Server> {
   const source = await listenOn(parse(address), options);

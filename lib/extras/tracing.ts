@@ -66,6 +66,15 @@ function randomHex(bytes: number): string {
  *
  * @param value The header's value.
  * @returns Its parts, or undefined.
+ *
+ * @example Reading a caller's trace context
+ * ```ts
+ * import { parseTraceparent } from "@roam/roam/tracing";
+ *
+ * const parent = parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+ * console.log(parent?.traceId, parent?.flags); // "4bf92f3577b34da6a3ce929d0e0e4736" 1
+ * console.log(parseTraceparent("garbage")); // undefined
+ * ```
  */
 export function parseTraceparent(
   value: unknown,
@@ -84,6 +93,21 @@ export function parseTraceparent(
  * interceptor; undefined elsewhere.
  *
  * @returns The current span.
+ *
+ * @example Logging with the trace id of the call being served
+ * ```ts
+ * import { implement, service, t } from "@roam/roam";
+ * import { currentSpan } from "@roam/roam/tracing";
+ *
+ * const Greeter = service("Greeter", { greet: { args: [t.string], returns: t.string } });
+ * const greeter = implement(Greeter, {
+ *   greet: (name) => {
+ *     console.error(`[trace ${currentSpan()?.traceId ?? "-"}] greeting ${name}`);
+ *     return `Hello, ${name}!`;
+ *   },
+ * });
+ * console.log(greeter.name); // "Greeter"
+ * ```
  */
 export function currentSpan(): Span | undefined {
   return storage.getStore();

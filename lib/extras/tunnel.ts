@@ -65,6 +65,19 @@ export interface PumpOptions {
  * @param tx The channel to send on.
  * @param options Chunk size and an abort signal.
  * @returns Resolves when the stream ended and `tx` is closed.
+ *
+ * @example Sending a file's bytes on a channel
+ * ```ts
+ * import { channel, pumpToChannel } from "@roam/roam";
+ *
+ * const [tx, rx] = channel<Uint8Array>();
+ * const bytes = new Blob(["hello, ", "world"]).stream();
+ * const sending = pumpToChannel(bytes, tx, { chunkSize: 4 });
+ * let text = "";
+ * for await (const chunk of rx) text += new TextDecoder().decode(chunk);
+ * await sending;
+ * console.log(text); // "hello, world"
+ * ```
  */
 export async function pumpToChannel(
   readable: ReadableStream<Uint8Array>,
@@ -108,6 +121,19 @@ export async function pumpToChannel(
  * @param writable Where the bytes go.
  * @param options An abort signal.
  * @returns Resolves when the channel ended and `writable` is closed.
+ *
+ * @example Writing what a channel carries to a stream
+ * ```ts
+ * import { channel, pumpFromChannel } from "@roam/roam";
+ *
+ * const [tx, rx] = channel<Uint8Array>();
+ * const chunks: Uint8Array[] = [];
+ * const writing = pumpFromChannel(rx, new WritableStream({ write: (c) => void chunks.push(c) }));
+ * await tx.send(new Uint8Array([1, 2, 3]));
+ * await tx.close();
+ * await writing;
+ * console.log(chunks.length); // 1
+ * ```
  */
 export async function pumpFromChannel(
   rx: Rx<Uint8Array>,

@@ -100,3 +100,32 @@ export interface PayloadSink {
   /** The link failed. */
   error(e: unknown): void;
 }
+
+/**
+ * What `read()` of a link's reader resolves with: the DOM's
+ * `ReadableStreamReadResult`, spelled out because not every `lib` setting
+ * of a user's `tsc` declares that name.
+ */
+export type PayloadRead =
+  | { readonly done: false; readonly value: Uint8Array }
+  | { readonly done: true; readonly value?: Uint8Array | undefined };
+
+/** The parts of a link's stream reader used above the link layer. */
+export interface PayloadReader {
+  /** The next payload, or `done` at a graceful end of stream. */
+  read(): Promise<PayloadRead>;
+  /** Stops reading. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** The parts of a link's stream writer used above the link layer. */
+export interface PayloadWriter {
+  /** Settles when the stream closes or fails. */
+  readonly closed: Promise<unknown>;
+  /** Queues one payload. */
+  write(payload: Uint8Array): Promise<void>;
+  /** Closes gracefully after what is queued. */
+  close(): Promise<void>;
+  /** Drops what is queued and fails the stream. */
+  abort(reason?: unknown): Promise<void>;
+}

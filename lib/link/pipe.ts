@@ -14,7 +14,13 @@ import { concatTwo, copyOut } from "../_util/bytes.ts";
 
 /** A payload made of a copied prefix and an array shared by reference. */
 class SharedPayload {
-  constructor(readonly prefix: Uint8Array, readonly last: Uint8Array) {}
+  readonly prefix: Uint8Array;
+  readonly last: Uint8Array;
+
+  constructor(prefix: Uint8Array, last: Uint8Array) {
+    this.prefix = prefix;
+    this.last = last;
+  }
 
   /** The whole payload in one new array. */
   join(): Uint8Array {

@@ -11,7 +11,14 @@
 
 import { Queue } from "../_util/queue.ts";
 import { mustYield, nextMacrotask } from "../_util/turn.ts";
-import type { DirectLink, LinkFlow, PayloadSink } from "./link.ts";
+import type {
+  DirectLink,
+  LinkFlow,
+  PayloadRead,
+  PayloadReader,
+  PayloadSink,
+  PayloadWriter,
+} from "./link.ts";
 
 /**
  * What a payload waiting in a link's writable stream costs beyond its
@@ -31,8 +38,8 @@ const PAYLOAD_OVERHEAD = 1024;
  * @returns The fast path.
  */
 export function streamsDirect(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  reader: PayloadReader,
+  writer: PayloadWriter,
   onWriteError: (e: unknown) => void,
 ): DirectLink & { stop(): void } {
   let pending = 0;
@@ -93,7 +100,7 @@ export function streamsDirect(
         for (;;) {
           while (paused && !stopped) await new Promise<void>((r) => (wake = r));
           if (stopped) return;
-          let r: ReadableStreamReadResult<Uint8Array>;
+          let r: PayloadRead;
           try {
             r = await reader.read();
           } catch (e) {

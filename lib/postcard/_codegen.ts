@@ -34,12 +34,17 @@ export class Gen {
   /** Schema nodes generated so far, against a budget. */
   nodes = 0;
 
+  /** The closure compiler, for fallbacks. */
+  readonly compile: CompileFn;
+
   /**
    * Starts a function.
    *
    * @param compile The closure compiler, for fallbacks.
    */
-  constructor(readonly compile: CompileFn) {}
+  constructor(compile: CompileFn) {
+    this.compile = compile;
+  }
 
   /** A name bound to a constant value in the generated function. */
   k(value: unknown): string {

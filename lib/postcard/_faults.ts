@@ -13,6 +13,13 @@
 export class EncodeFault {
   /** Path segments, innermost first. */
   readonly path: string[] = [];
+  /** True for a value of the right type but out of range. */
+  readonly range: boolean;
+  /** The schema type name. */
+  readonly type: string;
+  /** What is wrong. */
+  readonly reason: string;
+
   /**
    * Creates a fault with an empty path.
    *
@@ -20,7 +27,11 @@ export class EncodeFault {
    * @param type The schema type name.
    * @param reason What is wrong.
    */
-  constructor(readonly range: boolean, readonly type: string, readonly reason: string) {}
+  constructor(range: boolean, type: string, reason: string) {
+    this.range = range;
+    this.type = type;
+    this.reason = reason;
+  }
 
   /** Turns the fault into the error thrown to users. */
   toError(root: string): TypeError | RangeError {

@@ -23,9 +23,11 @@ const TWO_32 = 0x1_0000_0000;
 const scratch = new DataView(new ArrayBuffer(8));
 
 /** True when `s` has no lone surrogate. */
-export const isWellFormed: (s: string) => boolean = typeof "".isWellFormed === "function"
-  ? (s) => s.isWellFormed()
-  : (s) => !/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ""));
+export const isWellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
+    // ES2024: typed by hand, so that a user's `tsc` with an older `lib` accepts it.
+    ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ""));
 
 /** Number of bytes of the unsigned LEB128 encoding of `n` (a safe integer). */
 export function varintSize(n: number): number {

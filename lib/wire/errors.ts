@@ -111,7 +111,24 @@ export interface RpcErrorOptions {
   readonly metadata?: Metadata;
 }
 
-/** The peer has no handler for the method. */
+/**
+ * The peer has no handler for the method.
+ *
+ * @example Calling a method the peer does not serve
+ * ```ts
+ * import { initiate, memoryLink, accept, service, t, UnknownMethodError } from "@roam/roam";
+ *
+ * const Missing = service("Missing", { nothing: { args: [], returns: t.unit } });
+ * const [a, b] = memoryLink();
+ * const [client] = await Promise.all([initiate(a), accept(b)]);
+ * try {
+ *   await client.client(Missing).nothing();
+ * } catch (e) {
+ *   console.log(e instanceof UnknownMethodError, (e as UnknownMethodError).code); // true "unknown-method"
+ * }
+ * await client.close();
+ * ```
+ */
 export class UnknownMethodError extends RpcError {
   /**
    * Creates the error.
@@ -124,7 +141,20 @@ export class UnknownMethodError extends RpcError {
   }
 }
 
-/** The peer could not decode the call's arguments. */
+/**
+ * The peer could not decode the call's arguments.
+ *
+ * @example Telling a schema mismatch from other failures
+ * ```ts
+ * import { InvalidPayloadError, RpcError } from "@roam/roam";
+ *
+ * export function describe(e: unknown): string {
+ *   if (e instanceof InvalidPayloadError) return "the peer's schema differs from ours";
+ *   if (e instanceof RpcError) return `the call failed: ${e.code}`;
+ *   return String(e);
+ * }
+ * ```
+ */
 export class InvalidPayloadError extends RpcError {
   /**
    * Creates the error.
@@ -140,6 +170,24 @@ export class InvalidPayloadError extends RpcError {
 /**
  * The call was cancelled on the serving side, or its handler failed (roam
  * v7 reports a failed handler as `Cancelled`).
+ *
+ * @example A handler that throws
+ * ```ts
+ * import { accept, CancelledError, implement, initiate, memoryLink, service, t } from "@roam/roam";
+ *
+ * const Fails = service("Fails", { run: { args: [], returns: t.unit } });
+ * const [a, b] = memoryLink();
+ * const [client] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, {
+ *     services: [implement(Fails, { run: () => { throw new Error("boom"); } })],
+ *     onError: () => {},
+ *   }),
+ * ]);
+ * const e = await client.client(Fails).run().catch((e: unknown) => e);
+ * console.log(e instanceof CancelledError); // true
+ * await client.close();
+ * ```
  */
 export class CancelledError extends RpcError {
   /**
@@ -159,7 +207,21 @@ export class CancelledError extends RpcError {
   }
 }
 
-/** A connection or session ended while something was pending on it. */
+/**
+ * A connection or session ended while something was pending on it.
+ *
+ * @example Why a session ended
+ * ```ts
+ * import { ClosedError, type Session } from "@roam/roam";
+ *
+ * export async function watch(session: Session): Promise<void> {
+ *   const reason = await session.closed; // never rejects
+ *   if (reason instanceof ClosedError && reason.code === "keepalive-timeout") {
+ *     console.error("the peer stopped answering pings");
+ *   }
+ * }
+ * ```
+ */
 export class ClosedError extends RpcError {
   /**
    * Creates the error.
@@ -192,7 +254,21 @@ export type ClosedErrorCode =
   | "keepalive-timeout"
   | "peer-not-reading";
 
-/** A protocol violation, by either side, that tore the session down. */
+/**
+ * A protocol violation, by either side, that tore the session down.
+ *
+ * @example Who broke the protocol
+ * ```ts
+ * import { ProtocolError, type Session } from "@roam/roam";
+ *
+ * export async function report(session: Session): Promise<void> {
+ *   const reason = await session.closed;
+ *   if (reason instanceof ProtocolError) {
+ *     console.error(reason.remote ? "the peer found us at fault:" : "the peer misbehaved:", reason.message);
+ *   }
+ * }
+ * ```
+ */
 export class ProtocolError extends ClosedError {
   /** True when the peer reported the violation, false when this side found it. */
   readonly remote: boolean;
@@ -215,7 +291,18 @@ export class ProtocolError extends ClosedError {
   }
 }
 
-/** The handshake failed: wrong version, wrong first message, or timeout. */
+/**
+ * The handshake failed: wrong version, wrong first message, or timeout.
+ *
+ * @example A peer that never says hello
+ * ```ts
+ * import { HandshakeError, initiate, memoryLink } from "@roam/roam";
+ *
+ * const [a] = memoryLink(); // nobody accepts on the other end
+ * const e = await initiate(a, { handshakeTimeout: 100 }).catch((e: unknown) => e);
+ * console.log(e instanceof HandshakeError); // true
+ * ```
+ */
 export class HandshakeError extends RpcError {
   /**
    * Creates the error.
@@ -229,7 +316,23 @@ export class HandshakeError extends RpcError {
   }
 }
 
-/** The peer rejected a virtual connection; `metadata` carries its reason. */
+/**
+ * The peer rejected a virtual connection; `metadata` carries its reason.
+ *
+ * @example A virtual connection refused by the peer
+ * ```ts
+ * import { accept, ConnectionRejectedError, getMetadata, initiate, memoryLink } from "@roam/roam";
+ *
+ * const [a, b] = memoryLink();
+ * const [client] = await Promise.all([
+ *   initiate(a),
+ *   accept(b, { onConnection: () => ({ accept: false, metadata: { reason: "full" } }) }),
+ * ]);
+ * const e = await client.openConnection().catch((e: unknown) => e);
+ * if (e instanceof ConnectionRejectedError) console.log(getMetadata(e.metadata, "reason")); // "full"
+ * await client.close();
+ * ```
+ */
 export class ConnectionRejectedError extends RpcError {
   /**
    * Creates the error.

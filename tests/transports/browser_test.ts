@@ -1,11 +1,14 @@
 /**
- * A real browser as a roam client: `fixtures/browser_client.ts` is bundled
- * for the browser with this runtime's own bundler (`deno bundle --platform
- * browser` or `bun build --target=browser`), served next to a roam
- * WebSocket server on one port, and run in headless Chromium driven by
- * `playwright-core`. Skipped, visibly, when Chromium (`ROAM_CHROMIUM`, else
- * `/usr/bin/chromium`) or `playwright-core` (a `node_modules` folder above
- * this file) is missing.
+ * A real browser as a roam client: `fixtures/browser_client.ts`, which
+ * imports `@roam/roam/browser`, is bundled by esbuild with no options (as
+ * Vite would), served next to a roam WebSocket server on one port, and run
+ * in headless Chromium driven by `playwright-core`: once as a plain page,
+ * once under a strict Content Security Policy (no `unsafe-eval`: the codec
+ * cannot generate code and must use its interpreted encoders and
+ * decoders). Skipped, visibly, when Chromium (`ROAM_CHROMIUM`, else
+ * `/usr/bin/chromium`), `playwright-core` or esbuild (a `node_modules`
+ * folder above this file, or `.tools/` from `scripts/dev_tools.ts`) is
+ * missing.
  *
  * @module
  */
@@ -25,6 +28,11 @@ import { crossImpl, quietErrors, STREAM_CREDIT } from "../fixtures/cross_service
 import { SELF } from "../fixtures/runtimes.ts";
 
 const CLIENT = fileURLToPath(new URL("../fixtures/browser_client.ts", import.meta.url));
+/** Where `scripts/dev_tools.ts` installs dev-only tools. */
+const TOOLS = fileURLToPath(new URL("../../.tools/", import.meta.url));
+/** A policy without `unsafe-eval`: `new Function` and `eval` throw. */
+const STRICT_CSP =
+  "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'";
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -56,8 +64,8 @@ interface Page {
   on(event: "console", f: (message: { type(): string; text(): string }) => void): void;
   on(event: "pageerror", f: (error: Error) => void): void;
   goto(url: string, options: { timeout: number }): Promise<unknown>;
-  waitForFunction(f: string, arg: undefined, options: { timeout: number }): Promise<unknown>;
-  evaluate<T>(f: string): Promise<T>;
+  waitForFunction(f: () => unknown, arg: undefined, options: { timeout: number }): Promise<unknown>;
+  evaluate<T>(f: () => T): Promise<T>;
   title(): Promise<string>;
 }
 
@@ -76,34 +84,56 @@ function findChromium(): { path: string } | { why: string } {
 }
 
 function loadPlaywright(): { playwright: Playwright } | { why: string } {
-  try {
-    // createRequire works for the CommonJS package on both runtimes (Deno's
-    // import() of a bare name needs an import map entry).
-    const require = createRequire(import.meta.url);
-    return { playwright: require("playwright-core") as Playwright };
-  } catch (e) {
-    return {
-      why: `playwright-core cannot be loaded (${
-        (e as Error).message.split("\n")[0]
-      }); install it: npm install --no-save playwright-core`,
-    };
+  let first = "";
+  // createRequire works for the CommonJS package on both runtimes (Deno's
+  // import() of a bare name needs an import map entry).
+  for (const from of [import.meta.url, join(TOOLS, "browser", "node_modules", "x.js")]) {
+    try {
+      return { playwright: createRequire(from)("playwright-core") as Playwright };
+    } catch (e) {
+      first ||= (e as Error).message.split("\n")[0]!;
+    }
   }
+  return {
+    why:
+      `playwright-core cannot be loaded (${first}); install it: deno run -A scripts/dev_tools.ts browser`,
+  };
+}
+
+function findEsbuild(): { path: string } | { why: string } {
+  const candidates = [
+    join(fileURLToPath(new URL("../../node_modules/esbuild/bin/esbuild", import.meta.url))),
+    join(TOOLS, "bundlers", "node_modules", "esbuild", "bin", "esbuild"),
+  ];
+  for (const path of candidates) {
+    try {
+      accessSync(path, constants.X_OK);
+      return { path };
+    } catch {
+      // Try the next one.
+    }
+  }
+  return { why: "esbuild is not installed (deno run -A scripts/dev_tools.ts bundlers)" };
 }
 
 const chromium = findChromium();
 const pw = "path" in chromium ? loadPlaywright() : undefined;
-const skip = "why" in chromium ? chromium.why : pw !== undefined && "why" in pw ? pw.why : false;
+const esbuild = findEsbuild();
+const skip = "why" in chromium
+  ? chromium.why
+  : pw !== undefined && "why" in pw
+  ? pw.why
+  : "why" in esbuild
+  ? esbuild.why
+  : false;
 if (skip !== false) console.log(`SKIPPED browser test on ${SELF}: ${skip}`);
 
-/** Bundles the browser client with this runtime's bundler. */
-function bundle(outFile: string): Promise<void> {
-  const args = SELF === "deno"
-    ? ["bundle", "--quiet", "--platform", "browser", "--output", outFile, CLIENT]
-    : ["build", "--target=browser", "--outfile", outFile, CLIENT];
+/** Bundles the browser client with esbuild and no options but the output file. */
+function bundle(esbuildPath: string, outFile: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(
-      process.execPath,
-      args,
+      esbuildPath,
+      [CLIENT, "--bundle", `--outfile=${outFile}`],
       { timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } },
       (error, _stdout, stderr) => {
         if (error === null) resolve();
@@ -118,8 +148,21 @@ const PAGE = `<!doctype html>
 <body><script type="module" src="/client.js"></script></body></html>
 `;
 
-test(`a browser calls a ${SELF} server over WebSocket`, { skip, timeout: 90_000 }, async () => {
-  assert.ok(pw !== undefined && "playwright" in pw && "path" in chromium);
+/** What the page published; evaluated in the page by playwright, so it refers to nothing outside. */
+function published(): BrowserReport | undefined {
+  return (globalThis as { __roamResult?: BrowserReport }).__roamResult;
+}
+
+/** How each page is served: as it is, or under {@linkcode STRICT_CSP}. */
+const PAGES = [
+  { path: "/", csp: false, label: "a plain page" },
+  { path: "/strict", csp: true, label: "a page under a strict Content Security Policy" },
+] as const;
+
+test(`a browser calls a ${SELF} server over WebSocket`, { skip, timeout: 120_000 }, async (t) => {
+  assert.ok(
+    pw !== undefined && "playwright" in pw && "path" in chromium && "path" in esbuild,
+  );
   const dir = mkdtempSync(join(tmpdir(), "roam-browser-"));
   let browser: Browser | undefined;
   const sessions: Session[] = [];
@@ -129,8 +172,14 @@ test(`a browser calls a ${SELF} server over WebSocket`, { skip, timeout: 90_000 
     onSession: (s) => sessions.push(s),
     fetch: (request) => {
       const path = new URL(request.url).pathname;
-      if (path === "/") {
-        return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
+      const page = PAGES.find((p) => p.path === path);
+      if (page !== undefined) {
+        return new Response(PAGE, {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            ...(page.csp ? { "content-security-policy": STRICT_CSP } : {}),
+          },
+        });
       }
       if (path === "/client.js") {
         return new Response(readFileSync(join(dir, "client.js")), {
@@ -140,62 +189,66 @@ test(`a browser calls a ${SELF} server over WebSocket`, { skip, timeout: 90_000 
       return new Response("not found", { status: 404 });
     },
   });
-  const logs: string[] = [];
   try {
-    await bundle(join(dir, "client.js"));
+    await bundle(esbuild.path, join(dir, "client.js"));
     browser = await pw.playwright.chromium.launch({
       executablePath: chromium.path,
       headless: true,
       args: CHROMIUM_ARGS,
       timeout: 30_000,
     });
-    const page = await browser.newPage();
-    page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
-    page.on("pageerror", (e) => logs.push(`page error: ${e.message}`));
     const port = new URL(server.url).port;
-    await page.goto(`http://127.0.0.1:${port}/`, { timeout: 15_000 });
-    await page.waitForFunction("globalThis.__roamResult !== undefined", undefined, {
-      timeout: 45_000,
-    });
-    const report = await page.evaluate<BrowserReport>("globalThis.__roamResult");
-    const context = `\n${JSON.stringify(report, null, 2)}\nbrowser log:\n${logs.join("\n")}`;
-    assert.equal(report.completed, true, `the page failed: ${report.fatal}${context}`);
-    assert.equal(await page.title(), "roam: done");
-    assert.match(report.userAgent, /Chrom/);
-    const v = report.values;
-    const expect = (name: string, value: unknown): void =>
-      assert.deepEqual(v[name], value, `${name}${context}`);
+    for (const { path, csp, label } of PAGES) {
+      await t.test(label, async () => {
+        const logs: string[] = [];
+        const page = await browser!.newPage();
+        page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+        page.on("pageerror", (e) => logs.push(`page error: ${e.message}`));
+        await page.goto(`http://127.0.0.1:${port}${path}`, { timeout: 15_000 });
+        // Functions, not strings: a string would be evaluated in the page, which the policy forbids.
+        await page.waitForFunction(published, undefined, { timeout: 45_000 });
+        const report = (await page.evaluate(published))!;
+        const context = `\n${JSON.stringify(report, null, 2)}\nbrowser log:\n${logs.join("\n")}`;
+        assert.equal(report.completed, true, `the page failed: ${report.fatal}${context}`);
+        assert.equal(await page.title(), "roam: done");
+        assert.match(report.userAgent, /Chrom/);
+        const v = report.values;
+        const expect = (name: string, value: unknown): void =>
+          assert.deepEqual(v[name], value, `${name}${context}`);
 
-    expect("runtime", SELF);
-    expect("add", 42);
-    expect("echo", "héllo from the browser 🦀");
-    expect("echoBytes", true);
-    expect("birthday", {
-      name: "Grace",
-      age: 86,
-      email: SELF,
-      id: String(2n ** 63n + 1n),
-      tags: ["cobol", "birthday"],
-      scores: [["debugging", 10]],
-      origin: [40, -74],
-      role: { tag: "Admin", value: { level: 3 } },
-    });
-    expect("divideOk", { ok: true, value: "42" });
-    expect("divideByZero", { ok: false, error: { tag: "DivisionByZero" } });
-    expect("unknownMethod", "UnknownMethodError:unknown-method");
-    expect("handlerThrows", "CancelledError:cancelled");
-    expect("abort", { rejectedWithReason: true, server: "Cancelled" });
-    expect("streamUp", { total: String(10_000 * 9_999 / 2), count: 10_000 });
-    expect("streamUpSmallCredit", { total: String(1000 * 999 / 2), count: 1000 });
-    expect("streamDown", { received: 10_000, inOrder: true, returned: 10_000 });
-    expect("afterErrors", 2);
-    expect("closed", true);
-    assert.equal(sessions.length, 1, "one browser session reached the server");
-    console.log(
-      `browser ${browser.version()}, credit ${STREAM_CREDIT}; ms per check: ${
-        JSON.stringify(report.ms)
-      }`,
-    );
+        expect("evalBlocked", csp);
+        expect("runtime", SELF);
+        expect("add", 42);
+        expect("echo", "héllo from the browser 🦀");
+        expect("echoBytes", true);
+        expect("birthday", {
+          name: "Grace",
+          age: 86,
+          email: SELF,
+          id: String(2n ** 63n + 1n),
+          tags: ["cobol", "birthday"],
+          scores: [["debugging", 10]],
+          origin: [40, -74],
+          role: { tag: "Admin", value: { level: 3 } },
+        });
+        expect("divideOk", { ok: true, value: "42" });
+        expect("divideByZero", { ok: false, error: { tag: "DivisionByZero" } });
+        expect("unknownMethod", "UnknownMethodError:unknown-method");
+        expect("handlerThrows", "CancelledError:cancelled");
+        expect("abort", { rejectedWithReason: true, server: "Cancelled" });
+        expect("streamUp", { total: String(10_000 * 9_999 / 2), count: 10_000 });
+        expect("streamUpSmallCredit", { total: String(1000 * 999 / 2), count: 1000 });
+        expect("streamDown", { received: 10_000, inOrder: true, returned: 10_000 });
+        expect("afterErrors", 2);
+        expect("closed", true);
+        console.log(
+          `${label}: browser ${browser!.version()}, credit ${STREAM_CREDIT}; ms per check: ${
+            JSON.stringify(report.ms)
+          }`,
+        );
+      });
+    }
+    assert.equal(sessions.length, PAGES.length, "one session per page reached the server");
   } finally {
     await browser?.close();
     await server.close();

@@ -12,6 +12,26 @@ export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 /**
  * The link's peer broke the framing rules (a frame above the limit). The
  * session answers with a `ProtocolError` before closing.
+ *
+ * @example A frame above the limit
+ * ```ts
+ * import { FramingError } from "@roam/roam";
+ * import { connectTcp } from "@roam/roam/transports/tcp";
+ *
+ * export async function readOne(port: number): Promise<Uint8Array | undefined> {
+ *   const link = await connectTcp({ port, maxFrameSize: 1024 });
+ *   const reader = link.readable.getReader();
+ *   try {
+ *     return (await reader.read()).value;
+ *   } catch (e) {
+ *     if (e instanceof FramingError) console.error("the peer sent a frame above 1 KiB");
+ *     throw e;
+ *   } finally {
+ *     reader.releaseLock();
+ *     await link.writable.close();
+ *   }
+ * }
+ * ```
  */
 export class FramingError extends Error {
   /** Always true: the session treats this as a protocol violation. */
