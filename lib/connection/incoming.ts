@@ -33,7 +33,13 @@ import type {
 } from "../identity/service.ts";
 import type { Metadata } from "../wire/types.ts";
 import type { Writer } from "../postcard/_writer.ts";
-import type { Fallback, RawCall, RawResponse } from "./raw.ts";
+import {
+  type Fallback,
+  type RawCall,
+  type RawChannel,
+  rawMethod,
+  type RawResponse,
+} from "./raw.ts";
 
 interface Incoming {
   readonly id: number;
@@ -139,6 +145,9 @@ function abortCall(call: Incoming, reason: unknown): void {
   if (call.controller !== undefined) call.controller.abort(reason);
   else if (call.abortReason === undefined) call.abortReason = reason;
 }
+
+/** The channels of a raw call that has none. */
+const NO_RAW: readonly RawChannel[] = Object.freeze([]);
 
 /** The incoming calls of one connection. */
 export class Dispatcher {
@@ -283,7 +292,7 @@ export class Dispatcher {
     args: Uint8Array,
     start: number,
   ): void {
-    const channels = this.#channels().rawIncoming(channelIds);
+    const channels = channelIds.length === 0 ? NO_RAW : this.#channels().rawIncoming(channelIds);
     if (channels === undefined) return; // a violation was reported
     const controller = new AbortController();
     const raw: RawCall = {
@@ -297,7 +306,7 @@ export class Dispatcher {
     const call: Incoming = {
       id,
       entry: {
-        label: `method 0x${methodId.toString(16).padStart(16, "0")}`,
+        label: rawMethod(methodId).label,
         method: undefined,
         fn: this.#fallback!,
       },

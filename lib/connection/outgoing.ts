@@ -28,18 +28,7 @@ import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
-import type { RawCallOptions, RawResult } from "./raw.ts";
-
-/** The varint bytes of a u64. */
-function varintBytes(n: bigint): Uint8Array {
-  const out: number[] = [];
-  while (n >= 0x80n) {
-    out.push(Number(n & 0x7fn) | 0x80);
-    n >>= 7n;
-  }
-  out.push(Number(n));
-  return Uint8Array.from(out);
-}
+import { type RawCallOptions, RawChannel, rawInternals, rawMethod, type RawResult } from "./raw.ts";
 
 interface Pending {
   /** The method whose schemas decode the response; undefined for a raw call. */
@@ -59,6 +48,8 @@ interface Queued {
   readonly channels: OutgoingChannels | undefined;
   /** Channel ids of a raw call (its raw channels are registered already). */
   readonly rawChannels?: readonly number[];
+  /** The raw channels themselves, bound once the call is sent. */
+  readonly raw?: readonly RawChannel[];
   readonly metadata: Metadata;
   readonly pending: Pending;
   dead: boolean;
@@ -245,26 +236,33 @@ export class Outgoing {
     args: Uint8Array,
     options: RawCallOptions | undefined,
   ): Promise<RawResult> {
+    // A call refused before it is queued takes its raw channels with it.
+    const refuse = (e: unknown): Promise<RawResult> => {
+      for (const c of options?.channels ?? []) {
+        if (c instanceof RawChannel) rawInternals.abandon(c, e);
+      }
+      return Promise.reject(e);
+    };
     const closed = this.#closed();
-    if (closed !== undefined) return Promise.reject(closed);
+    if (closed !== undefined) return refuse(closed);
     if (this.#port.closing) {
-      return Promise.reject(
+      return refuse(
         new ClosedError("session-closed", "The session is closing: no new calls"),
       );
     }
     if (typeof methodId !== "bigint" || methodId < 0n || methodId > 0xffff_ffff_ffff_ffffn) {
-      return Promise.reject(
+      return refuse(
         new RangeError(`Cannot call method ${String(methodId)}: a method id is a u64 bigint`),
       );
     }
     if (!(args instanceof Uint8Array)) {
-      return Promise.reject(new TypeError("Cannot make a raw call: args must be a Uint8Array"));
+      return refuse(new TypeError("Cannot make a raw call: args must be a Uint8Array"));
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) return refuse(signal.reason);
     const timeout = options?.timeout;
     if (timeout !== undefined && !(timeout >= 0 && timeout <= 0x7fff_ffff)) {
-      return Promise.reject(
+      return refuse(
         new RangeError(`Invalid timeout: expected 0 to 2147483647 milliseconds, got ${timeout}`),
       );
     }
@@ -272,16 +270,18 @@ export class Outgoing {
     try {
       if (options?.metadata !== undefined) metadata = toMetadata(options.metadata);
     } catch (e) {
-      return Promise.reject(e);
+      return refuse(e);
     }
-    const rawChannels = (options?.channels ?? []).map((c) => c.id);
+    const given = options?.channels;
+    const raw = given === undefined || given.length === 0 ? undefined : given;
+    const rawChannels = raw === undefined ? NO_CHANNELS : raw.map((c) => c.id);
     let resolve!: (v: unknown) => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<unknown>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    const label = `method 0x${methodId.toString(16).padStart(16, "0")}`;
+    const { idBytes, label } = rawMethod(methodId);
     const pending: Pending = {
       method: undefined,
       label,
@@ -290,17 +290,19 @@ export class Outgoing {
       reject,
       cleanup: undefined,
     };
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
     const queued: Queued = {
-      idBytes: varintBytes(methodId),
-      args: args.slice(),
+      idBytes,
+      // Sent now, the bytes are written before this returns; a queued call keeps a copy.
+      args: now ? args : args.slice(),
       channels: undefined,
       rawChannels,
+      ...(raw === undefined ? {} : { raw }),
       metadata,
       pending,
       dead: false,
     };
-    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
-      (this.#waiting === undefined || this.#waiting.length === 0);
     if (now) {
       const id = this.#sendQueued(queued);
       if (signal !== undefined || timeout !== undefined) {
@@ -347,6 +349,7 @@ export class Outgoing {
       port.release(w);
     }
     q.channels?.commit();
+    if (q.raw !== undefined) { for (const c of q.raw) rawInternals.bind(c); }
     return id;
   }
 
@@ -370,6 +373,9 @@ export class Outgoing {
       pending.cleanup?.();
       if (queued !== undefined && !queued.dead && id === undefined) {
         queued.dead = true;
+        if (queued.raw !== undefined) {
+          for (const c of queued.raw) rawInternals.abandon(c, reason);
+        }
       } else if (id !== undefined && this.#pending.get(id) === pending) {
         this.#pending.delete(id);
         this.#rememberCancelled(id);

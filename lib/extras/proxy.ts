@@ -50,20 +50,23 @@ function relay(a: RawChannel, b: RawChannel): void {
 
 /** Forwards one raw call to `target`, its channels relayed; a failure is answered `Cancelled`. */
 async function forwardCall(call: RawCall, target: Connection): Promise<RawResponse> {
-  let out: RawChannel[];
-  try {
-    out = call.channels.map(() => target.rawChannel());
-  } catch (e) {
-    return failed(`cannot open the call's channels on the target: ${describe(e)}`);
+  let out: RawChannel[] | undefined;
+  if (call.channels.length > 0) {
+    try {
+      out = call.channels.map(() => target.rawChannel());
+    } catch (e) {
+      return failed(`cannot open the call's channels on the target: ${describe(e)}`);
+    }
+    call.channels.forEach((c, i) => relay(c, out![i]!));
   }
-  call.channels.forEach((c, i) => relay(c, out[i]!));
   try {
     const r = await target.callRaw(call.methodId, call.args, {
       metadata: propagatable(call.metadata),
-      channels: out,
+      ...(out === undefined ? {} : { channels: out }),
       signal: call.signal,
     });
-    return { ret: r.ret, metadata: propagatable(r.metadata) };
+    const metadata = propagatable(r.metadata);
+    return metadata === r.metadata ? r : { ret: r.ret, metadata };
   } catch (e) {
     if (call.signal.aborted) throw e; // the caller cancelled: the session answers that
     return failed(`the target failed the call: ${describe(e)}`);
