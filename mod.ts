@@ -79,6 +79,8 @@ export { forwarder, proxy, PROXY_ERROR_KEY } from "./lib/extras/proxy.ts";
 export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
 export { acceptByService, backendOptions, router, SERVICES_KEY } from "./lib/extras/router.ts";
 export type { Router, RouterOptions } from "./lib/extras/router.ts";
+export { cluster, clusterWorker } from "./lib/extras/cluster.ts";
+export type { Cluster, ClusterOptions, ClusterWorker, WorkerExit } from "./lib/extras/cluster.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
 
 // Calls.

@@ -30,8 +30,8 @@ export interface SocketServer {
 export interface SocketRuntime {
   /** Connects. */
   connect(address: SocketAddress): Promise<RawSocket>;
-  /** Listens. */
-  listen(address: SocketAddress): SocketServer;
+  /** Listens (`reusePort`: TCP only, see `TcpListenOptions.reusePort`). */
+  listen(address: SocketAddress, options?: { readonly reusePort?: boolean }): SocketServer;
 }
 
 let loaded: Promise<SocketRuntime> | undefined;
