@@ -63,12 +63,51 @@ interface TypedEntry {
   readonly fn: Handler<MethodSpec>;
 }
 
-/** A method's handler, or the connection's fallback (no method: the call stays bytes). */
-type HandlerEntry = TypedEntry | {
+/** The connection's fallback for one method id (no method: the call stays bytes). */
+interface FallbackEntry {
   readonly label: string;
   readonly method: undefined;
   readonly fn: Fallback;
-};
+}
+
+/** A method's handler, or the connection's fallback. */
+type HandlerEntry = TypedEntry | FallbackEntry;
+
+/** Method ids whose fallback entries a connection keeps, at most. */
+const FALLBACK_ENTRIES = 256;
+
+/** What a fallback receives: a call as bytes, its signal made only if asked for (as a handler's). */
+class RawIncoming implements RawCall {
+  readonly #call: Incoming;
+  readonly requestId: number;
+  readonly methodId: bigint;
+  readonly args: Uint8Array;
+  readonly metadata: Metadata;
+  readonly channels: readonly RawChannel[];
+
+  constructor(
+    call: Incoming,
+    methodId: bigint,
+    args: Uint8Array,
+    channels: readonly RawChannel[],
+  ) {
+    this.#call = call;
+    this.requestId = call.id;
+    this.methodId = methodId;
+    this.args = args;
+    this.metadata = exposeMetadata(call.metadata);
+    this.channels = channels;
+  }
+
+  get signal(): AbortSignal {
+    const call = this.#call;
+    if (call.controller === undefined) {
+      call.controller = new AbortController();
+      if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
+    }
+    return call.controller.signal;
+  }
+}
 
 /** What a handler receives after its arguments. */
 class Context implements CallContext {
@@ -163,6 +202,8 @@ export class Dispatcher {
   #backlog: Queue<Incoming> | undefined;
   /** Answers calls for methods not served, raw (see `Connection.serveFallback`). */
   #fallback: Fallback | undefined;
+  /** The fallback's handler entries by method id (one label each, made once). */
+  readonly #fallbackEntries = new Map<bigint, FallbackEntry>();
 
   /**
    * @param port The session.
@@ -294,31 +335,26 @@ export class Dispatcher {
   ): void {
     const channels = channelIds.length === 0 ? NO_RAW : this.#channels().rawIncoming(channelIds);
     if (channels === undefined) return; // a violation was reported
-    const controller = new AbortController();
-    const raw: RawCall = {
-      requestId: id,
-      methodId,
-      args: args.slice(start),
-      metadata: exposeMetadata(metadata),
-      channels,
-      signal: controller.signal,
-    };
+    const fallback = this.#fallback!;
+    let entry = this.#fallbackEntries.get(methodId);
+    if (entry?.fn !== fallback) {
+      if (this.#fallbackEntries.size >= FALLBACK_ENTRIES) this.#fallbackEntries.clear();
+      entry = { label: rawMethod(methodId).label, method: undefined, fn: fallback };
+      this.#fallbackEntries.set(methodId, entry);
+    }
     const call: Incoming = {
       id,
-      entry: {
-        label: rawMethod(methodId).label,
-        method: undefined,
-        fn: this.#fallback!,
-      },
+      entry,
       metadata,
-      args: [raw],
+      args: [],
       ends: undefined,
-      controller,
+      controller: undefined,
       abortReason: undefined,
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
     };
+    call.args.push(new RawIncoming(call, methodId, args.slice(start), channels));
     this.#admit(call);
   }
 
