@@ -20,7 +20,14 @@ import { Queue } from "../_util/queue.ts";
 import type { Connection } from "./connection.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
 import { CancelledError } from "../wire/errors.ts";
-import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import {
+  EMPTY_METADATA,
+  exposeMetadata,
+  type MetadataInit,
+  propagatable,
+  toMetadata,
+} from "../wire/metadata.ts";
+import { type ForwardHandle, type Forwarding, forwardingOf, type ForwardReply } from "./forward.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import type { Schema } from "../postcard/schema.ts";
@@ -54,6 +61,18 @@ interface Incoming {
   started: boolean;
   responded: boolean;
   responseMetadata: Metadata;
+  /** A call forwarded the shorter way (see `forward.ts`), else undefined. */
+  readonly forward: Forwarded | undefined;
+}
+
+/** A call a forwarding fallback takes the shorter way. */
+interface Forwarded {
+  readonly via: Forwarding;
+  readonly methodId: bigint;
+  /** The arguments are `args[start, …)`; dropped once sent. */
+  args: Uint8Array;
+  start: number;
+  handle: ForwardHandle | undefined;
 }
 
 /** A method's handler. */
@@ -181,9 +200,12 @@ function releaseEnds(call: Incoming): void {
 
 /** Aborts a call's signal, now or when its handler first asks for it. */
 function abortCall(call: Incoming, reason: unknown): void {
+  call.forward?.handle?.cancel();
   if (call.controller !== undefined) call.controller.abort(reason);
   else if (call.abortReason === undefined) call.abortReason = reason;
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** The channels of a raw call that has none. */
 const NO_RAW: readonly RawChannel[] = Object.freeze([]);
@@ -202,6 +224,8 @@ export class Dispatcher {
   #backlog: Queue<Incoming> | undefined;
   /** Answers calls for methods not served, raw (see `Connection.serveFallback`). */
   #fallback: Fallback | undefined;
+  /** The forwarding behind the fallback, if it is a forwarding fallback (see `forward.ts`). */
+  #forwarding: Forwarding | undefined;
   /** The fallback's handler entries by method id (one label each, made once). */
   readonly #fallbackEntries = new Map<bigint, FallbackEntry>();
 
@@ -277,7 +301,9 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
-      if (this.#fallback !== undefined) {
+      if (this.#forwarding !== undefined && channelIds.length === 0) {
+        this.#callForward(id, methodId, metadata, args, start, this.#forwarding);
+      } else if (this.#fallback !== undefined) {
         this.#callFallback(id, methodId, channelIds, metadata, args, start);
       } else this.#respondError(id, "unknownMethod", EMPTY_METADATA);
       return;
@@ -313,6 +339,7 @@ export class Dispatcher {
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
+      forward: undefined,
     };
     this.#admit(call);
   }
@@ -323,6 +350,92 @@ export class Dispatcher {
       throw new TypeError(`Cannot serve a fallback: expected a function, got ${typeof fallback}`);
     }
     this.#fallback = fallback;
+    this.#forwarding = forwardingOf(fallback);
+  }
+
+  /** The fallback's entry for a method id (its label made once). */
+  #fallbackEntry(methodId: bigint): FallbackEntry {
+    const fallback = this.#fallback!;
+    let entry = this.#fallbackEntries.get(methodId);
+    if (entry?.fn !== fallback) {
+      if (this.#fallbackEntries.size >= FALLBACK_ENTRIES) this.#fallbackEntries.clear();
+      entry = { label: rawMethod(methodId).label, method: undefined, fn: fallback };
+      this.#fallbackEntries.set(methodId, entry);
+    }
+    return entry;
+  }
+
+  /** A call for a forwarding fallback, taken the shorter way (see `forward.ts`). */
+  #callForward(
+    id: number,
+    methodId: bigint,
+    metadata: Metadata,
+    args: Uint8Array,
+    start: number,
+    via: Forwarding,
+  ): void {
+    // A call that starts now sends its bytes before this returns; one that waits keeps a copy.
+    const waits = this.#active >= this.#maxConcurrent;
+    const call: Incoming = {
+      id,
+      entry: this.#fallbackEntry(methodId),
+      metadata,
+      args: [],
+      ends: undefined,
+      controller: undefined,
+      abortReason: undefined,
+      started: false,
+      responded: false,
+      responseMetadata: EMPTY_METADATA,
+      forward: {
+        via,
+        methodId,
+        args: waits ? args.slice(start) : args,
+        start: waits ? 0 : start,
+        handle: undefined,
+      },
+    };
+    this.#admit(call);
+  }
+
+  #startForward(call: Incoming, f: Forwarded): void {
+    const args = f.args;
+    f.args = NO_BYTES;
+    const reply: ForwardReply = {
+      done: (ret, start, metadata) => this.#forwarded(call, ret, start, propagatable(metadata)),
+      fail: (error) => {
+        const r = f.via.failure(error);
+        this.#forwarded(call, r.ret, 0, toMetadata(r.metadata));
+      },
+    };
+    f.handle = f.via.target.forward(f.methodId, args, f.start, propagatable(call.metadata), reply);
+  }
+
+  /** Answers a forwarded call with the response bytes `ret[start, …)`, written before this returns. */
+  #forwarded(call: Incoming, ret: Uint8Array, start: number, metadata: Metadata): void {
+    if (call.responded || this.#closed()) {
+      this.#finish(call);
+      return;
+    }
+    const port = this.#port;
+    if (!port.writable) {
+      const copy = ret.slice(start);
+      port.whenWritable(() => this.#forwarded(call, copy, 0, metadata), true);
+      return;
+    }
+    const w = port.acquire();
+    try {
+      writeResponseHead(w, this.#connection.id, call.id, metadata);
+      w.raw(start === 0 ? ret : ret.subarray(start));
+      call.responded = true;
+      port.sendFrom(w);
+    } catch (e) {
+      port.release(w);
+      this.#handlerFailed(call, e);
+      return;
+    }
+    port.release(w);
+    this.#finish(call);
   }
 
   #callFallback(
@@ -335,16 +448,9 @@ export class Dispatcher {
   ): void {
     const channels = channelIds.length === 0 ? NO_RAW : this.#channels().rawIncoming(channelIds);
     if (channels === undefined) return; // a violation was reported
-    const fallback = this.#fallback!;
-    let entry = this.#fallbackEntries.get(methodId);
-    if (entry?.fn !== fallback) {
-      if (this.#fallbackEntries.size >= FALLBACK_ENTRIES) this.#fallbackEntries.clear();
-      entry = { label: rawMethod(methodId).label, method: undefined, fn: fallback };
-      this.#fallbackEntries.set(methodId, entry);
-    }
     const call: Incoming = {
       id,
-      entry,
+      entry: this.#fallbackEntry(methodId),
       metadata,
       args: [],
       ends: undefined,
@@ -353,6 +459,7 @@ export class Dispatcher {
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
+      forward: undefined,
     };
     call.args.push(new RawIncoming(call, methodId, args.slice(start), channels));
     this.#admit(call);
@@ -380,6 +487,10 @@ export class Dispatcher {
     if (call.responded) return; // cancelled while queued
     call.started = true;
     this.#active++;
+    if (call.forward !== undefined) {
+      this.#startForward(call, call.forward);
+      return;
+    }
     const args = call.args;
     let result: unknown;
     try {
@@ -500,9 +611,10 @@ export class Dispatcher {
     if (!call.responded) {
       this.#respondError(id, "cancelled", call.responseMetadata, call);
     }
-    // A queued call that never started is dropped now; a started one is
-    // forgotten when its handler settles.
-    if (!call.started) {
+    // A queued call that never started is dropped now, and so is a
+    // forwarded one (its target hears the cancel and answers no more); a
+    // started one is forgotten when its handler settles.
+    if (!call.started || call.forward !== undefined) {
       releaseEnds(call);
       this.#finish(call);
     }

@@ -28,6 +28,7 @@ import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
+import type { ForwardHandle, ForwardReply, ForwardTarget } from "./forward.ts";
 import { type RawCallOptions, RawChannel, rawInternals, rawMethod, type RawResult } from "./raw.ts";
 
 interface Pending {
@@ -39,6 +40,16 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   cleanup: (() => void) | undefined;
+  /** A forwarded call's reply (then `resolve` and `reject` are unused). */
+  readonly forward: ForwardReply | undefined;
+}
+
+function unused(): void {}
+
+/** Rejects a pending call, or fails a forwarded one. */
+function failPending(p: Pending, error: unknown): void {
+  if (p.forward !== undefined) p.forward.fail(error);
+  else p.reject(error);
 }
 
 interface Queued {
@@ -60,8 +71,11 @@ const CANCELLED_MEMORY = 4096;
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
 
+/** The handle of a forwarded call that failed at once. */
+const NO_HANDLE: ForwardHandle = Object.freeze({ cancel: () => {} });
+
 /** The outgoing calls of one connection. */
-export class Outgoing {
+export class Outgoing implements ForwardTarget {
   readonly #port: SessionPort;
   readonly #connectionId: number;
   readonly #peer: ConnectionSettings;
@@ -158,6 +172,7 @@ export class Outgoing {
       resolve,
       reject,
       cleanup: undefined,
+      forward: undefined,
     };
     const port = this.#port;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
@@ -289,6 +304,7 @@ export class Outgoing {
       resolve,
       reject,
       cleanup: undefined,
+      forward: undefined,
     };
     const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
@@ -316,6 +332,65 @@ export class Outgoing {
       if (!this.#port.writable) this.#pumpWhenWritable();
     }
     return promise as Promise<RawResult>;
+  }
+
+  /**
+   * Forwards a call as bytes (see `forward.ts`): `args[start, …)` are read
+   * before this returns, or copied if the call waits; `reply` hears the
+   * response's bytes, readable only during its `done`, or the failure.
+   */
+  forward(
+    methodId: bigint,
+    args: Uint8Array,
+    start: number,
+    metadata: Metadata,
+    reply: ForwardReply,
+  ): ForwardHandle {
+    const closed = this.#closed();
+    if (closed !== undefined || this.#port.closing) {
+      reply.fail(
+        closed ?? new ClosedError("session-closed", "The session is closing: no new calls"),
+      );
+      return NO_HANDLE;
+    }
+    const { idBytes, label } = rawMethod(methodId);
+    const pending: Pending = {
+      method: undefined,
+      label,
+      full: true,
+      resolve: unused,
+      reject: unused,
+      cleanup: undefined,
+      forward: reply,
+    };
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
+    const queued: Queued = {
+      idBytes,
+      args: now ? (start === 0 ? args : args.subarray(start)) : args.slice(start),
+      channels: undefined,
+      rawChannels: NO_CHANNELS,
+      metadata,
+      pending,
+      dead: false,
+    };
+    let id: number | undefined;
+    if (now) id = this.#sendQueued(queued);
+    else {
+      (queued as { onSent?: (n: number) => void }).onSent = (n: number) => (id = n);
+      (this.#waiting ??= new Queue()).push(queued);
+      if (!this.#port.writable) this.#pumpWhenWritable();
+    }
+    return {
+      cancel: () => {
+        if (id === undefined) queued.dead = true;
+        else if (this.#pending.get(id) === pending) {
+          this.#pending.delete(id);
+          this.#rememberCancelled(id);
+          this.#sendCancel(id);
+        }
+      },
+    };
   }
 
   /** Sends queued calls once the link has drained. */
@@ -463,6 +538,12 @@ export class Outgoing {
     }
     this.#pending.delete(id);
     pending.cleanup?.();
+    if (pending.forward !== undefined) {
+      // A forwarded call: its caller writes the bytes on at once.
+      pending.forward.done(ret, start, metadata);
+      this.#pump();
+      return;
+    }
     if (pending.method === undefined) {
       // A raw call: the caller gets the bytes (a copy) and decodes them if it wants.
       pending.resolve({ ret: ret.slice(start), metadata: exposeMetadata(metadata) });
@@ -488,7 +569,7 @@ export class Outgoing {
   fail(error: RpcError): void {
     for (const p of this.#pending.values()) {
       p.cleanup?.();
-      p.reject(error);
+      failPending(p, error);
     }
     this.#pending.clear();
     this.#cancelled.clear();
@@ -496,7 +577,7 @@ export class Outgoing {
     for (const q of waiting) {
       if (q.dead) continue;
       q.pending.cleanup?.();
-      q.pending.reject(error);
+      failPending(q.pending, error);
     }
   }
 }

@@ -19,6 +19,7 @@ import type {
   RawChannelMessage,
   RawResponse,
 } from "../connection/raw.ts";
+import { forwardingFallback } from "../connection/forward.ts";
 import { ClosedError, type RpcError } from "../wire/errors.ts";
 import { metadataEntry, propagatable } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
@@ -69,8 +70,13 @@ async function forwardCall(call: RawCall, target: Connection): Promise<RawRespon
     return metadata === r.metadata ? r : { ret: r.ret, metadata };
   } catch (e) {
     if (call.signal.aborted) throw e; // the caller cancelled: the session answers that
-    return failed(`the target failed the call: ${describe(e)}`);
+    return targetFailed(e);
   }
+}
+
+/** The answer to a call the target could not take or complete. */
+function targetFailed(e: unknown): RawResponse {
+  return failed(`the target failed the call: ${describe(e)}`);
 }
 
 function describe(e: unknown): string {
@@ -229,8 +235,8 @@ export interface Proxy extends AsyncDisposable {
  * ```
  */
 export function proxy(a: Connection, b: Connection): Proxy {
-  a.serveFallback((call) => forwardCall(call, b));
-  b.serveFallback((call) => forwardCall(call, a));
+  a.serveFallback(forwardingFallback(b, (call) => forwardCall(call, b), targetFailed));
+  b.serveFallback(forwardingFallback(a, (call) => forwardCall(call, a), targetFailed));
   const closeOther = (other: Connection) => (reason: RpcError | undefined) => {
     const metadata: Metadata = reason instanceof ClosedError ? propagatable(reason.metadata) : [];
     void other.close(metadata).catch(() => {});
