@@ -5,9 +5,10 @@
  *   sampled in turn in the same run: 64 calls in flight, and channel `i32`
  *   items each way. The backend and the proxy (`proxy()` between each
  *   session it accepts and one it opens to the backend) run in processes
- *   of their own, as deployed; the client runs here. One more row runs
- *   all three in this process, so that its ratio is what the hop costs in
- *   CPU, every part sharing one thread (a hop doubles the messages).
+ *   of their own, as deployed; the client runs here. The same rows run
+ *   again with all three parts in this process, so that their ratios are
+ *   what the hop costs in CPU, every part sharing one thread (a hop
+ *   doubles the messages, and each message is a socket write).
  * - A server of `cluster()` workers, one per core, sharing a port with
  *   `reusePort`, against the same server as one worker process: 64 calls
  *   in flight spread over 8 connections, the connections balanced over
@@ -193,6 +194,21 @@ function proxyRows(): Row[] {
       baseline: `the same calls direct, backend in this process too`,
       open: async () => callsFixture(await inProcessPair()),
     },
+    ...streams.map(([dir, fn]): Row => ({
+      name: `proxy in this process: channel i32 items, ${dir}, one hop over TCP`,
+      group: GROUP,
+      unit: "items/s",
+      batchMs: STREAM_MS,
+      baseline: "the same stream direct, backend in this process too",
+      async open(): Promise<Fixture> {
+        const p = await inProcessPair();
+        return {
+          subject: (n) => fn(p.proxied, n),
+          baseline: (n) => fn(p.direct, n),
+          close: p.close,
+        };
+      },
+    })),
   ];
 }
 
