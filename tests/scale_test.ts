@@ -11,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { cluster, connect, type WorkerExit } from "../mod.ts";
+import { cluster, connect, serve, type WorkerExit } from "../mod.ts";
 import { connectTcpStream, listenTcp, listenTcpStream } from "../transports/tcp.ts";
 import { Pid } from "./fixtures/cluster_worker.ts";
 
@@ -141,8 +141,9 @@ test(
   },
 );
 
-test("cluster() checks its options", async () => {
+test("cluster() and serve() check their options", async () => {
   await assert.rejects(cluster({ workers: 0 }), RangeError);
   await assert.rejects(cluster({ workers: 1.5 }), RangeError);
   await assert.rejects(cluster({ workers: 1, closeTimeout: -1 }), RangeError);
+  await assert.rejects(serve("ws://127.0.0.1:0/roam", { reusePort: true }), /for tcp: addresses/);
 });
