@@ -53,7 +53,7 @@ export type {
 
 // Sessions and connections.
 export { accept, initiate } from "./lib/session/handshake.ts";
-export type { Session } from "./lib/session/session.ts";
+export type { Session, SessionStats } from "./lib/session/session.ts";
 export { implement, SERVICE_KEY } from "./lib/session/options.ts";
 export type {
   ConnectionDecision,
@@ -64,7 +64,8 @@ export type {
   SessionLimits,
   SessionOptions,
 } from "./lib/session/options.ts";
-export type { Connection } from "./lib/connection/connection.ts";
+export type { Connection, ConnectionStats } from "./lib/connection/connection.ts";
+export type { CallInfo, Interceptor, ItemInfo } from "./lib/connection/intercept.ts";
 export { RawChannel } from "./lib/connection/raw.ts";
 export type {
   Fallback,

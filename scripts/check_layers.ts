@@ -36,6 +36,7 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
 export const ENTRIES: Readonly<Record<string, readonly string[]>> = {
   "postcard.ts": ["lib/postcard"],
   "wire.ts": ["lib/identity", "lib/wire"],
+  "tracing.ts": ["lib/extras"],
   "mod.ts": ["lib/extras"],
 };
 

@@ -27,6 +27,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "openConnection",
     "open",
     "ping",
+    "stats",
     "close",
   ],
   Connection: [
@@ -43,6 +44,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "callRaw",
     "serveFallback",
     "rawChannel",
+    "stats",
     "close",
   ],
   RawChannel: ["id", "listen", "send"],
@@ -130,6 +132,7 @@ if (import.meta.main) {
   const entries = [
     "mod.ts",
     "wire.ts",
+    "tracing.ts",
     "postcard.ts",
     "transports/tcp.ts",
     "transports/unix.ts",

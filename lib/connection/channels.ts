@@ -10,8 +10,16 @@
  * @module
  */
 
-import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
+import {
+  type ChannelHost,
+  channelInternals as ci,
+  type ReceiveWindow,
+  Rx,
+  Tx,
+} from "../channel/channel.ts";
 import type { SessionPort } from "./port.ts";
+import type { Connection } from "./connection.ts";
+import { observeItem } from "./intercept.ts";
 import type { ChannelHooks } from "../postcard/_compile.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
@@ -112,10 +120,12 @@ class ViolationReported extends Error {}
 /** The channel table of one connection. */
 export class ChannelRegistry implements ChannelHost, RawChannelHost {
   readonly #port: SessionPort;
+  readonly #connection: Connection;
   readonly #connectionId: number;
   readonly #localBit: number;
   readonly #max: number;
   readonly #elements: number;
+  readonly #window: ReceiveWindow;
   readonly #entries = new Map<number, Entry>();
   #next: number;
   /** The peer's closed channel ids, oldest first, at most `GONE_MEMORY`. */
@@ -124,19 +134,25 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
 
   /**
    * @param port The session.
+   * @param connection The connection (interceptors see it).
    * @param connectionId The connection id.
    * @param local This side's parity on the connection (its calls allocate channel ids).
    * @param maxChannels Most channels open at once on the connection.
    * @param maxDecodedElements Most elements one decoded item may hold.
+   * @param window The receive window of the channels this side receives on.
    */
   constructor(
     port: SessionPort,
+    connection: Connection,
     connectionId: number,
     local: Parity,
     maxChannels: number,
     maxDecodedElements: number,
+    window: ReceiveWindow,
   ) {
+    this.#window = window;
     this.#port = port;
+    this.#connection = connection;
     this.#connectionId = connectionId;
     this.#next = local === "odd" ? 1 : 2;
     this.#localBit = local === "odd" ? 1 : 0;
@@ -224,7 +240,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       return;
     }
     if (kept instanceof Tx) ci.bindTx(kept, this, id, item, b.schema.credit);
-    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit);
+    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit, this.#window);
   }
 
   // ------------------------------------------------------------ raw channels
@@ -348,7 +364,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
         this.#entries.set(id, { end, item: schema.item, peer: true });
         registered.push(id);
         if (end instanceof Tx) ci.bindTx(end, this, id, schema.item, schema.credit);
-        else ci.bindRx(end, this, id, schema.item, schema.credit);
+        else ci.bindRx(end, this, id, schema.item, schema.credit, this.#window);
         return end;
       },
     };
@@ -421,7 +437,20 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       port.violation(`undecodable item on channel ${id}: ${e.message}`);
       return;
     }
-    if (!ci.item(entry.end, value)) port.violation(`the peer exceeded its credit on channel ${id}`);
+    if (port.interceptors.length > 0) this.#observe("received", id, value);
+    if (!ci.item(entry.end, value, bytes.length - start)) {
+      port.violation(`the peer exceeded its credit on channel ${id}`);
+    }
+  }
+
+  /** Shows an item to the session's interceptors. */
+  #observe(direction: "sent" | "received", channelId: number, value: unknown): void {
+    const port = this.#port;
+    observeItem(
+      port.interceptors,
+      { direction, channelId, value, connection: this.#connection },
+      (e) => port.reportError(e, `an interceptor's item hook (channel ${channelId})`),
+    );
   }
 
   /**
@@ -443,7 +472,8 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
         // Malformed: handled below, like any item.
       }
       if (length === last.length && r.pos === prefix.length) {
-        if (!ci.item(entry.end, last)) {
+        if (this.#port.interceptors.length > 0) this.#observe("received", id, last);
+        if (!ci.item(entry.end, last, prefix.length - start + last.length)) {
           this.#port.violation(`the peer exceeded its credit on channel ${id}`);
         }
         return;
@@ -530,6 +560,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     } finally {
       port.release(w);
     }
+    if (port.interceptors.length > 0) this.#observe("sent", id, value);
   }
 
   sendClose(id: number, metadata: Metadata): void {

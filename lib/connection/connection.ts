@@ -133,6 +133,13 @@ export interface Connection extends AsyncDisposable {
    */
   rawChannel(): RawChannel;
   /**
+   * A snapshot of the connection's counters: calls in flight and done each
+   * way, channels open. Counting costs a few increments per call.
+   *
+   * @returns The counters now.
+   */
+  stats(): ConnectionStats;
+  /**
    * Closes the connection. For a virtual connection this sends
    * `ConnectionClose`; closing the root connection closes the session.
    * Pending calls fail and running handlers see their signal aborted.
@@ -140,6 +147,20 @@ export interface Connection extends AsyncDisposable {
    * @param metadata Metadata for the peer.
    */
   close(metadata?: MetadataInit): Promise<void>;
+}
+
+/** What a connection has done and has in flight (see {@linkcode Connection.stats}). */
+export interface ConnectionStats {
+  /** Calls this side made that are not answered yet. */
+  readonly callsInFlight: number;
+  /** Calls this side made that were answered (or failed by the peer's answer). */
+  readonly callsCompleted: number;
+  /** Calls from the peer running or waiting to run. */
+  readonly callsServing: number;
+  /** Calls from the peer answered. */
+  readonly callsServed: number;
+  /** Channels open on the connection, either direction. */
+  readonly channelsOpen: number;
 }
 
 /** The connection as its session drives it (internal). */
@@ -186,6 +207,7 @@ export class ConnectionCore implements Connection {
     const channels = (): ChannelRegistry => this.#registry();
     this.#outgoing = new Outgoing(
       port,
+      this,
       id,
       local,
       peer,
@@ -262,6 +284,16 @@ export class ConnectionCore implements Connection {
     this.#serving.setFallback(fallback);
   }
 
+  stats(): ConnectionStats {
+    return {
+      callsInFlight: this.#outgoing.inFlight,
+      callsCompleted: this.#outgoing.completed,
+      callsServing: this.#serving.running,
+      callsServed: this.#serving.completed,
+      channelsOpen: this.#channels?.size ?? 0,
+    };
+  }
+
   rawChannel(): RawChannel {
     if (this.#closed !== undefined) throw this.#closed;
     return this.#registry().rawOutgoing();
@@ -279,10 +311,12 @@ export class ConnectionCore implements Connection {
   #registry(): ChannelRegistry {
     return this.#channels ??= new ChannelRegistry(
       this.#port,
+      this,
       this.id,
       this.settings.parity,
       this.#limits.maxChannels,
       this.#limits.maxDecodedElements,
+      { items: this.#limits.receiveWindowItems, bytes: this.#limits.receiveWindowBytes },
     );
   }
 

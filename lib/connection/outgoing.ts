@@ -22,13 +22,15 @@ import {
   withMetadata,
 } from "../wire/errors.ts";
 import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
-import { EMPTY_METADATA, exposeMetadata, toMetadata } from "../wire/metadata.ts";
+import { EMPTY_METADATA, ERROR_KEY, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
 import type { ForwardHandle, ForwardReply, ForwardTarget } from "./forward.ts";
+import type { Connection } from "./connection.ts";
+import { Info, runChain } from "./intercept.ts";
 import { type RawCallOptions, RawChannel, rawInternals, rawMethod, type RawResult } from "./raw.ts";
 
 interface Pending {
@@ -71,12 +73,21 @@ const CANCELLED_MEMORY = 4096;
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
 
+/** Rejects a raw call refused before it is queued: its raw channels go with it. */
+function refuseRaw(options: RawCallOptions | undefined, e: unknown): Promise<RawResult> {
+  for (const c of options?.channels ?? []) {
+    if (c instanceof RawChannel) rawInternals.abandon(c, e);
+  }
+  return Promise.reject(e);
+}
+
 /** The handle of a forwarded call that failed at once. */
 const NO_HANDLE: ForwardHandle = Object.freeze({ cancel: () => {} });
 
 /** The outgoing calls of one connection. */
 export class Outgoing implements ForwardTarget {
   readonly #port: SessionPort;
+  readonly #connection: Connection;
   readonly #connectionId: number;
   readonly #peer: ConnectionSettings;
   readonly #maxElements: number;
@@ -88,9 +99,12 @@ export class Outgoing implements ForwardTarget {
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
   #pumpWaiting = false;
+  /** Calls answered (stats). */
+  completed = 0;
 
   /**
    * @param port The session.
+   * @param connection The connection (interceptors see it).
    * @param connectionId The connection id.
    * @param local This side's settings (its parity numbers the requests).
    * @param peer The peer's settings (its concurrency limit).
@@ -100,6 +114,7 @@ export class Outgoing implements ForwardTarget {
    */
   constructor(
     port: SessionPort,
+    connection: Connection,
     connectionId: number,
     local: ConnectionSettings,
     peer: ConnectionSettings,
@@ -108,6 +123,7 @@ export class Outgoing implements ForwardTarget {
     closed: () => RpcError | undefined,
   ) {
     this.#port = port;
+    this.#connection = connection;
     this.#connectionId = connectionId;
     this.#peer = peer;
     this.#maxElements = maxElements;
@@ -131,6 +147,37 @@ export class Outgoing implements ForwardTarget {
    * `full`), or rejects with why it failed.
    */
   call(
+    method: MethodDescriptor,
+    args: unknown[],
+    options: CallOptions | undefined,
+    full: boolean,
+  ): Promise<unknown> {
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length === 0) return this.#call(method, args, options, full);
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options?.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const info = new Info(
+      "client",
+      `${method.service}.${method.name}`,
+      method,
+      method.id,
+      args,
+      metadata,
+      this.#connection,
+      options?.signal,
+    );
+    return runChain(
+      interceptors,
+      info,
+      () => this.#call(method, args, { ...options, metadata: info.metadata }, full),
+    );
+  }
+
+  #call(
     method: MethodDescriptor,
     args: unknown[],
     options: CallOptions | undefined,
@@ -251,13 +298,37 @@ export class Outgoing implements ForwardTarget {
     args: Uint8Array,
     options: RawCallOptions | undefined,
   ): Promise<RawResult> {
-    // A call refused before it is queued takes its raw channels with it.
-    const refuse = (e: unknown): Promise<RawResult> => {
-      for (const c of options?.channels ?? []) {
-        if (c instanceof RawChannel) rawInternals.abandon(c, e);
-      }
-      return Promise.reject(e);
-    };
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length === 0) return this.#callRaw(methodId, args, options);
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options?.metadata);
+    } catch (e) {
+      return refuseRaw(options, e);
+    }
+    const info = new Info(
+      "client",
+      rawLabel(methodId),
+      undefined,
+      methodId,
+      [args],
+      metadata,
+      this.#connection,
+      options?.signal,
+    );
+    return runChain(
+      interceptors,
+      info,
+      () => this.#callRaw(methodId, args, { ...options, metadata: info.metadata }),
+    ) as Promise<RawResult>;
+  }
+
+  #callRaw(
+    methodId: bigint,
+    args: Uint8Array,
+    options: RawCallOptions | undefined,
+  ): Promise<RawResult> {
+    const refuse = (e: unknown): Promise<RawResult> => refuseRaw(options, e);
     const closed = this.#closed();
     if (closed !== undefined) return refuse(closed);
     if (this.#port.closing) {
@@ -537,6 +608,7 @@ export class Outgoing implements ForwardTarget {
       return;
     }
     this.#pending.delete(id);
+    this.completed++;
     pending.cleanup?.();
     if (pending.forward !== undefined) {
       // A forwarded call: its caller writes the bytes on at once.
@@ -615,7 +687,10 @@ function decodeReturn(
       case RoamErrorTag.InvalidPayload:
         return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
       case RoamErrorTag.Cancelled:
-        return { ok: false, value: withMetadata(new CancelledError(name), metadata) };
+        return {
+          ok: false,
+          value: withMetadata(new CancelledError(name, reasonOf(metadata)), metadata),
+        };
     }
     return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
   } catch (e) {
@@ -628,4 +703,15 @@ function decodeReturn(
     }
     throw e;
   }
+}
+
+/** How a raw call is named in messages. */
+export function rawLabel(methodId: bigint): string {
+  return rawMethod(methodId).label;
+}
+
+/** The reason a peer gave for a `Cancelled` answer, if any. */
+function reasonOf(metadata: Metadata): string | undefined {
+  for (const e of metadata) if (e.key === ERROR_KEY && typeof e.value === "string") return e.value;
+  return undefined;
 }

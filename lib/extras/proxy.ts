@@ -21,12 +21,15 @@ import type {
 } from "../connection/raw.ts";
 import { forwardingFallback } from "../connection/forward.ts";
 import { ClosedError, type RpcError } from "../wire/errors.ts";
-import { metadataEntry, propagatable } from "../wire/metadata.ts";
+import { ERROR_KEY, metadataEntry, propagatable } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import type { Metadata } from "../wire/types.ts";
 
-/** The metadata key under which a proxy says why it could not forward a call. */
-export const PROXY_ERROR_KEY = "roam-proxy-error";
+/**
+ * The metadata key under which a proxy says why it could not forward a
+ * call (`roam-error`, as every peer that answers `Cancelled` with a reason).
+ */
+export const PROXY_ERROR_KEY: string = ERROR_KEY;
 
 /** A `Cancelled` response carrying why the proxy could not forward the call. */
 function failed(why: string): RawResponse {

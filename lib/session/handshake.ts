@@ -8,6 +8,7 @@
  */
 
 import { BareConduit } from "../conduit/bare.ts";
+import { checkInterceptors } from "../connection/intercept.ts";
 import type { Conduit } from "../conduit/conduit.ts";
 import { HandshakeError, ProtocolError } from "../wire/errors.ts";
 import { isProtocolViolation } from "../link/framing/errors.ts";
@@ -174,6 +175,7 @@ async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T
  */
 export async function initiate(link: Link, options: InitiatorOptions = {}): Promise<Session> {
   resolveKeepalive(options.keepalive);
+  checkInterceptors(options.interceptors);
   resolveLimits(options.limits);
   const parity = options.parity ?? "odd";
   if (parity !== "odd" && parity !== "even") {
@@ -224,6 +226,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
  */
 export async function accept(link: Link, options: SessionOptions = {}): Promise<Session> {
   resolveKeepalive(options.keepalive);
+  checkInterceptors(options.interceptors);
   resolveLimits(options.limits);
   const metadata = toMetadata(options.metadata);
   const timeout = checkMs(

@@ -42,6 +42,10 @@ export class Receiver {
   readonly #host: ReceiverHost;
   /** The head of the message being dispatched (reused: see `readHead`). */
   readonly #head: Head = newHead();
+  /** Messages received (stats). */
+  messages = 0;
+  /** Bytes received, as messages (stats). */
+  bytes = 0;
 
   /** @param host The session. */
   constructor(host: ReceiverHost) {
@@ -52,6 +56,8 @@ export class Receiver {
   payload(bytes: Uint8Array): void {
     const host = this.#host;
     if (host.closed()) return;
+    this.messages++;
+    this.bytes += bytes.length;
     const maxSize = host.limits.maxMessageSize;
     if (bytes.length > maxSize) {
       this.#host.violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
@@ -96,6 +102,8 @@ export class Receiver {
     const h = this.#head;
     readHead(new Reader(prefix), h);
     if (h.kind === HeadKind.Item) {
+      this.messages++;
+      this.bytes += size;
       this.#host.table.get(h.cid, "channel message")?.handleSharedItem(h.id, prefix, h.pos, last);
       return;
     }
