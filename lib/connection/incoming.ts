@@ -68,14 +68,39 @@ interface Incoming {
   readonly forward: Forwarded | undefined;
 }
 
-/** A call a forwarding fallback takes the shorter way. */
-interface Forwarded {
+/** Answers a forwarded call with the response bytes `ret[start, …)` (a dispatcher's). */
+type Answer = (call: Incoming, ret: Uint8Array, start: number, metadata: Metadata) => void;
+
+/**
+ * A call a forwarding fallback takes the shorter way: its arguments, its
+ * handle on the target, and the reply the target gives (one object per call).
+ */
+class Forwarded implements ForwardReply {
+  readonly #answer: Answer;
   readonly via: Forwarding;
   readonly methodId: bigint;
   /** The arguments are `args[start, …)`; dropped once sent. */
   args: Uint8Array;
   start: number;
-  handle: ForwardHandle | undefined;
+  handle: ForwardHandle | undefined = undefined;
+  call!: Incoming;
+
+  constructor(answer: Answer, via: Forwarding, methodId: bigint, args: Uint8Array, start: number) {
+    this.#answer = answer;
+    this.via = via;
+    this.methodId = methodId;
+    this.args = args;
+    this.start = start;
+  }
+
+  done(ret: Uint8Array, start: number, metadata: Metadata): void {
+    this.#answer(this.call, ret, start, propagatable(metadata));
+  }
+
+  fail(error: unknown): void {
+    const r = this.via.failure(error);
+    this.#answer(this.call, r.ret, 0, toMetadata(r.metadata));
+  }
 }
 
 /** A method's handler. */
@@ -390,6 +415,13 @@ export class Dispatcher {
   ): void {
     // A call that starts now sends its bytes before this returns; one that waits keeps a copy.
     const waits = this.#active >= this.#maxConcurrent;
+    const forward = new Forwarded(
+      this.#answer,
+      via,
+      methodId,
+      waits ? args.slice(start) : args,
+      waits ? 0 : start,
+    );
     const call: Incoming = {
       id,
       entry: this.#fallbackEntry(methodId),
@@ -401,29 +433,21 @@ export class Dispatcher {
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
-      forward: {
-        via,
-        methodId,
-        args: waits ? args.slice(start) : args,
-        start: waits ? 0 : start,
-        handle: undefined,
-      },
+      forward,
     };
+    forward.call = call;
     this.#admit(call);
   }
 
   #startForward(call: Incoming, f: Forwarded): void {
     const args = f.args;
     f.args = NO_BYTES;
-    const reply: ForwardReply = {
-      done: (ret, start, metadata) => this.#forwarded(call, ret, start, propagatable(metadata)),
-      fail: (error) => {
-        const r = f.via.failure(error);
-        this.#forwarded(call, r.ret, 0, toMetadata(r.metadata));
-      },
-    };
-    f.handle = f.via.target.forward(f.methodId, args, f.start, propagatable(call.metadata), reply);
+    f.handle = f.via.target.forward(f.methodId, args, f.start, propagatable(call.metadata), f);
   }
+
+  /** What forwarded calls answer with (see {@linkcode Forwarded}). */
+  readonly #answer: Answer = (call, ret, start, metadata) =>
+    this.#forwarded(call, ret, start, metadata);
 
   /** Answers a forwarded call with the response bytes `ret[start, …)`, written before this returns. */
   #forwarded(call: Incoming, ret: Uint8Array, start: number, metadata: Metadata): void {
@@ -440,7 +464,7 @@ export class Dispatcher {
     const w = port.acquire();
     try {
       writeResponseHead(w, this.#connection.id, call.id, metadata);
-      w.raw(start === 0 ? ret : ret.subarray(start));
+      w.rawFrom(ret, start);
       call.responded = true;
       port.sendFrom(w);
     } catch (e) {

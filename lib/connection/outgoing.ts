@@ -46,8 +46,6 @@ interface Pending {
   readonly forward: ForwardReply | undefined;
 }
 
-function unused(): void {}
-
 /** Rejects a pending call, or fails a forwarded one. */
 function failPending(p: Pending, error: unknown): void {
   if (p.forward !== undefined) p.forward.fail(error);
@@ -79,6 +77,34 @@ function refuseRaw(options: RawCallOptions | undefined, e: unknown): Promise<Raw
     if (c instanceof RawChannel) rawInternals.abandon(c, e);
   }
   return Promise.reject(e);
+}
+
+/** A forwarded call in flight: its pending entry and its handle, in one object. */
+class ForwardPending implements Pending, ForwardHandle {
+  readonly method = undefined;
+  readonly label: string;
+  readonly full = true;
+  cleanup: (() => void) | undefined = undefined;
+  readonly forward: ForwardReply;
+  /** The request id, once sent. */
+  id: number | undefined = undefined;
+  /** The call while it waits to be sent. */
+  queued: Queued | undefined = undefined;
+  readonly #cancel: (p: ForwardPending) => void;
+
+  constructor(label: string, reply: ForwardReply, cancel: (p: ForwardPending) => void) {
+    this.label = label;
+    this.forward = reply;
+    this.#cancel = cancel;
+  }
+
+  resolve(): void {}
+
+  reject(): void {}
+
+  cancel(): void {
+    this.#cancel(this);
+  }
 }
 
 /** The handle of a forwarded call that failed at once. */
@@ -425,44 +451,53 @@ export class Outgoing implements ForwardTarget {
       return NO_HANDLE;
     }
     const { idBytes, label } = rawMethod(methodId);
-    const pending: Pending = {
-      method: undefined,
-      label,
-      full: true,
-      resolve: unused,
-      reject: unused,
-      cleanup: undefined,
-      forward: reply,
-    };
-    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
-      (this.#waiting === undefined || this.#waiting.length === 0);
+    const pending = new ForwardPending(label, reply, this.#cancelForward);
+    const port = this.#port;
+    if (
+      this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0)
+    ) {
+      // Sent now: the head and the arguments' bytes written once, straight into the message.
+      const id = this.#allocate();
+      const w = port.acquire();
+      try {
+        writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
+        w.rawFrom(args, start);
+        this.#pending.set(id, pending);
+        port.sendFrom(w);
+      } finally {
+        port.release(w);
+      }
+      pending.id = id;
+      return pending;
+    }
     const queued: Queued = {
       idBytes,
-      args: now ? (start === 0 ? args : args.subarray(start)) : args.slice(start),
+      args: args.slice(start),
       channels: undefined,
       rawChannels: NO_CHANNELS,
       metadata,
       pending,
       dead: false,
     };
-    let id: number | undefined;
-    if (now) id = this.#sendQueued(queued);
-    else {
-      (queued as { onSent?: (n: number) => void }).onSent = (n: number) => (id = n);
-      (this.#waiting ??= new Queue()).push(queued);
-      if (!this.#port.writable) this.#pumpWhenWritable();
-    }
-    return {
-      cancel: () => {
-        if (id === undefined) queued.dead = true;
-        else if (this.#pending.get(id) === pending) {
-          this.#pending.delete(id);
-          this.#rememberCancelled(id);
-          this.#sendCancel(id);
-        }
-      },
-    };
+    pending.queued = queued;
+    (queued as { onSent?: (n: number) => void }).onSent = (n: number) => (pending.id = n);
+    (this.#waiting ??= new Queue()).push(queued);
+    if (!port.writable) this.#pumpWhenWritable();
+    return pending;
   }
+
+  /** Cancels a forwarded call (see {@linkcode ForwardPending}). */
+  readonly #cancelForward = (p: ForwardPending): void => {
+    const id = p.id;
+    if (id === undefined) {
+      if (p.queued !== undefined) p.queued.dead = true;
+    } else if (this.#pending.get(id) === p) {
+      this.#pending.delete(id);
+      this.#rememberCancelled(id);
+      this.#sendCancel(id);
+    }
+  };
 
   /** Sends queued calls once the link has drained. */
   #pumpWhenWritable(): void {
