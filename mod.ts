@@ -54,7 +54,7 @@ export type {
 // Sessions and connections.
 export { accept, initiate } from "./lib/session/handshake.ts";
 export type { Session, SessionStats } from "./lib/session/session.ts";
-export { implement } from "./lib/session/options.ts";
+export { implement, SERVICE_KEY } from "./lib/session/options.ts";
 export type {
   ConnectionDecision,
   ConnectionRequest,
@@ -78,6 +78,10 @@ export type {
 export { connect, serve } from "./lib/extras/serve.ts";
 export { forwarder, proxy, PROXY_ERROR_KEY } from "./lib/extras/proxy.ts";
 export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
+export { acceptByService, backendOptions, router, SERVICES_KEY } from "./lib/extras/router.ts";
+export type { Router, RouterOptions } from "./lib/extras/router.ts";
+export { cluster, clusterWorker } from "./lib/extras/cluster.ts";
+export type { Cluster, ClusterOptions, ClusterWorker, WorkerExit } from "./lib/extras/cluster.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
 
 // Calls.

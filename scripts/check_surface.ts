@@ -25,6 +25,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "client",
     "serve",
     "openConnection",
+    "open",
     "ping",
     "stats",
     "close",

@@ -30,8 +30,11 @@ export interface SocketServer {
 export interface SocketRuntime {
   /** Connects. */
   connect(address: SocketAddress): Promise<RawSocket>;
-  /** Listens (Node binds asynchronously). */
-  listen(address: SocketAddress): SocketServer | Promise<SocketServer>;
+  /** Listens (Node binds asynchronously; `reusePort`: TCP only, see `TcpListenOptions.reusePort`). */
+  listen(
+    address: SocketAddress,
+    options?: { readonly reusePort?: boolean },
+  ): SocketServer | Promise<SocketServer>;
 }
 
 let loaded: Promise<SocketRuntime> | undefined;
@@ -109,11 +112,16 @@ export async function connectSocket(address: SocketAddress): Promise<RawSocket> 
  * Listens with the running runtime's sockets. A failure says what was
  * tried and where, with the runtime's error as its `cause`.
  */
-export async function listenSocket(address: SocketAddress): Promise<SocketServer> {
+export async function listenSocket(
+  address: SocketAddress,
+  options?: { readonly reusePort?: boolean },
+): Promise<SocketServer> {
   const sockets = await loadSockets();
   try {
-    return await sockets.listen(address);
+    return await sockets.listen(address, options);
   } catch (e) {
+    // A misuse (reusePort without the runtime's support) keeps its own message.
+    if (e instanceof TypeError) throw e;
     throw failure("listen on", address, e);
   }
 }

@@ -53,6 +53,7 @@ interface BunApi {
       unix?: string;
       socket: BunHandlers;
       allowHalfOpen?: boolean;
+      reusePort?: boolean;
     },
   ): BunListener;
 }
@@ -250,7 +251,7 @@ async function connect(address: SocketAddress): Promise<RawSocket> {
   return adapter;
 }
 
-function listen(address: SocketAddress): SocketServer {
+function listen(address: SocketAddress, options?: { readonly reusePort?: boolean }): SocketServer {
   const accepted: Adapter[] = [];
   let waiter: ((a: Adapter | undefined) => void) | undefined;
   let closed = false;
@@ -258,6 +259,7 @@ function listen(address: SocketAddress): SocketServer {
     ...(address.kind === "tcp"
       ? { hostname: address.hostname, port: address.port }
       : { unix: address.path }),
+    ...(options?.reusePort === true ? { reusePort: true } : {}),
     allowHalfOpen: true,
     socket: {
       ...handlers,

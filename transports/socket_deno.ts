@@ -194,9 +194,22 @@ async function connect(address: SocketAddress): Promise<RawSocket> {
   return adapt(conn);
 }
 
-function listen(address: SocketAddress): SocketServer {
+function listen(address: SocketAddress, options?: { readonly reusePort?: boolean }): SocketServer {
+  const reusePort = options?.reusePort === true;
+  // Without --unstable-net, Deno ends the process on `reusePort` rather than throwing;
+  // `Deno.listenDatagram` exists exactly when that flag is on.
+  if (reusePort && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    throw new TypeError(
+      'Cannot listen with reusePort: Deno needs --unstable-net (or "unstable": ["net"] in deno.json)',
+    );
+  }
   const listener = address.kind === "tcp"
-    ? Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" })
+    ? Deno.listen({
+      hostname: address.hostname,
+      port: address.port,
+      transport: "tcp",
+      ...(reusePort ? { reusePort } : {}),
+    })
     : Deno.listen({ path: address.path, transport: "unix" });
   const addr = listener.addr;
   const bound: SocketAddress = "port" in addr

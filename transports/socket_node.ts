@@ -33,7 +33,7 @@ interface NodeSocket {
 
 /** The parts of Node's `net.Server` used here. */
 interface NodeServer {
-  listen(options: { host: string; port: number } | { path: string }): void;
+  listen(options: { host: string; port: number; reusePort?: boolean } | { path: string }): void;
   address(): { address: string; port: number } | string | null;
   close(): void;
   on(event: "connection", listener: (socket: NodeSocket) => void): void;
@@ -203,7 +203,10 @@ async function connect(address: SocketAddress): Promise<RawSocket> {
   return new Adapter(socket);
 }
 
-async function listen(address: SocketAddress): Promise<SocketServer> {
+async function listen(
+  address: SocketAddress,
+  options?: { readonly reusePort?: boolean },
+): Promise<SocketServer> {
   const net = builtin<NodeNet>("node:net");
   const server = net.createServer({ allowHalfOpen: true });
   const accepted: Adapter[] = [];
@@ -232,7 +235,12 @@ async function listen(address: SocketAddress): Promise<SocketServer> {
     server.once("listening", ok);
     server.listen(
       address.kind === "tcp"
-        ? { host: address.hostname, port: address.port }
+        ? {
+          host: address.hostname,
+          port: address.port,
+          // Node 22.12+ on Linux; older Node ignores it.
+          ...(options?.reusePort === true ? { reusePort: true } : {}),
+        }
         : { path: address.path },
     );
     return () => server.off("listening", ok);

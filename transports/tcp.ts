@@ -52,6 +52,13 @@ export interface TcpListenOptions extends FramingOptions {
   readonly hostname?: string;
   /** Port; 0 (the default) picks a free one, reported by `listener.address`. */
   readonly port?: number;
+  /**
+   * Share the port with other listeners that set it too, in this process
+   * or others (`SO_REUSEPORT`): the kernel spreads new connections over
+   * them, so several processes serve one port (see `cluster()`). Linux
+   * only; on Deno it needs `--unstable-net` (else a `TypeError`).
+   */
+  readonly reusePort?: boolean;
 }
 
 /**
@@ -87,12 +94,13 @@ export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
 /**
  * Listens for TCP connections; each accepted connection is a framed link.
  *
- * @param options Address, port and frame size limit.
+ * @param options Address, port, frame size limit and port sharing.
  * @returns The listener.
  * @throws {RangeError} For an invalid port.
  * @throws {Error} When it fails: the message names the operation, the address and the
  * reason (`Cannot listen on tcp://127.0.0.1:80: address already in use`); the runtime's
  * error is the `cause`.
+ * @throws {TypeError} For `reusePort` on Deno without `--unstable-net`.
  *
  * @example Accepting sessions on TCP
  * ```ts
@@ -114,7 +122,10 @@ export async function connectTcp(options: TcpConnectOptions): Promise<Link> {
 export async function listenTcp(options: TcpListenOptions = {}): Promise<Listener> {
   const port = checkPort(options.port ?? 0, true);
   return framedListener(
-    await listenSocket({ kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port }),
+    await listenSocket(
+      { kind: "tcp", hostname: options.hostname ?? "127.0.0.1", port },
+      options.reusePort === true ? { reusePort: true } : undefined,
+    ),
     options,
   );
 }

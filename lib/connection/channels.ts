@@ -260,7 +260,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     let id = this.#next;
     while (this.#entries.has(id)) id += 2;
     this.#next = id + 2;
-    const raw = ri.make(this, id);
+    const raw = ri.make(this, id, false);
     this.#entries.set(id, { raw, peer: false });
     return raw;
   }
@@ -285,7 +285,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
         return undefined;
       }
       this.#peerGone.delete(id);
-      const raw = ri.make(this, id);
+      const raw = ri.make(this, id, true);
       this.#entries.set(id, { raw, peer: true });
       out.push(raw);
     }

@@ -24,6 +24,7 @@ import { Dispatcher } from "./incoming.ts";
 import { Outgoing } from "./outgoing.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
 import type { Fallback, RawCallOptions, RawChannel, RawResult } from "./raw.ts";
+import { registerForwardTarget } from "./forward.ts";
 
 /**
  * One connection of a session: the root connection (id 0) or a virtual
@@ -214,6 +215,7 @@ export class ConnectionCore implements Connection {
       channels,
       () => this.#closed,
     );
+    registerForwardTarget(this, this.#outgoing);
     this.#serving = new Dispatcher(
       port,
       this,

@@ -26,9 +26,11 @@ import {
   exposeMetadata,
   metadataEntry,
   type MetadataInit,
+  propagatable,
   toMetadata,
 } from "../wire/metadata.ts";
 import { Info, type Interceptor, runChain } from "./intercept.ts";
+import { type ForwardHandle, type Forwarding, forwardingOf, type ForwardReply } from "./forward.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import type { Schema } from "../postcard/schema.ts";
@@ -41,7 +43,13 @@ import type {
 } from "../identity/service.ts";
 import type { Metadata } from "../wire/types.ts";
 import type { Writer } from "../postcard/_writer.ts";
-import type { Fallback, RawCall, RawResponse } from "./raw.ts";
+import {
+  type Fallback,
+  type RawCall,
+  type RawChannel,
+  rawMethod,
+  type RawResponse,
+} from "./raw.ts";
 
 interface Incoming {
   readonly id: number;
@@ -56,6 +64,43 @@ interface Incoming {
   started: boolean;
   responded: boolean;
   responseMetadata: Metadata;
+  /** A call forwarded the shorter way (see `forward.ts`), else undefined. */
+  readonly forward: Forwarded | undefined;
+}
+
+/** Answers a forwarded call with the response bytes `ret[start, …)` (a dispatcher's). */
+type Answer = (call: Incoming, ret: Uint8Array, start: number, metadata: Metadata) => void;
+
+/**
+ * A call a forwarding fallback takes the shorter way: its arguments, its
+ * handle on the target, and the reply the target gives (one object per call).
+ */
+class Forwarded implements ForwardReply {
+  readonly #answer: Answer;
+  readonly via: Forwarding;
+  readonly methodId: bigint;
+  /** The arguments are `args[start, …)`; dropped once sent. */
+  args: Uint8Array;
+  start: number;
+  handle: ForwardHandle | undefined = undefined;
+  call!: Incoming;
+
+  constructor(answer: Answer, via: Forwarding, methodId: bigint, args: Uint8Array, start: number) {
+    this.#answer = answer;
+    this.via = via;
+    this.methodId = methodId;
+    this.args = args;
+    this.start = start;
+  }
+
+  done(ret: Uint8Array, start: number, metadata: Metadata): void {
+    this.#answer(this.call, ret, start, propagatable(metadata));
+  }
+
+  fail(error: unknown): void {
+    const r = this.via.failure(error);
+    this.#answer(this.call, r.ret, 0, toMetadata(r.metadata));
+  }
 }
 
 /** A method's handler. */
@@ -65,12 +110,51 @@ interface TypedEntry {
   readonly fn: Handler<MethodSpec>;
 }
 
-/** A method's handler, or the connection's fallback (no method: the call stays bytes). */
-type HandlerEntry = TypedEntry | {
+/** The connection's fallback for one method id (no method: the call stays bytes). */
+interface FallbackEntry {
   readonly label: string;
   readonly method: undefined;
   readonly fn: Fallback;
-};
+}
+
+/** A method's handler, or the connection's fallback. */
+type HandlerEntry = TypedEntry | FallbackEntry;
+
+/** Method ids whose fallback entries a connection keeps, at most. */
+const FALLBACK_ENTRIES = 256;
+
+/** What a fallback receives: a call as bytes, its signal made only if asked for (as a handler's). */
+class RawIncoming implements RawCall {
+  readonly #call: Incoming;
+  readonly requestId: number;
+  readonly methodId: bigint;
+  readonly args: Uint8Array;
+  readonly metadata: Metadata;
+  readonly channels: readonly RawChannel[];
+
+  constructor(
+    call: Incoming,
+    methodId: bigint,
+    args: Uint8Array,
+    channels: readonly RawChannel[],
+  ) {
+    this.#call = call;
+    this.requestId = call.id;
+    this.methodId = methodId;
+    this.args = args;
+    this.metadata = exposeMetadata(call.metadata);
+    this.channels = channels;
+  }
+
+  get signal(): AbortSignal {
+    const call = this.#call;
+    if (call.controller === undefined) {
+      call.controller = new AbortController();
+      if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
+    }
+    return call.controller.signal;
+  }
+}
 
 /** What a handler receives after its arguments. */
 class Context implements CallContext {
@@ -144,9 +228,15 @@ function releaseEnds(call: Incoming): void {
 
 /** Aborts a call's signal, now or when its handler first asks for it. */
 function abortCall(call: Incoming, reason: unknown): void {
+  call.forward?.handle?.cancel();
   if (call.controller !== undefined) call.controller.abort(reason);
   else if (call.abortReason === undefined) call.abortReason = reason;
 }
+
+const NO_BYTES = new Uint8Array(0);
+
+/** The channels of a raw call that has none. */
+const NO_RAW: readonly RawChannel[] = Object.freeze([]);
 
 /** The incoming calls of one connection. */
 export class Dispatcher {
@@ -164,6 +254,10 @@ export class Dispatcher {
   completed = 0;
   /** Answers calls for methods not served, raw (see `Connection.serveFallback`). */
   #fallback: Fallback | undefined;
+  /** The forwarding behind the fallback, if it is a forwarding fallback (see `forward.ts`). */
+  #forwarding: Forwarding | undefined;
+  /** The fallback's handler entries by method id (one label each, made once). */
+  readonly #fallbackEntries = new Map<bigint, FallbackEntry>();
 
   /**
    * @param port The session.
@@ -242,7 +336,13 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
-      if (this.#fallback !== undefined) {
+      if (
+        this.#forwarding !== undefined && channelIds.length === 0 &&
+        this.#port.interceptors.length === 0
+      ) {
+        // The short way runs no interceptors: with some, forwarding goes through callRaw.
+        this.#callForward(id, methodId, metadata, args, start, this.#forwarding);
+      } else if (this.#fallback !== undefined) {
         this.#callFallback(id, methodId, channelIds, metadata, args, start);
       } else this.#respondError(id, "unknownMethod", EMPTY_METADATA);
       return;
@@ -278,6 +378,7 @@ export class Dispatcher {
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
+      forward: undefined,
     };
     this.#admit(call);
   }
@@ -288,6 +389,91 @@ export class Dispatcher {
       throw new TypeError(`Cannot serve a fallback: expected a function, got ${typeof fallback}`);
     }
     this.#fallback = fallback;
+    this.#forwarding = forwardingOf(fallback);
+  }
+
+  /** The fallback's entry for a method id (its label made once). */
+  #fallbackEntry(methodId: bigint): FallbackEntry {
+    const fallback = this.#fallback!;
+    let entry = this.#fallbackEntries.get(methodId);
+    if (entry?.fn !== fallback) {
+      if (this.#fallbackEntries.size >= FALLBACK_ENTRIES) this.#fallbackEntries.clear();
+      entry = { label: rawMethod(methodId).label, method: undefined, fn: fallback };
+      this.#fallbackEntries.set(methodId, entry);
+    }
+    return entry;
+  }
+
+  /** A call for a forwarding fallback, taken the shorter way (see `forward.ts`). */
+  #callForward(
+    id: number,
+    methodId: bigint,
+    metadata: Metadata,
+    args: Uint8Array,
+    start: number,
+    via: Forwarding,
+  ): void {
+    // A call that starts now sends its bytes before this returns; one that waits keeps a copy.
+    const waits = this.#active >= this.#maxConcurrent;
+    const forward = new Forwarded(
+      this.#answer,
+      via,
+      methodId,
+      waits ? args.slice(start) : args,
+      waits ? 0 : start,
+    );
+    const call: Incoming = {
+      id,
+      entry: this.#fallbackEntry(methodId),
+      metadata,
+      args: [],
+      ends: undefined,
+      controller: undefined,
+      abortReason: undefined,
+      started: false,
+      responded: false,
+      responseMetadata: EMPTY_METADATA,
+      forward,
+    };
+    forward.call = call;
+    this.#admit(call);
+  }
+
+  #startForward(call: Incoming, f: Forwarded): void {
+    const args = f.args;
+    f.args = NO_BYTES;
+    f.handle = f.via.target.forward(f.methodId, args, f.start, propagatable(call.metadata), f);
+  }
+
+  /** What forwarded calls answer with (see {@linkcode Forwarded}). */
+  readonly #answer: Answer = (call, ret, start, metadata) =>
+    this.#forwarded(call, ret, start, metadata);
+
+  /** Answers a forwarded call with the response bytes `ret[start, …)`, written before this returns. */
+  #forwarded(call: Incoming, ret: Uint8Array, start: number, metadata: Metadata): void {
+    if (call.responded || this.#closed()) {
+      this.#finish(call);
+      return;
+    }
+    const port = this.#port;
+    if (!port.writable) {
+      const copy = ret.slice(start);
+      port.whenWritable(() => this.#forwarded(call, copy, 0, metadata), true);
+      return;
+    }
+    const w = port.acquire();
+    try {
+      writeResponseHead(w, this.#connection.id, call.id, metadata);
+      w.rawFrom(ret, start);
+      call.responded = true;
+      port.sendFrom(w);
+    } catch (e) {
+      port.release(w);
+      this.#handlerFailed(call, e);
+      return;
+    }
+    port.release(w);
+    this.#finish(call);
   }
 
   #callFallback(
@@ -298,33 +484,22 @@ export class Dispatcher {
     args: Uint8Array,
     start: number,
   ): void {
-    const channels = this.#channels().rawIncoming(channelIds);
+    const channels = channelIds.length === 0 ? NO_RAW : this.#channels().rawIncoming(channelIds);
     if (channels === undefined) return; // a violation was reported
-    const controller = new AbortController();
-    const raw: RawCall = {
-      requestId: id,
-      methodId,
-      args: args.slice(start),
-      metadata: exposeMetadata(metadata),
-      channels,
-      signal: controller.signal,
-    };
     const call: Incoming = {
       id,
-      entry: {
-        label: `method 0x${methodId.toString(16).padStart(16, "0")}`,
-        method: undefined,
-        fn: this.#fallback!,
-      },
+      entry: this.#fallbackEntry(methodId),
       metadata,
-      args: [raw],
+      args: [],
       ends: undefined,
-      controller,
+      controller: undefined,
       abortReason: undefined,
       started: false,
       responded: false,
       responseMetadata: EMPTY_METADATA,
+      forward: undefined,
     };
+    call.args.push(new RawIncoming(call, methodId, args.slice(start), channels));
     this.#admit(call);
   }
 
@@ -350,6 +525,10 @@ export class Dispatcher {
     if (call.responded) return; // cancelled while queued
     call.started = true;
     this.#active++;
+    if (call.forward !== undefined) {
+      this.#startForward(call, call.forward);
+      return;
+    }
     const interceptors = this.#port.interceptors;
     if (interceptors.length > 0) {
       this.#startIntercepted(call, interceptors);
@@ -532,9 +711,10 @@ export class Dispatcher {
     if (!call.responded) {
       this.#respondError(id, "cancelled", call.responseMetadata, call);
     }
-    // A queued call that never started is dropped now; a started one is
-    // forgotten when its handler settles.
-    if (!call.started) {
+    // A queued call that never started is dropped now, and so is a
+    // forwarded one (its target hears the cancel and answers no more); a
+    // started one is forgotten when its handler settles.
+    if (!call.started || call.forward !== undefined) {
       releaseEnds(call);
       this.#finish(call);
     }

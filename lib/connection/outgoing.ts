@@ -28,20 +28,10 @@ import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
+import type { ForwardHandle, ForwardReply, ForwardTarget } from "./forward.ts";
 import type { Connection } from "./connection.ts";
 import { Info, runChain } from "./intercept.ts";
-import type { RawCallOptions, RawResult } from "./raw.ts";
-
-/** The varint bytes of a u64. */
-function varintBytes(n: bigint): Uint8Array {
-  const out: number[] = [];
-  while (n >= 0x80n) {
-    out.push(Number(n & 0x7fn) | 0x80);
-    n >>= 7n;
-  }
-  out.push(Number(n));
-  return Uint8Array.from(out);
-}
+import { type RawCallOptions, RawChannel, rawInternals, rawMethod, type RawResult } from "./raw.ts";
 
 interface Pending {
   /** The method whose schemas decode the response; undefined for a raw call. */
@@ -52,6 +42,14 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   cleanup: (() => void) | undefined;
+  /** A forwarded call's reply (then `resolve` and `reject` are unused). */
+  readonly forward: ForwardReply | undefined;
+}
+
+/** Rejects a pending call, or fails a forwarded one. */
+function failPending(p: Pending, error: unknown): void {
+  if (p.forward !== undefined) p.forward.fail(error);
+  else p.reject(error);
 }
 
 interface Queued {
@@ -61,6 +59,8 @@ interface Queued {
   readonly channels: OutgoingChannels | undefined;
   /** Channel ids of a raw call (its raw channels are registered already). */
   readonly rawChannels?: readonly number[];
+  /** The raw channels themselves, bound once the call is sent. */
+  readonly raw?: readonly RawChannel[];
   readonly metadata: Metadata;
   readonly pending: Pending;
   dead: boolean;
@@ -71,8 +71,47 @@ const CANCELLED_MEMORY = 4096;
 
 const NO_CHANNELS: readonly number[] = Object.freeze([]);
 
+/** Rejects a raw call refused before it is queued: its raw channels go with it. */
+function refuseRaw(options: RawCallOptions | undefined, e: unknown): Promise<RawResult> {
+  for (const c of options?.channels ?? []) {
+    if (c instanceof RawChannel) rawInternals.abandon(c, e);
+  }
+  return Promise.reject(e);
+}
+
+/** A forwarded call in flight: its pending entry and its handle, in one object. */
+class ForwardPending implements Pending, ForwardHandle {
+  readonly method = undefined;
+  readonly label: string;
+  readonly full = true;
+  cleanup: (() => void) | undefined = undefined;
+  readonly forward: ForwardReply;
+  /** The request id, once sent. */
+  id: number | undefined = undefined;
+  /** The call while it waits to be sent. */
+  queued: Queued | undefined = undefined;
+  readonly #cancel: (p: ForwardPending) => void;
+
+  constructor(label: string, reply: ForwardReply, cancel: (p: ForwardPending) => void) {
+    this.label = label;
+    this.forward = reply;
+    this.#cancel = cancel;
+  }
+
+  resolve(): void {}
+
+  reject(): void {}
+
+  cancel(): void {
+    this.#cancel(this);
+  }
+}
+
+/** The handle of a forwarded call that failed at once. */
+const NO_HANDLE: ForwardHandle = Object.freeze({ cancel: () => {} });
+
 /** The outgoing calls of one connection. */
-export class Outgoing {
+export class Outgoing implements ForwardTarget {
   readonly #port: SessionPort;
   readonly #connection: Connection;
   readonly #connectionId: number;
@@ -206,6 +245,7 @@ export class Outgoing {
       resolve,
       reject,
       cleanup: undefined,
+      forward: undefined,
     };
     const port = this.#port;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
@@ -290,7 +330,7 @@ export class Outgoing {
     try {
       metadata = toMetadata(options?.metadata);
     } catch (e) {
-      return Promise.reject(e);
+      return refuseRaw(options, e);
     }
     const info = new Info(
       "client",
@@ -314,26 +354,27 @@ export class Outgoing {
     args: Uint8Array,
     options: RawCallOptions | undefined,
   ): Promise<RawResult> {
+    const refuse = (e: unknown): Promise<RawResult> => refuseRaw(options, e);
     const closed = this.#closed();
-    if (closed !== undefined) return Promise.reject(closed);
+    if (closed !== undefined) return refuse(closed);
     if (this.#port.closing) {
-      return Promise.reject(
+      return refuse(
         new ClosedError("session-closed", "The session is closing: no new calls"),
       );
     }
     if (typeof methodId !== "bigint" || methodId < 0n || methodId > 0xffff_ffff_ffff_ffffn) {
-      return Promise.reject(
+      return refuse(
         new RangeError(`Cannot call method ${String(methodId)}: a method id is a u64 bigint`),
       );
     }
     if (!(args instanceof Uint8Array)) {
-      return Promise.reject(new TypeError("Cannot make a raw call: args must be a Uint8Array"));
+      return refuse(new TypeError("Cannot make a raw call: args must be a Uint8Array"));
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) return refuse(signal.reason);
     const timeout = options?.timeout;
     if (timeout !== undefined && !(timeout >= 0 && timeout <= 0x7fff_ffff)) {
-      return Promise.reject(
+      return refuse(
         new RangeError(`Invalid timeout: expected 0 to 2147483647 milliseconds, got ${timeout}`),
       );
     }
@@ -341,16 +382,18 @@ export class Outgoing {
     try {
       if (options?.metadata !== undefined) metadata = toMetadata(options.metadata);
     } catch (e) {
-      return Promise.reject(e);
+      return refuse(e);
     }
-    const rawChannels = (options?.channels ?? []).map((c) => c.id);
+    const given = options?.channels;
+    const raw = given === undefined || given.length === 0 ? undefined : given;
+    const rawChannels = raw === undefined ? NO_CHANNELS : raw.map((c) => c.id);
     let resolve!: (v: unknown) => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<unknown>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    const label = rawLabel(methodId);
+    const { idBytes, label } = rawMethod(methodId);
     const pending: Pending = {
       method: undefined,
       label,
@@ -358,18 +401,21 @@ export class Outgoing {
       resolve,
       reject,
       cleanup: undefined,
+      forward: undefined,
     };
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
     const queued: Queued = {
-      idBytes: varintBytes(methodId),
-      args: args.slice(),
+      idBytes,
+      // Sent now, the bytes are written before this returns; a queued call keeps a copy.
+      args: now ? args : args.slice(),
       channels: undefined,
       rawChannels,
+      ...(raw === undefined ? {} : { raw }),
       metadata,
       pending,
       dead: false,
     };
-    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
-      (this.#waiting === undefined || this.#waiting.length === 0);
     if (now) {
       const id = this.#sendQueued(queued);
       if (signal !== undefined || timeout !== undefined) {
@@ -384,6 +430,74 @@ export class Outgoing {
     }
     return promise as Promise<RawResult>;
   }
+
+  /**
+   * Forwards a call as bytes (see `forward.ts`): `args[start, …)` are read
+   * before this returns, or copied if the call waits; `reply` hears the
+   * response's bytes, readable only during its `done`, or the failure.
+   */
+  forward(
+    methodId: bigint,
+    args: Uint8Array,
+    start: number,
+    metadata: Metadata,
+    reply: ForwardReply,
+  ): ForwardHandle {
+    const closed = this.#closed();
+    if (closed !== undefined || this.#port.closing) {
+      reply.fail(
+        closed ?? new ClosedError("session-closed", "The session is closing: no new calls"),
+      );
+      return NO_HANDLE;
+    }
+    const { idBytes, label } = rawMethod(methodId);
+    const pending = new ForwardPending(label, reply, this.#cancelForward);
+    const port = this.#port;
+    if (
+      this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0)
+    ) {
+      // Sent now: the head and the arguments' bytes written once, straight into the message.
+      const id = this.#allocate();
+      const w = port.acquire();
+      try {
+        writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
+        w.rawFrom(args, start);
+        this.#pending.set(id, pending);
+        port.sendFrom(w);
+      } finally {
+        port.release(w);
+      }
+      pending.id = id;
+      return pending;
+    }
+    const queued: Queued = {
+      idBytes,
+      args: args.slice(start),
+      channels: undefined,
+      rawChannels: NO_CHANNELS,
+      metadata,
+      pending,
+      dead: false,
+    };
+    pending.queued = queued;
+    (queued as { onSent?: (n: number) => void }).onSent = (n: number) => (pending.id = n);
+    (this.#waiting ??= new Queue()).push(queued);
+    if (!port.writable) this.#pumpWhenWritable();
+    return pending;
+  }
+
+  /** Cancels a forwarded call (see {@linkcode ForwardPending}). */
+  readonly #cancelForward = (p: ForwardPending): void => {
+    const id = p.id;
+    if (id === undefined) {
+      if (p.queued !== undefined) p.queued.dead = true;
+    } else if (this.#pending.get(id) === p) {
+      this.#pending.delete(id);
+      this.#rememberCancelled(id);
+      this.#sendCancel(id);
+    }
+  };
 
   /** Sends queued calls once the link has drained. */
   #pumpWhenWritable(): void {
@@ -416,6 +530,7 @@ export class Outgoing {
       port.release(w);
     }
     q.channels?.commit();
+    if (q.raw !== undefined) { for (const c of q.raw) rawInternals.bind(c); }
     return id;
   }
 
@@ -439,6 +554,9 @@ export class Outgoing {
       pending.cleanup?.();
       if (queued !== undefined && !queued.dead && id === undefined) {
         queued.dead = true;
+        if (queued.raw !== undefined) {
+          for (const c of queued.raw) rawInternals.abandon(c, reason);
+        }
       } else if (id !== undefined && this.#pending.get(id) === pending) {
         this.#pending.delete(id);
         this.#rememberCancelled(id);
@@ -527,6 +645,12 @@ export class Outgoing {
     this.#pending.delete(id);
     this.completed++;
     pending.cleanup?.();
+    if (pending.forward !== undefined) {
+      // A forwarded call: its caller writes the bytes on at once.
+      pending.forward.done(ret, start, metadata);
+      this.#pump();
+      return;
+    }
     if (pending.method === undefined) {
       // A raw call: the caller gets the bytes (a copy) and decodes them if it wants.
       pending.resolve({ ret: ret.slice(start), metadata: exposeMetadata(metadata) });
@@ -552,7 +676,7 @@ export class Outgoing {
   fail(error: RpcError): void {
     for (const p of this.#pending.values()) {
       p.cleanup?.();
-      p.reject(error);
+      failPending(p, error);
     }
     this.#pending.clear();
     this.#cancelled.clear();
@@ -560,7 +684,7 @@ export class Outgoing {
     for (const q of waiting) {
       if (q.dead) continue;
       q.pending.cleanup?.();
-      q.pending.reject(error);
+      failPending(q.pending, error);
     }
   }
 }
@@ -618,7 +742,7 @@ function decodeReturn(
 
 /** How a raw call is named in messages. */
 export function rawLabel(methodId: bigint): string {
-  return `method 0x${methodId.toString(16).padStart(16, "0")}`;
+  return rawMethod(methodId).label;
 }
 
 /** The reason a peer gave for a `Cancelled` answer, if any. */

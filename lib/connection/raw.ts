@@ -106,6 +106,45 @@ export interface RawChannelHost {
   violation(description: string): void;
 }
 
+/** What a raw call needs of its method id: its varint bytes and how errors name it. */
+export interface RawMethod {
+  /** The method id's varint bytes. */
+  readonly idBytes: Uint8Array;
+  /** `method 0x…`, for errors. */
+  readonly label: string;
+}
+
+/** Method ids seen by raw calls and fallbacks, at most (a proxy sees few). */
+const RAW_METHODS_LIMIT = 1024;
+const rawMethods = new Map<bigint, RawMethod>();
+
+/**
+ * The varint bytes and label of a method id (a u64), cached: making them
+ * takes `bigint` arithmetic that would otherwise cost a forwarded call
+ * more than the rest of its forwarding.
+ *
+ * @internal
+ */
+export function rawMethod(methodId: bigint): RawMethod {
+  let m = rawMethods.get(methodId);
+  if (m === undefined) {
+    if (rawMethods.size >= RAW_METHODS_LIMIT) rawMethods.clear();
+    const out: number[] = [];
+    let n = methodId;
+    while (n >= 0x80n) {
+      out.push(Number(n & 0x7fn) | 0x80);
+      n >>= 7n;
+    }
+    out.push(Number(n));
+    m = {
+      idBytes: Uint8Array.from(out),
+      label: `method 0x${methodId.toString(16).padStart(16, "0")}`,
+    };
+    rawMethods.set(methodId, m);
+  }
+  return m;
+}
+
 /** Messages kept for a raw channel nobody listens to yet, at most. */
 const UNHEARD_LIMIT = 4096;
 
@@ -115,9 +154,11 @@ interface Outbound {
   readonly reject: (e: unknown) => void;
 }
 
-let makeRaw: (host: RawChannelHost, id: number) => RawChannel;
+let makeRaw: (host: RawChannelHost, id: number, bound: boolean) => RawChannel;
 let deliverRaw: (channel: RawChannel, message: RawChannelMessage) => void;
 let failRaw: (channel: RawChannel, error: unknown) => void;
+let bindRaw: (channel: RawChannel) => void;
+let abandonRaw: (channel: RawChannel, error: unknown) => void;
 
 /**
  * A channel of a connection carried as bytes: what the peer sends on it
@@ -156,17 +197,33 @@ export class RawChannel {
   readonly #outbound = new Queue<Outbound>();
   #waiting = false;
   #failure: unknown;
+  /**
+   * False for a channel made by `Connection.rawChannel()` until the call
+   * that lists it is sent: the peer must hear of the channel before its
+   * messages, so they wait until then.
+   */
+  #bound: boolean;
 
   /** Use `Connection.rawChannel()`; a fallback receives its channels made. */
-  private constructor(host: RawChannelHost, id: number) {
+  private constructor(host: RawChannelHost, id: number, bound: boolean) {
     this.#host = host;
     this.#id = id;
+    this.#bound = bound;
   }
 
   static {
-    makeRaw = (host, id) => new RawChannel(host, id);
+    makeRaw = (host, id, bound) => new RawChannel(host, id, bound);
     deliverRaw = (channel, message) => channel.#deliver(message);
     failRaw = (channel, error) => channel.#fail(error);
+    bindRaw = (channel) => {
+      if (channel.#bound) return;
+      channel.#bound = true;
+      if (channel.#outbound.length > 0) channel.#pump();
+    };
+    abandonRaw = (channel, error) => {
+      channel.#fail(error);
+      channel.#host.done(channel.#id);
+    };
   }
 
   /** The channel id on this connection. */
@@ -193,22 +250,23 @@ export class RawChannel {
 
   /**
    * Sends a message on the channel, after the ones sent before, once the
-   * link can take it.
+   * link can take it (and, for a channel made for a raw call, once that
+   * call is sent).
    *
    * @param message The message.
    * @returns Resolves when the message has been handed to the connection.
-   * @throws {RpcError} When the connection closed first.
+   * @throws {RpcError} When the connection closed first, or the call was dropped unsent.
    */
   send(message: RawChannelMessage): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const host = this.#host;
-    if (this.#outbound.length === 0 && host.writable()) {
+    if (this.#bound && this.#outbound.length === 0 && host.writable()) {
       this.#write(message);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
       this.#outbound.push({ message, resolve, reject });
-      this.#pumpLater();
+      if (this.#bound) this.#pumpLater();
     });
   }
 
@@ -267,7 +325,12 @@ export class RawChannel {
 
 /** Internal operations on raw channels, for the connection layer. */
 export const rawInternals = {
-  make: (host: RawChannelHost, id: number): RawChannel => makeRaw(host, id),
+  /** A raw channel; `bound` when the peer knows it already (a received call's). */
+  make: (host: RawChannelHost, id: number, bound: boolean): RawChannel => makeRaw(host, id, bound),
   deliver: (channel: RawChannel, message: RawChannelMessage): void => deliverRaw(channel, message),
   fail: (channel: RawChannel, error: unknown): void => failRaw(channel, error),
+  /** The call listing the channel was sent: messages waiting for it go now. */
+  bind: (channel: RawChannel): void => bindRaw(channel),
+  /** The call listing the channel was dropped unsent: the channel fails and its id is free. */
+  abandon: (channel: RawChannel, error: unknown): void => abandonRaw(channel, error),
 };

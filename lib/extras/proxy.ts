@@ -19,6 +19,7 @@ import type {
   RawChannelMessage,
   RawResponse,
 } from "../connection/raw.ts";
+import { forwardingFallback } from "../connection/forward.ts";
 import { ClosedError, type RpcError } from "../wire/errors.ts";
 import { ERROR_KEY, metadataEntry, propagatable } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
@@ -53,24 +54,32 @@ function relay(a: RawChannel, b: RawChannel): void {
 
 /** Forwards one raw call to `target`, its channels relayed; a failure is answered `Cancelled`. */
 async function forwardCall(call: RawCall, target: Connection): Promise<RawResponse> {
-  let out: RawChannel[];
-  try {
-    out = call.channels.map(() => target.rawChannel());
-  } catch (e) {
-    return failed(`cannot open the call's channels on the target: ${describe(e)}`);
+  let out: RawChannel[] | undefined;
+  if (call.channels.length > 0) {
+    try {
+      out = call.channels.map(() => target.rawChannel());
+    } catch (e) {
+      return failed(`cannot open the call's channels on the target: ${describe(e)}`);
+    }
+    call.channels.forEach((c, i) => relay(c, out![i]!));
   }
-  call.channels.forEach((c, i) => relay(c, out[i]!));
   try {
     const r = await target.callRaw(call.methodId, call.args, {
       metadata: propagatable(call.metadata),
-      channels: out,
+      ...(out === undefined ? {} : { channels: out }),
       signal: call.signal,
     });
-    return { ret: r.ret, metadata: propagatable(r.metadata) };
+    const metadata = propagatable(r.metadata);
+    return metadata === r.metadata ? r : { ret: r.ret, metadata };
   } catch (e) {
     if (call.signal.aborted) throw e; // the caller cancelled: the session answers that
-    return failed(`the target failed the call: ${describe(e)}`);
+    return targetFailed(e);
   }
+}
+
+/** The answer to a call the target could not take or complete. */
+function targetFailed(e: unknown): RawResponse {
+  return failed(`the target failed the call: ${describe(e)}`);
 }
 
 function describe(e: unknown): string {
@@ -229,8 +238,8 @@ export interface Proxy extends AsyncDisposable {
  * ```
  */
 export function proxy(a: Connection, b: Connection): Proxy {
-  a.serveFallback((call) => forwardCall(call, b));
-  b.serveFallback((call) => forwardCall(call, a));
+  a.serveFallback(forwardingFallback(b, (call) => forwardCall(call, b), targetFailed));
+  b.serveFallback(forwardingFallback(a, (call) => forwardCall(call, a), targetFailed));
   const closeOther = (other: Connection) => (reason: RpcError | undefined) => {
     const metadata: Metadata = reason instanceof ClosedError ? propagatable(reason.metadata) : [];
     void other.close(metadata).catch(() => {});

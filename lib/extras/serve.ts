@@ -42,6 +42,12 @@ export interface ServeOptions extends SessionOptions {
   readonly onSession?: (session: Session) => void;
   /** WebSocket servers only: answers every HTTP request that is not the roam upgrade path. */
   readonly fetch?: (request: Request) => Response | Promise<Response>;
+  /**
+   * `tcp:` only: share the port with other servers that set it too, in
+   * this process or others, the kernel spreading connections over them
+   * (Linux; on Deno, `--unstable-net`). See `cluster()`.
+   */
+  readonly reusePort?: boolean;
 }
 
 /** A running server. */
@@ -111,11 +117,15 @@ async function openLink(url: URL, options: ConnectOptions): Promise<Link> {
 }
 
 async function listenOn(url: URL, options: ServeOptions): Promise<LinkSource> {
+  if (options.reusePort === true && url.protocol !== "tcp:") {
+    throw new TypeError(`Cannot serve on ${url.href} with reusePort: it is for tcp: addresses`);
+  }
   const framing = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
   switch (url.protocol) {
     case "tcp:": {
       const { listenTcp } = await import("../../transports/tcp.ts");
-      const l = await listenTcp({ ...tcpParts(url), ...framing });
+      const reuse = options.reusePort === true ? { reusePort: true } : {};
+      const l = await listenTcp({ ...tcpParts(url), ...framing, ...reuse });
       const a = l.address as { hostname: string; port: number };
       const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
       return { url: `tcp://${host}:${a.port}`, accept: () => l.accept(), close: () => l.close() };

@@ -185,6 +185,24 @@ export class Writer {
     this.pos = pos;
   }
 
+  /**
+   * Writes `bytes[start, bytes.length)` as {@linkcode Writer.raw} does,
+   * without making a view of a short range (a view costs more than
+   * copying a few bytes on some runtimes).
+   */
+  rawFrom(bytes: Uint8Array, start: number): void {
+    const n = bytes.length - start;
+    if (start === 0 || n >= 64) {
+      this.raw(start === 0 ? bytes : bytes.subarray(start));
+      return;
+    }
+    if (this.pos + n > this.buf.length) this.#grow(n);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = start; i < bytes.length; i++) buf[pos++] = bytes[i]!;
+    this.pos = pos;
+  }
+
   /** Writes raw bytes, no length prefix. */
   raw(bytes: Uint8Array): void {
     const n = bytes.length;

@@ -9,7 +9,7 @@
 import type { Connection } from "../connection/connection.ts";
 import type { Interceptor } from "../connection/intercept.ts";
 import { checkHandlers } from "../connection/incoming.ts";
-import type { MetadataInit } from "../wire/metadata.ts";
+import { getMetadata, type MetadataInit } from "../wire/metadata.ts";
 import type { Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
 import type { ConnectionSettings, Metadata, Parity } from "../wire/types.ts";
@@ -47,11 +47,36 @@ export function implement<M extends MethodSpecs>(
   return { name: service.name, install: (connection) => connection.serve(service, handlers) };
 }
 
+/**
+ * The metadata key that names the service a virtual connection is opened
+ * for (`Session.open` sets it on `ConnectionOpen`, flagged `NO_PROPAGATE`
+ * since each hop names the service itself; the acceptor sees it as
+ * `ConnectionRequest.service`). Its value is the service name as given to
+ * `service()`, a string.
+ */
+export const SERVICE_KEY = "roam-service";
+
+/**
+ * The service a connection request names, if any.
+ *
+ * @internal
+ */
+export function serviceOf(metadata: Metadata): string | undefined {
+  const name = getMetadata(metadata, SERVICE_KEY);
+  return typeof name === "string" ? name : undefined;
+}
+
 /** A virtual connection the peer asks to open. */
 export interface ConnectionRequest {
   /** The connection id the peer chose. */
   readonly id: number;
-  /** The peer's metadata for the connection. */
+  /**
+   * The service the peer opened the connection for (`session.open(service)`,
+   * the {@linkcode SERVICE_KEY} metadata entry), or undefined when it
+   * named none.
+   */
+  readonly service: string | undefined;
+  /** The peer's metadata for the connection ({@linkcode SERVICE_KEY} included). */
   readonly metadata: Metadata;
   /** The peer's settings for the connection. */
   readonly settings: ConnectionSettings;
@@ -179,7 +204,7 @@ export interface InitiatorOptions extends SessionOptions {
   readonly parity?: Parity;
 }
 
-/** Options of {@linkcode Session.openConnection}. */
+/** Options of `Session.openConnection` and `Session.open`. */
 export interface OpenConnectionOptions {
   /** Metadata sent with `ConnectionOpen`. */
   readonly metadata?: MetadataInit;

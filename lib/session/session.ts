@@ -23,8 +23,11 @@ import {
   type ResolvedLimits,
   resolveKeepalive,
   resolveLimits,
+  SERVICE_KEY,
   type SessionOptions,
 } from "./options.ts";
+import { metadataEntry, toMetadata } from "../wire/metadata.ts";
+import { NO_PROPAGATE } from "../wire/types.ts";
 import type { Client, Handlers } from "../connection/api.ts";
 import type { MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
 import type { ConnectionSettings, Message, Metadata, Parity } from "../wire/types.ts";
@@ -104,6 +107,25 @@ export interface Session extends AsyncDisposable {
    * @throws {ClosedError} When the session ends first.
    */
   openConnection(options?: OpenConnectionOptions): Promise<Connection>;
+  /**
+   * Opens a virtual connection for a service, by name: the peer's
+   * `onConnection` sees the name as `request.service` (it travels as the
+   * {@linkcode SERVICE_KEY} metadata entry of `ConnectionOpen`) and accepts
+   * the connection serving that service, or rejects it with a reason
+   * (`getMetadata(error.metadata, "reason")`). A router in between routes
+   * the connection by that name to a backend that serves the service.
+   *
+   * @param service The service descriptor (or anything with its `name`), or the name.
+   * @param options Metadata, settings, services and an abort signal.
+   * @returns The open connection; make its client with `connection.client(Service)`.
+   * @throws {TypeError} For an empty name, or metadata that names a service already.
+   * @throws {ConnectionRejectedError} When the peer rejects it (its `metadata` says why).
+   * @throws {ClosedError} When the session ends first.
+   */
+  open(
+    service: string | { readonly name: string },
+    options?: OpenConnectionOptions,
+  ): Promise<Connection>;
   /**
    * Sends a `Ping` on the root connection and resolves with the round-trip
    * time in milliseconds when the `Pong` arrives.
@@ -292,6 +314,33 @@ export class SessionCore implements Session {
   openConnection(options: OpenConnectionOptions = {}): Promise<Connection> {
     if (this.#state !== "open") return Promise.reject(this.#closedError());
     return this.#table.open(options);
+  }
+
+  open(
+    service: string | { readonly name: string },
+    options: OpenConnectionOptions = {},
+  ): Promise<Connection> {
+    const name = typeof service === "string" ? service : service?.name;
+    if (typeof name !== "string" || name === "") {
+      return Promise.reject(
+        new TypeError("Cannot open a connection for a service: expected a service or its name"),
+      );
+    }
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (metadata.some((e) => e.key === SERVICE_KEY)) {
+      return Promise.reject(
+        new TypeError(`Cannot open a connection for ${name}: its metadata names a service already`),
+      );
+    }
+    return this.openConnection({
+      ...options,
+      metadata: [metadataEntry(SERVICE_KEY, name, NO_PROPAGATE), ...metadata],
+    });
   }
 
   /**

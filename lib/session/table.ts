@@ -17,6 +17,7 @@ import {
   type OpenConnectionOptions,
   opposite,
   type ServiceImpl,
+  serviceOf,
   type SessionLimits,
   type SessionOptions,
 } from "./options.ts";
@@ -208,6 +209,7 @@ export class ConnectionTable {
     this.#incomingOpens.add(cid);
     const request: ConnectionRequest = {
       id: cid,
+      service: serviceOf(peerMetadata),
       metadata: exposeMetadata(peerMetadata),
       settings,
     };
