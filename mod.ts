@@ -63,7 +63,12 @@ export type {
   ServiceImpl,
   SessionLimits,
   SessionOptions,
+  StableOptions,
 } from "./lib/session/options.ts";
+export { ResumeRegistry } from "./lib/conduit/registry.ts";
+export type { ResumeRegistryOptions } from "./lib/conduit/registry.ts";
+export type { Relink } from "./lib/conduit/stable.ts";
+export type { RetryPolicy } from "./lib/_util/retry.ts";
 export type { Connection } from "./lib/connection/connection.ts";
 export { connect, serve } from "./lib/extras/serve.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";

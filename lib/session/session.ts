@@ -342,6 +342,8 @@ export class SessionCore implements Session {
       error: (e) => {
         if (isProtocolViolation(e)) {
           this.#violation(e.message); // e.g. a frame above the size limit
+        } else if (e instanceof ClosedError) {
+          this.#teardown(e, false); // the conduit knows why (a stable session lost or expired)
         } else {
           this.#teardown(
             new ClosedError("link-lost", `The link failed: ${errorText(e)}`, { cause: e }),
