@@ -173,6 +173,7 @@ export class ResumeRegistry {
   #admit(link: Link, timeout: number, signal: AbortSignal | undefined): Promise<Admission> {
     return new Promise<Admission>((resolve, reject) => {
       let settled = false;
+      // deno-lint-ignore prefer-const -- assigned once the callbacks that clear it exist
       let timer: ReturnType<typeof setTimeout> | undefined;
       const finish = (): boolean => {
         if (settled) return false;
@@ -221,7 +222,7 @@ export class ResumeRegistry {
   #hello(port: LinkPort, p: Uint8Array): Admission {
     const hello = decodeHello(p, "client");
     if (typeof hello === "string") {
-      port.abort(new Error(hello));
+      closeSoon(port);
       throw new HandshakeError(`Cannot start a stable conduit: ${hello}`);
     }
     const key = crypto.getRandomValues(new Uint8Array(StableHello.KeySize));

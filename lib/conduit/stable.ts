@@ -474,6 +474,7 @@ export class StableConduit implements Conduit {
   #handshake(link: Link, timeout: number, signal: AbortSignal | undefined): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       let settled = false;
+      // deno-lint-ignore prefer-const -- assigned once the callbacks that clear it exist
       let timer: ReturnType<typeof setTimeout> | undefined;
       const finish = (): boolean => {
         if (settled) return false;
