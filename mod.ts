@@ -72,6 +72,13 @@ export type { RetryPolicy } from "./lib/_util/retry.ts";
 export type { Connection } from "./lib/connection/connection.ts";
 export { connect, serve } from "./lib/extras/serve.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
+export { reconnect, ReconnectEvent } from "./lib/extras/reconnect.ts";
+export type {
+  LinkFactory,
+  ReconnectingClient,
+  ReconnectOptions,
+  ReconnectState,
+} from "./lib/extras/reconnect.ts";
 
 // Calls.
 export { err, ok } from "./lib/connection/api.ts";

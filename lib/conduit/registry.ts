@@ -84,9 +84,10 @@ function checkCount(name: string, v: number, max: number): number {
  * server process, and resume. `serve(url, { conduit: "stable" })` makes
  * one; pass your own to `accept` in `stable.registry`.
  *
- * Keys are 16 random bytes, renewed on every resume. A client presenting
- * a key the registry does not know is answered `REJECTED` (its session
- * ends with `session-lost`). A session whose link dropped waits
+ * Keys are 16 random bytes, renewed on every resume (the key a client
+ * resumed with stays valid until a frame on its new link shows that it
+ * received the new one). A client presenting a key the registry does not
+ * know is answered `REJECTED` (its session ends with `session-lost`). A session whose link dropped waits
  * `timeout` ms; at most `maxDetached` sessions holding at most
  * `maxDetachedBytes` of replay buffers wait at once.
  *
@@ -113,7 +114,12 @@ export class ResumeRegistry {
   readonly #maxDetached: number;
   readonly #maxDetachedBytes: number;
   readonly #byKey = new Map<string, StableConduit>();
-  readonly #keyOf = new Map<StableConduit, string>();
+  /**
+   * The keys of each session: the newest, and the one the client resumed
+   * with, until a frame on the new link shows that the client has the
+   * newest (a link cut during the handshake must not lose the session).
+   */
+  readonly #keysOf = new Map<StableConduit, { current: string; previous: string | undefined }>();
   /** Sessions waiting for a resume, the longest waiting first. */
   readonly #waiting = new Map<StableConduit, Waiting>();
   #waitingBytes = 0;
@@ -122,6 +128,7 @@ export class ResumeRegistry {
     attached: (c) => this.#stopWaiting(c),
     grew: (c, bytes) => this.#grew(c, bytes),
     removed: (c) => this.#removed(c),
+    confirmed: (c) => this.#confirmed(c),
   };
 
   static {
@@ -156,7 +163,7 @@ export class ResumeRegistry {
 
   /** Stable sessions registered: those with a link and those waiting for a resume. */
   get size(): number {
-    return this.#keyOf.size;
+    return this.#keysOf.size;
   }
 
   /** Sessions whose link dropped, waiting for their client to resume. */
@@ -233,26 +240,40 @@ export class ResumeRegistry {
         closeSoon(port);
         throw new HandshakeError("Cannot resume: the resume key is unknown or expired");
       }
-      this.#setKey(conduit, key);
+      this.#setKey(conduit, key, hexOf(hello.key));
       conduit.attach(port, hello, key);
       return { conduit, resumed: true };
     }
     const conduit = StableConduit.server(this.#home);
-    this.#setKey(conduit, key);
+    this.#setKey(conduit, key, undefined);
     conduit.attach(port, hello, key);
     return { conduit, resumed: false };
   }
 
-  #setKey(conduit: StableConduit, key: Uint8Array): void {
-    const old = this.#keyOf.get(conduit);
-    if (old !== undefined) this.#byKey.delete(old);
+  /** Makes `key` the newest key of `conduit`, keeping `presented` (the one it resumed with) for now. */
+  #setKey(conduit: StableConduit, key: Uint8Array, presented: string | undefined): void {
+    const old = this.#keysOf.get(conduit);
+    if (old !== undefined) {
+      if (old.current !== presented) this.#byKey.delete(old.current);
+      if (old.previous !== undefined && old.previous !== presented) {
+        this.#byKey.delete(old.previous);
+      }
+    }
     const hex = hexOf(key);
     this.#byKey.set(hex, conduit);
-    this.#keyOf.set(conduit, hex);
+    this.#keysOf.set(conduit, { current: hex, previous: presented });
+  }
+
+  /** The client sent a frame on its new link: it has the newest key; the one it resumed with goes. */
+  #confirmed(conduit: StableConduit): void {
+    const keys = this.#keysOf.get(conduit);
+    if (keys?.previous === undefined) return;
+    this.#byKey.delete(keys.previous);
+    keys.previous = undefined;
   }
 
   #detached(conduit: StableConduit): void {
-    if (this.#waiting.has(conduit) || !this.#keyOf.has(conduit)) return;
+    if (this.#waiting.has(conduit) || !this.#keysOf.has(conduit)) return;
     const timer = setTimeout(
       () =>
         conduit.expire(`The link failed and the client did not resume within ${this.#timeout} ms`),
@@ -296,10 +317,11 @@ export class ResumeRegistry {
 
   #removed(conduit: StableConduit): void {
     this.#stopWaiting(conduit);
-    const hex = this.#keyOf.get(conduit);
-    if (hex === undefined) return;
-    this.#keyOf.delete(conduit);
-    this.#byKey.delete(hex);
+    const keys = this.#keysOf.get(conduit);
+    if (keys === undefined) return;
+    this.#keysOf.delete(conduit);
+    this.#byKey.delete(keys.current);
+    if (keys.previous !== undefined) this.#byKey.delete(keys.previous);
   }
 }
 

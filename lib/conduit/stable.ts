@@ -75,6 +75,8 @@ export interface StableHome {
   grew(conduit: StableConduit, bytes: number): void;
   /** The conduit ended: forget it. */
   removed(conduit: StableConduit): void;
+  /** The first frame arrived on a newly attached link: the client has the newest key. */
+  confirmed(conduit: StableConduit): void;
 }
 
 /** A short description of an error, for messages. */
@@ -128,6 +130,8 @@ export class StableConduit implements Conduit {
   #state: "open" | "closing" | "closed" = "open";
   #ending: Ending | null = null;
   #peerSaidGoodbye = false;
+  /** True from a server's link handshake until the first frame on that link. */
+  #unconfirmed = false;
   /** The session's sink, once it listens. */
   #sink: PayloadSink | undefined;
   #stopped = false;
@@ -359,6 +363,10 @@ export class StableConduit implements Conduit {
         error: new FramingError(`malformed stable conduit frame: ${(e as Error).message}`),
       });
       return;
+    }
+    if (this.#unconfirmed) {
+      this.#unconfirmed = false;
+      this.#home?.confirmed(this);
     }
     if (h.ack >= 0 && this.#replay.trim(h.ack)) this.#wake();
     // A plain comparison, no wrap handling, as the Rust runtime does.
@@ -616,6 +624,7 @@ export class StableConduit implements Conduit {
       old.abort(new Error("A resumed link replaced this one"));
     }
     this.#key = key;
+    this.#unconfirmed = true;
     const last = this.#lastReceived >= 0 ? this.#lastReceived : undefined;
     port.sendOwned(encodeServerHello(key, last, false));
     this.#attach(port, hello.lastReceived);
