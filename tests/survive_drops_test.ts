@@ -96,15 +96,14 @@ test(
     timeout: TEST_MS,
   },
   async () => {
-    let server: Server | undefined;
-    server = await serve("tcp://127.0.0.1:0", {
+    const server: Server = await serve("tcp://127.0.0.1:0", {
       conduit: "stable",
       keepalive: false,
       limits: LIMITS,
-      services: [surviveImpl(() => server?.sessions ?? [])],
+      services: [surviveImpl(() => server.sessions)],
     });
     try {
-      await seeded(0x51ab1e, (rng) => dropsThrough(server!.url, rng));
+      await seeded(0x51ab1e, (rng) => dropsThrough(server.url, rng));
     } finally {
       await server.close();
     }
@@ -151,11 +150,10 @@ for (const transport of ["tcp", "unix", "ws"] as const) {
       : transport === "unix"
       ? `unix:${unixPath}`
       : "ws://127.0.0.1:0/roam";
-    let server: Server | undefined;
-    server = await serve(address, {
+    const server: Server = await serve(address, {
       conduit: "stable",
       keepalive: false,
-      services: [surviveImpl(() => server?.sessions ?? [])],
+      services: [surviveImpl(() => server.sessions)],
     });
     const proxyPath = `${unixPath}.proxy`;
     const proxy = transport === "unix"
