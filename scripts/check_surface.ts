@@ -74,6 +74,7 @@ const ERROR_MEMBERS = [
   "offset",
   "what",
   "reason",
+  "peerClosed",
 ];
 
 interface DocNode {

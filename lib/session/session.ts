@@ -7,7 +7,7 @@
  */
 
 import type { Conduit } from "../conduit/conduit.ts";
-import { isProtocolViolation } from "../link/framing/errors.ts";
+import { isPeerClose, isProtocolViolation } from "../link/framing/errors.ts";
 import { ConnectionTable } from "./table.ts";
 import { type Connection, ConnectionCore } from "../connection/connection.ts";
 import type { SessionPort } from "../connection/port.ts";
@@ -344,6 +344,9 @@ export class SessionCore implements Session {
           this.#violation(e.message); // e.g. a frame above the size limit
         } else if (e instanceof ClosedError) {
           this.#teardown(e, false); // the conduit knows why (a stable session lost or expired)
+        } else if (isPeerClose(e)) {
+          // A deliberate close with a code or a reason (WebSocket): a clean end that says why.
+          this.#teardown(new ClosedError("peer-closed", e.message, { cause: e }), true);
         } else {
           this.#teardown(
             new ClosedError("link-lost", `The link failed: ${errorText(e)}`, { cause: e }),
