@@ -11,6 +11,7 @@ import { sessionRows } from "./session_bench.ts";
 import { tcpRows } from "./tcp_bench.ts";
 import { channelRows } from "./channel_bench.ts";
 import { websocketRows } from "./websocket_bench.ts";
+import { stableRows } from "./stable_bench.ts";
 
 /**
  * Every row, in the order they run.
@@ -26,6 +27,7 @@ export function allRows(quick: boolean): Row[] {
     ...tcpRows(quick),
     ...channelRows(quick),
     ...websocketRows(),
+    ...stableRows(),
   ];
   const names = new Set<string>();
   for (const r of rows) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { copyRange } from "../_util/bytes.ts";
 import type { DirectLink, Link, LinkFlow } from "../link/link.ts";
 import { streamsDirect } from "../link/streams.ts";
 
@@ -90,12 +91,15 @@ export class LinkPort {
     if (!this.#down) this.#direct.send(p);
   }
 
-  /** Sends a copy of `p`: the caller keeps `p` (for replay) and the link owns what it sends. */
-  sendCopy(p: Uint8Array): void {
+  /**
+   * Sends a copy of `buf[off, off + size)`: the caller keeps `buf` (for
+   * replay) and the link owns what it sends.
+   */
+  sendRange(buf: Uint8Array, off: number, size: number): void {
     if (this.#down) return;
     const d = this.#direct;
-    if (d.sendCopy !== undefined) d.sendCopy(p, p.length);
-    else d.send(p.slice());
+    if (d.sendCopy !== undefined) d.sendCopy(off === 0 ? buf : buf.subarray(off), size);
+    else d.send(copyRange(buf, off, size));
   }
 
   /** Flushes what was sent, then ends the stream gracefully; never rejects. */

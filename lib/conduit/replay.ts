@@ -4,19 +4,38 @@
  * their total size. An ack drops every frame up to it; a resume re-sends
  * the rest unchanged.
  *
+ * Frames are written back to back into 64 KiB chunks (allocating an array
+ * per frame is slow: Deno allocates every `ArrayBuffer` outside the heap);
+ * a chunk is reused from its start whenever every frame has been
+ * acknowledged, and dropped once no frame in it is held. A large frame
+ * gets an array of its own.
+ *
  * @module
  */
 
 const INITIAL = 64;
+/** Size of a chunk. */
+const CHUNK = 64 * 1024;
+/** Frames above this size get an array of their own. */
+const OWN_ARRAY = 16 * 1024;
 
 /** Frames sent and not yet acknowledged by the peer. */
 export class ReplayBuffer {
   #seqs: Uint32Array = new Uint32Array(INITIAL);
-  #frames: (Uint8Array | undefined)[] = new Array(INITIAL).fill(undefined);
+  #bufs: (Uint8Array | undefined)[] = new Array(INITIAL).fill(undefined);
+  #offs: Float64Array = new Float64Array(INITIAL);
+  #lens: Float64Array = new Float64Array(INITIAL);
   #mask = INITIAL - 1;
   #head = 0;
   #length = 0;
   #bytes = 0;
+  /** The chunk frames are written into, and where the next one goes. */
+  #chunk: Uint8Array = new Uint8Array(0);
+  #pos = 0;
+  /** Where {@linkcode ReplayBuffer.reserve} put the frame being written. */
+  buf: Uint8Array = this.#chunk;
+  /** Its offset in `buf`. */
+  off = 0;
 
   /** Frames held. */
   get length(): number {
@@ -28,14 +47,35 @@ export class ReplayBuffer {
     return this.#bytes;
   }
 
-  /** Appends a frame sent with sequence number `seq`. */
-  push(seq: number, frame: Uint8Array): void {
+  /**
+   * Makes room for a frame of `size` bytes: write it at `buf[off, off +
+   * size)`, then {@linkcode ReplayBuffer.push} it.
+   */
+  reserve(size: number): void {
+    if (size > OWN_ARRAY) {
+      this.buf = new Uint8Array(size);
+      this.off = 0;
+      return;
+    }
+    if (this.#pos + size > this.#chunk.length) {
+      this.#chunk = new Uint8Array(CHUNK);
+      this.#pos = 0;
+    }
+    this.buf = this.#chunk;
+    this.off = this.#pos;
+    this.#pos += size;
+  }
+
+  /** Keeps the frame just written at `buf[off, off + size)`, sent with sequence number `seq`. */
+  push(seq: number, size: number): void {
     if (this.#length > this.#mask) this.#grow();
     const at = (this.#head + this.#length) & this.#mask;
     this.#seqs[at] = seq;
-    this.#frames[at] = frame;
+    this.#bufs[at] = this.buf;
+    this.#offs[at] = this.off;
+    this.#lens[at] = size;
     this.#length++;
-    this.#bytes += frame.length;
+    this.#bytes += size;
   }
 
   /**
@@ -49,42 +89,51 @@ export class ReplayBuffer {
     let dropped = false;
     while (this.#length > 0 && this.#seqs[this.#head]! <= ack) {
       const head = this.#head;
-      this.#bytes -= this.#frames[head]!.length;
-      this.#frames[head] = undefined;
+      this.#bytes -= this.#lens[head]!;
+      this.#bufs[head] = undefined;
       this.#head = (head + 1) & this.#mask;
       this.#length--;
       dropped = true;
     }
+    // Nothing held: the chunk is written from its start again.
+    if (this.#length === 0) this.#pos = 0;
     return dropped;
   }
 
-  /** Calls `f` with every frame held, oldest first. */
-  forEach(f: (frame: Uint8Array, seq: number) => void): void {
+  /** Calls `f` with every frame held (`buf[off, off + size)`), oldest first. */
+  forEach(f: (buf: Uint8Array, off: number, size: number, seq: number) => void): void {
     for (let i = 0; i < this.#length; i++) {
       const at = (this.#head + i) & this.#mask;
-      f(this.#frames[at]!, this.#seqs[at]!);
+      f(this.#bufs[at]!, this.#offs[at]!, this.#lens[at]!, this.#seqs[at]!);
     }
   }
 
   /** Drops every frame. */
   clear(): void {
-    this.#frames.fill(undefined);
+    this.#bufs.fill(undefined);
     this.#head = 0;
     this.#length = 0;
     this.#bytes = 0;
+    this.#pos = 0;
   }
 
   #grow(): void {
-    const size = this.#frames.length;
+    const size = this.#bufs.length;
     const seqs = new Uint32Array(size * 2);
-    const frames: (Uint8Array | undefined)[] = new Array(size * 2).fill(undefined);
+    const bufs: (Uint8Array | undefined)[] = new Array(size * 2).fill(undefined);
+    const offs = new Float64Array(size * 2);
+    const lens = new Float64Array(size * 2);
     for (let i = 0; i < size; i++) {
       const at = (this.#head + i) & this.#mask;
       seqs[i] = this.#seqs[at]!;
-      frames[i] = this.#frames[at];
+      bufs[i] = this.#bufs[at];
+      offs[i] = this.#offs[at]!;
+      lens[i] = this.#lens[at]!;
     }
     this.#seqs = seqs;
-    this.#frames = frames;
+    this.#bufs = bufs;
+    this.#offs = offs;
+    this.#lens = lens;
     this.#mask = size * 2 - 1;
     this.#head = 0;
   }

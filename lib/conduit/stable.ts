@@ -18,11 +18,12 @@
 
 import { type ResolvedRetry, RETRY_DEFAULTS, retryDelay, sleep } from "../_util/retry.ts";
 import { FramingError, isProtocolViolation } from "../link/framing/errors.ts";
-import type { Link, PayloadSink } from "../link/link.ts";
+import type { Link } from "../link/link.ts";
+import { Reader } from "../postcard/_reader.ts";
 import type { Writer } from "../postcard/_writer.ts";
 import { ClosedError, HandshakeError } from "../wire/errors.ts";
 import { StableHello } from "../wire/tags.ts";
-import type { Conduit } from "./conduit.ts";
+import type { Conduit, MessageSink } from "./conduit.ts";
 import { LinkPort } from "./link_port.ts";
 import { ReplayBuffer } from "./replay.ts";
 import {
@@ -40,6 +41,8 @@ import {
   writeFrameHeader,
 } from "./stable_wire.ts";
 
+/** Frames up to this size are built in a scratch buffer (see `#sendMessage`). */
+const SMALL_FRAME = 128;
 /** Least time between two ack-asking pings, in milliseconds. */
 const ACK_PING_INTERVAL_MS = 20;
 /** How long a link that is being replaced or refused may take to close. */
@@ -125,6 +128,9 @@ export class StableConduit implements Conduit {
   #lastReceived = -1;
   readonly #replay = new ReplayBuffer();
   readonly #header: FrameHeader = { seq: 0, ack: -1, pos: 0 };
+  readonly #reader = new Reader(new Uint8Array(0));
+  /** Where small frames are built before they are copied to the link and the replay buffer. */
+  readonly #scratch = new Uint8Array(SMALL_FRAME);
   /** The link frames flow on, when attached. */
   #port: LinkPort | undefined;
   #state: "open" | "closing" | "closed" = "open";
@@ -133,7 +139,7 @@ export class StableConduit implements Conduit {
   /** True from a server's link handshake until the first frame on that link. */
   #unconfirmed = false;
   /** The session's sink, once it listens. */
-  #sink: PayloadSink | undefined;
+  #sink: MessageSink | undefined;
   #stopped = false;
   /** Messages received before `listen` (the handshake reads them with `recv`). */
   readonly #inbox: Uint8Array[] = [];
@@ -151,6 +157,8 @@ export class StableConduit implements Conduit {
   #closing: Promise<void> | undefined;
   /** The largest replay buffer seen, in bytes (for tests and diagnostics). */
   peakReplayBytes = 0;
+  /** Bytes re-sent when the last link was attached (for benchmarks and diagnostics). */
+  lastReplayBytes = 0;
   #attachments = 0;
 
   private constructor(
@@ -233,17 +241,28 @@ export class StableConduit implements Conduit {
     const seq = this.#nextSeq;
     this.#nextSeq = (seq + 1) >>> 0;
     const ack = this.#lastReceived;
-    const size = frameHeaderSize(seq, ack);
-    const frame = new Uint8Array(size + n);
-    writeFrameHeader(frame, seq, ack);
-    frame.set(n === body.length ? body : body.subarray(0, n), size);
+    const size = frameHeaderSize(seq, ack) + n;
     const replay = this.#replay;
-    replay.push(seq, frame);
-    if (replay.bytes > this.peakReplayBytes) this.peakReplayBytes = replay.bytes;
+    replay.reserve(size);
+    const buf = replay.buf;
+    const off = replay.off;
     const port = this.#port;
-    if (port !== undefined) port.sendCopy(frame);
-    else if (this.#home !== undefined && this.#ending === null) {
-      this.#home.grew(this, frame.length);
+    if (size <= SMALL_FRAME) {
+      // Built at the start of a scratch buffer, the link copies it without a view of the chunk.
+      const s = this.#scratch;
+      const at = writeFrameHeader(s, seq, ack, 0);
+      for (let i = 0; i < n; i++) s[at + i] = body[i]!;
+      for (let i = 0; i < size; i++) buf[off + i] = s[i]!;
+      if (port !== undefined) port.sendRange(s, 0, size);
+    } else {
+      const at = writeFrameHeader(buf, seq, ack, off);
+      buf.set(n === body.length ? body : body.subarray(0, n), at);
+      if (port !== undefined) port.sendRange(buf, off, size);
+    }
+    replay.push(seq, size);
+    if (replay.bytes > this.peakReplayBytes) this.peakReplayBytes = replay.bytes;
+    if (port === undefined && this.#home !== undefined && this.#ending === null) {
+      this.#home.grew(this, size);
     }
   }
 
@@ -334,7 +353,7 @@ export class StableConduit implements Conduit {
     return new Promise((resolve, reject) => this.#recvWaiters.push({ resolve, reject }));
   }
 
-  listen(sink: PayloadSink): void {
+  listen(sink: MessageSink): void {
     this.#sink = sink;
     for (const m of this.#inbox.splice(0)) {
       if (this.#stopped) return;
@@ -357,7 +376,7 @@ export class StableConduit implements Conduit {
     if (this.#ending !== null || this.#state === "closed") return;
     const h = this.#header;
     try {
-      readFrameHeader(p, h);
+      readFrameHeader(p, h, this.#reader);
     } catch (e) {
       this.#end({
         error: new FramingError(`malformed stable conduit frame: ${(e as Error).message}`),
@@ -380,16 +399,15 @@ export class StableConduit implements Conduit {
       this.#peerSaidGoodbye = true;
       return;
     }
-    this.#deliver(p.subarray(h.pos));
-  }
-
-  #deliver(m: Uint8Array): void {
     if (this.#stopped) return;
     const sink = this.#sink;
-    if (sink !== undefined) {
-      sink.payload(m);
-      return;
-    }
+    if (sink === undefined) this.#deliver(p.subarray(h.pos));
+    else if (sink.payloadAt !== undefined) sink.payloadAt(p, h.pos);
+    else sink.payload(p.subarray(h.pos));
+  }
+
+  /** A message received before the session listens (the handshake reads it with `recv`). */
+  #deliver(m: Uint8Array): void {
     const waiter = this.#recvWaiters.shift();
     if (waiter !== undefined) waiter.resolve({ done: false, value: m });
     else this.#inbox.push(m);
@@ -467,7 +485,8 @@ export class StableConduit implements Conduit {
     };
     // The peer's last received acknowledges everything up to it.
     if (peerLast !== undefined) this.#replay.trim(peerLast);
-    this.#replay.forEach((frame) => port.sendCopy(frame));
+    this.lastReplayBytes = this.#replay.bytes;
+    this.#replay.forEach((buf, off, size) => port.sendRange(buf, off, size));
     if (this.#paused) port.flow.pause();
     this.#home?.attached(this);
     this.#wake();

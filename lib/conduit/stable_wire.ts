@@ -181,16 +181,17 @@ function putVarint(out: Uint8Array, pos: number, n: number): number {
 }
 
 /**
- * Writes the frame header `varint(seq) ++ Option<varint(ack)>` at the start
- * of `out`.
+ * Writes the frame header `varint(seq) ++ Option<varint(ack)>` at
+ * `out[at]`.
  *
- * @param out Where to write (at least `frameHeaderSize` bytes).
+ * @param out Where to write (at least `frameHeaderSize` bytes from `at`).
  * @param seq The frame's sequence number.
  * @param ack The ack, or -1 for none.
- * @returns The header's size.
+ * @param at Where the header starts (default 0).
+ * @returns The position after the header.
  */
-export function writeFrameHeader(out: Uint8Array, seq: number, ack: number): number {
-  let pos = putVarint(out, 0, seq);
+export function writeFrameHeader(out: Uint8Array, seq: number, ack: number, at = 0): number {
+  let pos = putVarint(out, at, seq);
   if (ack < 0) out[pos++] = OptionTag.None;
   else {
     out[pos++] = OptionTag.Some;
@@ -215,10 +216,12 @@ export interface FrameHeader {
  *
  * @param frame The frame.
  * @param h Where the header goes.
+ * @param r A reader to reuse (reset to the frame).
  * @throws {DecodeError} For a malformed header.
  */
-export function readFrameHeader(frame: Uint8Array, h: FrameHeader): void {
-  const r = new Reader(frame);
+export function readFrameHeader(frame: Uint8Array, h: FrameHeader, r?: Reader): void {
+  if (r === undefined) r = new Reader(frame);
+  else r.reset(frame, 0, frame.length);
   h.seq = r.varint32("frame seq");
   const some = r.u8("frame ack");
   if (some === OptionTag.Some) h.ack = r.varint32("frame ack");

@@ -337,6 +337,7 @@ export class SessionCore implements Session {
     });
     this.#conduit.listen({
       payload: (bytes) => receiver.payload(bytes),
+      payloadAt: (bytes, start) => receiver.payload(bytes, start),
       shared: (prefix, last) => receiver.shared(prefix, last),
       end: () => this.#teardown(new ClosedError("peer-closed", "The peer closed the link"), true),
       error: (e) => {
