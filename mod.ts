@@ -53,7 +53,7 @@ export type {
 
 // Sessions and connections.
 export { accept, initiate } from "./lib/session/handshake.ts";
-export type { Session } from "./lib/session/session.ts";
+export type { Session, SessionStats } from "./lib/session/session.ts";
 export { implement } from "./lib/session/options.ts";
 export type {
   ConnectionDecision,
@@ -69,8 +69,20 @@ export { ResumeRegistry } from "./lib/conduit/registry.ts";
 export type { ResumeRegistryOptions } from "./lib/conduit/registry.ts";
 export type { Relink } from "./lib/conduit/stable.ts";
 export type { RetryPolicy } from "./lib/_util/retry.ts";
-export type { Connection } from "./lib/connection/connection.ts";
+export type { Connection, ConnectionStats } from "./lib/connection/connection.ts";
+export type { CallInfo, Interceptor, ItemInfo } from "./lib/connection/intercept.ts";
+export { RawChannel } from "./lib/connection/raw.ts";
+export type {
+  Fallback,
+  RawCall,
+  RawCallOptions,
+  RawChannelMessage,
+  RawResponse,
+  RawResult,
+} from "./lib/connection/raw.ts";
 export { connect, serve } from "./lib/extras/serve.ts";
+export { forwarder, proxy, PROXY_ERROR_KEY } from "./lib/extras/proxy.ts";
+export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
 export { reconnect, ReconnectEvent } from "./lib/extras/reconnect.ts";
 export type {

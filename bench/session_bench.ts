@@ -6,7 +6,16 @@
  * @module
  */
 
-import { accept, implement, initiate, type Link, memoryLink, service, t } from "../mod.ts";
+import {
+  accept,
+  implement,
+  initiate,
+  type Interceptor,
+  type Link,
+  memoryLink,
+  service,
+  t,
+} from "../mod.ts";
 import { encodeMessage } from "../wire.ts";
 import type { Row } from "./_measure.ts";
 import { echo, roundTrips } from "./_echo.ts";
@@ -47,12 +56,18 @@ function rawEcho(inFlight: number): ReturnType<typeof roundTrips> {
   return roundTrips(a, REQUEST, inFlight);
 }
 
-/** Opens a client and a server session on a memory link, and the client's `Adder`. */
-async function adderSessions() {
+/** An interceptor that does nothing but pass the call on (its cost is the chain's). */
+const PASS_THROUGH: Interceptor = { call: (_info, next) => next() };
+
+/**
+ * Opens a client and a server session on a memory link, and the client's
+ * `Adder`; with `interceptors`, both sides run them around every call.
+ */
+async function adderSessions(interceptors: Interceptor[] = []) {
   const [a, b] = memoryLink();
   const [client, server] = await Promise.all([
-    initiate(a),
-    accept(b, { services: [implement(Adder, { add: (x, y) => x + y })] }),
+    initiate(a, { interceptors }),
+    accept(b, { services: [implement(Adder, { add: (x, y) => x + y })], interceptors }),
   ]);
   return {
     adder: client.client(Adder),
@@ -168,6 +183,29 @@ export function sessionRows(): Row[] {
           close: async () => {
             await raw.close();
             await s.close();
+          },
+        };
+      },
+    },
+    {
+      name: `memory: unary calls, ${IN_FLIGHT} in flight, a pass-through interceptor each side`,
+      group: GROUP,
+      unit: "calls/s",
+      scale: IN_FLIGHT,
+      baseline: `the same calls without interceptors (stats are counted in both)`,
+      async open() {
+        const plain = await adderSessions();
+        const intercepted = await adderSessions([PASS_THROUGH]);
+        const batch = Array.from({ length: IN_FLIGHT });
+        const run = (adder: typeof plain.adder) => async (n: number) => {
+          for (let i = 0; i < n; i++) await Promise.all(batch.map(() => adder.add(3, 5)));
+        };
+        return {
+          subject: run(intercepted.adder),
+          baseline: run(plain.adder),
+          close: async () => {
+            await intercepted.close();
+            await plain.close();
           },
         };
       },

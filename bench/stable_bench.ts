@@ -24,7 +24,7 @@ import {
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
 import { conduitOf } from "../lib/session/handshake.ts";
 import type { StableConduit } from "../lib/conduit/stable.ts";
-import { CutProxy } from "../tests/_cut_proxy.ts";
+import { CutProxy } from "../tests/_helpers/cut_proxy.ts";
 import type { Row } from "./_measure.ts";
 
 const Bench = service("Bench", {

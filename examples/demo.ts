@@ -2,24 +2,26 @@
  * The demo: a typed Calculator server and client talking roam v7 over TCP
  * on loopback. Run with `deno task demo` or `bun run examples/demo.ts`.
  *
+ * `--serve <url>` picks the server's address (default a free TCP port) and
+ * `--connect <url>` the client's (default the server's), so the client can
+ * go through `roam spy` (see the README's "Command line" section).
+ *
  * @module
  */
 
-import { connect, err, implement, ok, serve, service, t } from "../mod.ts";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { connect, err, implement, ok, serve } from "../mod.ts";
+import { Calculator } from "./calculator.ts";
 
 const hex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
-const MathError = t.enum({ DivisionByZero: t.unit, Overflow: t.unit });
-const Point = t.struct({ x: t.i32, y: t.i32 });
-
-/** The service definition is the schema: both sides get their types from it. */
-const Calculator = service("Calculator", {
-  add: { args: [t.i32, t.i32], returns: t.i32 },
-  divide: { args: [t.i64, t.i64], returns: t.i64, error: MathError },
-  translate: { args: [Point, t.i32], returns: Point },
+const { values: where } = parseArgs({
+  args: process.argv.slice(2),
+  options: { serve: { type: "string" }, connect: { type: "string" } },
 });
 
-const server = await serve("tcp://127.0.0.1:0", {
+const server = await serve(where.serve ?? "tcp://127.0.0.1:0", {
   services: [
     implement(Calculator, {
       add: (a, b) => a + b,
@@ -30,7 +32,7 @@ const server = await serve("tcp://127.0.0.1:0", {
 });
 console.log(`server listening on ${server.url}`);
 
-const session = await connect(server.url);
+const session = await connect(where.connect ?? server.url);
 const calc = session.client(Calculator);
 
 console.log("add(2, 3)            =", await calc.add(2, 3));

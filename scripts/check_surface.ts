@@ -26,6 +26,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "serve",
     "openConnection",
     "ping",
+    "stats",
     "close",
   ],
   Connection: [
@@ -39,8 +40,13 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "client",
     "call",
     "serve",
+    "callRaw",
+    "serveFallback",
+    "rawChannel",
+    "stats",
     "close",
   ],
+  RawChannel: ["id", "listen", "send"],
   Tx: [
     "constructor()",
     "id",
@@ -126,6 +132,7 @@ if (import.meta.main) {
   const entries = [
     "mod.ts",
     "wire.ts",
+    "tracing.ts",
     "postcard.ts",
     "transports/tcp.ts",
     "transports/unix.ts",

@@ -23,9 +23,9 @@ step() {
 step "format" deno fmt --check
 step "lint" deno lint
 step "layers" deno run --allow-read scripts/check_layers.ts
-step "type check" deno check mod.ts postcard.ts wire.ts lib/ transports/ bench/ tests/ examples/
-entries="mod.ts postcard.ts wire.ts transports/tcp.ts transports/unix.ts transports/websocket.ts transports/websocket_server.ts transports/stdio.ts transports/message_port.ts"
-step "doc examples" deno check --doc-only mod.ts postcard.ts wire.ts lib/ transports/ README.md
+step "type check" deno check mod.ts postcard.ts wire.ts tracing.ts cli.ts lib/ transports/ bench/ tests/ examples/
+entries="mod.ts postcard.ts wire.ts tracing.ts cli.ts transports/tcp.ts transports/unix.ts transports/websocket.ts transports/websocket_server.ts transports/stdio.ts transports/message_port.ts"
+step "doc examples" deno check --doc-only mod.ts postcard.ts wire.ts tracing.ts lib/ transports/ README.md
 # shellcheck disable=SC2086
 step "doc lint" deno doc --lint $entries
 step "public surface" deno run --allow-read --allow-run --allow-env scripts/check_surface.ts

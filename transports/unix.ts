@@ -20,9 +20,18 @@
 import type { FramingOptions } from "../lib/link/framing/errors.ts";
 import { socketLink } from "../lib/link/framing/socket_link.ts";
 import type { Link } from "../lib/link/link.ts";
-import { framedListener, type Listener, loadSockets } from "./_sockets.ts";
+import {
+  acceptingOf,
+  type ByteStream,
+  byteStream,
+  framedListener,
+  type Listener,
+  loadSockets,
+} from "./_sockets.ts";
+import type { ByteListener } from "./tcp.ts";
 
-export type { Listener, SocketAddress } from "./_sockets.ts";
+export type { ByteStream, Listener, SocketAddress } from "./_sockets.ts";
+export type { ByteListener } from "./tcp.ts";
 
 /** A socket file path, plus framing options. */
 export interface UnixOptions extends FramingOptions {
@@ -62,4 +71,54 @@ export async function listenUnix(options: UnixOptions): Promise<Listener> {
   const path = checkPath(options.path);
   const sockets = await loadSockets();
   return framedListener(sockets.listen({ kind: "unix", path }), options);
+}
+
+/**
+ * Connects to a Unix socket and returns the raw, unframed byte streams
+ * (for example to relay a connection byte for byte).
+ *
+ * @param options The socket file path.
+ * @returns The byte streams.
+ * @throws {TypeError} For an empty path.
+ *
+ * @example Relaying bytes to a Unix socket
+ * ```ts
+ * import { connectUnixStream } from "@roam/roam/transports/unix";
+ *
+ * const socket = await connectUnixStream({ path: "/run/app.sock" });
+ * const writer = socket.writable.getWriter();
+ * await writer.write(new TextEncoder().encode("hello"));
+ * socket.close();
+ * ```
+ */
+export async function connectUnixStream(options: { path: string }): Promise<ByteStream> {
+  const path = checkPath(options.path);
+  const sockets = await loadSockets();
+  return byteStream(await sockets.connect({ kind: "unix", path }));
+}
+
+/**
+ * Listens on a Unix socket file and yields accepted connections as raw
+ * byte streams. Fails if the file already exists; removes it when closed.
+ *
+ * @param options The socket file path.
+ * @returns The listener.
+ * @throws {TypeError} For an empty path.
+ *
+ * @example Accepting raw connections
+ * ```ts
+ * import { connectUnixStream, listenUnixStream } from "@roam/roam/transports/unix";
+ *
+ * const path = `/tmp/roam-doc-${Date.now()}.sock`;
+ * const listener = await listenUnixStream({ path });
+ * const [client, server] = await Promise.all([connectUnixStream({ path }), listener.accept()]);
+ * client.close();
+ * server?.close();
+ * await listener.close();
+ * ```
+ */
+export async function listenUnixStream(options: { path: string }): Promise<ByteListener> {
+  const path = checkPath(options.path);
+  const sockets = await loadSockets();
+  return acceptingOf(sockets.listen({ kind: "unix", path }), byteStream);
 }

@@ -8,7 +8,7 @@
 
 import type { Schema } from "../postcard/schema.ts";
 import type { Metadata } from "../wire/types.ts";
-import type { ChannelHost } from "./host.ts";
+import type { ChannelHost, ReceiveWindow } from "./host.ts";
 import { Rx, rxInternals } from "./rx.ts";
 import { Tx, txInternals } from "./tx.ts";
 
@@ -74,8 +74,10 @@ export const channelInternals = {
     id: number,
     schema: Schema<unknown>,
     credit: number,
-  ): void => rxInternals.bind(rx, host, id, schema, credit),
-  item: (rx: Rx<unknown>, value: unknown): boolean => rxInternals.item(rx, value),
+    window: ReceiveWindow,
+  ): void => rxInternals.bind(rx, host, id, schema, credit, window),
+  item: (rx: Rx<unknown>, value: unknown, size: number): boolean =>
+    rxInternals.item(rx, value, size),
   closeRx: (rx: Rx<unknown>, metadata: Metadata): void => rxInternals.close(rx, metadata),
   /** The handler that received `end` settled: close or reset it unless it was kept. */
   release: (end: Tx<unknown> | Rx<unknown>): void =>
@@ -89,6 +91,6 @@ export const channelInternals = {
 
 export { Rx, Tx };
 export { ChannelResetError } from "./host.ts";
-export type { ChannelHost } from "./host.ts";
+export type { ChannelHost, ReceiveWindow } from "./host.ts";
 export type { SendOptions } from "./tx.ts";
 export type { ReceiveOptions } from "./rx.ts";

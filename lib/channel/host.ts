@@ -43,3 +43,11 @@ export interface ChannelHost {
   /** Calls `f` once the link has drained (never if the connection closes first). */
   whenWritable(f: () => void): void;
 }
+
+/** How far a receiver lets a sender run ahead of it (see `SessionLimits.receiveWindowItems`). */
+export interface ReceiveWindow {
+  /** Items granted and buffered, at most. */
+  readonly items: number;
+  /** Bytes the window aims at, from the items' average encoded size. */
+  readonly bytes: number;
+}

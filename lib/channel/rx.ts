@@ -7,9 +7,9 @@
 
 import { Queue } from "../_util/queue.ts";
 import type { Schema } from "../postcard/schema.ts";
-import { type EMPTY_METADATA, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import { type MetadataInit, toMetadata } from "../wire/metadata.ts";
 import type { Metadata } from "../wire/types.ts";
-import type { ChannelHost } from "./host.ts";
+import type { ChannelHost, ReceiveWindow } from "./host.ts";
 import type { Tx } from "./tx.ts";
 
 let bindRx: (
@@ -18,8 +18,9 @@ let bindRx: (
   id: number,
   schema: Schema<unknown>,
   credit: number,
+  window: ReceiveWindow,
 ) => void;
-let rxItem: (rx: Rx<unknown>, value: unknown) => boolean;
+let rxItem: (rx: Rx<unknown>, value: unknown, size: number) => boolean;
 let rxClose: (rx: Rx<unknown>, metadata: Metadata) => void;
 let rxRelease: (rx: Rx<unknown>) => void;
 let rxFail: (rx: Rx<unknown>, error: unknown) => void;
@@ -60,8 +61,15 @@ export class Rx<T> {
   #host: ChannelHost | undefined;
   #id = 0;
   #initial = 0;
+  /** Items the sender may still send (credit granted and not used). */
   #outstanding = 0;
-  #consumed = 0;
+  /** The receive window now: credit plus buffered items this side aims to keep, at most. */
+  #target = 0;
+  /** The window's bounds (see `SessionLimits.receiveWindowItems` / `receiveWindowBytes`). */
+  #windowItems = 0;
+  #windowBytes = 0;
+  /** The average encoded size of the items received, in bytes (0 before the first). */
+  #avgSize = 0;
   #items = new Queue<unknown>();
   /** The receives waiting now: they share the next item. */
   #waiters: Waiter[] = [];
@@ -79,8 +87,8 @@ export class Rx<T> {
     rxPartner = (rx) => rx.#partner as Tx<unknown> | undefined;
     setRxPartner = (rx, tx) => (rx.#partner = tx);
     rxBound = (rx) => rx.#host !== undefined;
-    bindRx = (rx, host, id, _schema, credit) => rx.#bind(host, id, credit);
-    rxItem = (rx, v) => rx.#item(v);
+    bindRx = (rx, host, id, _schema, credit, window) => rx.#bind(host, id, credit, window);
+    rxItem = (rx, v, size) => rx.#item(v, size);
     rxClose = (rx, m) => rx.#closeFromPeer(m);
     rxFail = (rx, e) => rx.#fail(e);
     rxRelease = (rx) => rx.#release();
@@ -106,24 +114,50 @@ export class Rx<T> {
     return this.#closeMetadata;
   }
 
-  #bind(host: ChannelHost, id: number, credit: number): void {
+  #bind(host: ChannelHost, id: number, credit: number, window: ReceiveWindow): void {
     this.#host = host;
     this.#id = id;
     this.#initial = credit;
     this.#outstanding = credit;
+    this.#target = credit;
+    this.#windowItems = Math.max(credit, window.items);
+    this.#windowBytes = window.bytes;
     this.#partner = undefined;
+  }
+
+  /**
+   * Grants the sender what keeps credit plus buffered items at the window,
+   * once at least half a window is missing: the window starts at the
+   * schema's credit and grows, once item sizes are known, to what fits the
+   * byte bound (at most the item bound), so a stream over a network link
+   * is not throttled to a round trip per few items.
+   */
+  #topUp(): void {
+    if (this.#state !== "open") return;
+    const target = this.#target;
+    const room = target - this.#outstanding - this.#items.length;
+    if (room >= Math.max(1, target >> 1)) {
+      this.#outstanding += room;
+      this.#host!.sendGrant(this.#id, room);
+    }
   }
 
   /**
    * Takes an item from the wire. Returns false when the sender exceeded
    * its credit (a protocol violation the connection reports).
    */
-  #item(value: unknown): boolean {
+  #item(value: unknown, size: number): boolean {
     if (--this.#outstanding < 0) return false;
     if (this.#state !== "open") return true; // reset locally: drop quietly
+    const avg = this.#avgSize = this.#avgSize === 0 ? size : this.#avgSize * 0.875 + size * 0.125;
+    this.#target = Math.min(
+      this.#windowItems,
+      Math.max(this.#initial, Math.floor(this.#windowBytes / Math.max(1, avg))),
+    );
     const waiters = this.#waiters;
     if (waiters.length === 0) {
       this.#items.push(value);
+      if (this.#target > this.#initial) this.#topUp(); // the window grew: grant at once
       return true;
     }
     this.#consume();
@@ -143,13 +177,7 @@ export class Rx<T> {
   }
 
   #consume(): void {
-    this.#consumed++;
-    if (this.#consumed >= Math.max(1, this.#initial >> 1) && this.#state === "open") {
-      const n = this.#consumed;
-      this.#consumed = 0;
-      this.#outstanding += n;
-      this.#host!.sendGrant(this.#id, n);
-    }
+    this.#topUp();
   }
 
   /** Settles every waiting receive with `done`. */
@@ -347,8 +375,9 @@ export const rxInternals = {
     id: number,
     schema: Schema<unknown>,
     credit: number,
-  ): void => bindRx(rx, host, id, schema, credit),
-  item: (rx: Rx<unknown>, value: unknown): boolean => rxItem(rx, value),
+    window: ReceiveWindow,
+  ): void => bindRx(rx, host, id, schema, credit, window),
+  item: (rx: Rx<unknown>, value: unknown, size: number): boolean => rxItem(rx, value, size),
   close: (rx: Rx<unknown>, metadata: Metadata): void => rxClose(rx, metadata),
   release: (rx: Rx<unknown>): void => rxRelease(rx),
   fail: (rx: Rx<unknown>, error: unknown): void => rxFail(rx, error),

@@ -10,8 +10,16 @@
  * @module
  */
 
-import { type ChannelHost, channelInternals as ci, Rx, Tx } from "../channel/channel.ts";
+import {
+  type ChannelHost,
+  channelInternals as ci,
+  type ReceiveWindow,
+  Rx,
+  Tx,
+} from "../channel/channel.ts";
 import type { SessionPort } from "./port.ts";
+import type { Connection } from "./connection.ts";
+import { observeItem } from "./intercept.ts";
 import type { ChannelHooks } from "../postcard/_compile.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
@@ -19,14 +27,24 @@ import { Reader } from "../postcard/_reader.ts";
 import { concatTwo } from "../_util/bytes.ts";
 import { type AnyChannelSchema, resolveSchema, type Schema } from "../postcard/schema.ts";
 import { writeChannelEnd, writeGrant, writeItemHead } from "../wire/heads.ts";
+import {
+  type RawChannel,
+  type RawChannelHost,
+  type RawChannelMessage,
+  rawInternals as ri,
+} from "./raw.ts";
 import type { ChannelBody, Metadata, Parity } from "../wire/types.ts";
 
-interface Entry {
-  readonly end: Tx<unknown> | Rx<unknown>;
-  readonly item: Schema<unknown>;
-  /** True when the peer allocated the id (the channel came with its call). */
-  readonly peer: boolean;
-}
+/** A channel bound to a typed end (`Tx`/`Rx`), or carried raw (see `raw.ts`). */
+type Entry =
+  | {
+    readonly end: Tx<unknown> | Rx<unknown>;
+    readonly item: Schema<unknown>;
+    readonly raw?: undefined;
+    /** True when the peer allocated the id (the channel came with its call). */
+    readonly peer: boolean;
+  }
+  | { readonly raw: RawChannel; readonly end?: undefined; readonly peer: boolean };
 
 interface Binding {
   readonly schema: AnyChannelSchema;
@@ -100,12 +118,14 @@ function scan(schema: Schema<unknown>, seen: Set<Schema<unknown>>): boolean {
 class ViolationReported extends Error {}
 
 /** The channel table of one connection. */
-export class ChannelRegistry implements ChannelHost {
+export class ChannelRegistry implements ChannelHost, RawChannelHost {
   readonly #port: SessionPort;
+  readonly #connection: Connection;
   readonly #connectionId: number;
   readonly #localBit: number;
   readonly #max: number;
   readonly #elements: number;
+  readonly #window: ReceiveWindow;
   readonly #entries = new Map<number, Entry>();
   #next: number;
   /** The peer's closed channel ids, oldest first, at most `GONE_MEMORY`. */
@@ -114,19 +134,25 @@ export class ChannelRegistry implements ChannelHost {
 
   /**
    * @param port The session.
+   * @param connection The connection (interceptors see it).
    * @param connectionId The connection id.
    * @param local This side's parity on the connection (its calls allocate channel ids).
    * @param maxChannels Most channels open at once on the connection.
    * @param maxDecodedElements Most elements one decoded item may hold.
+   * @param window The receive window of the channels this side receives on.
    */
   constructor(
     port: SessionPort,
+    connection: Connection,
     connectionId: number,
     local: Parity,
     maxChannels: number,
     maxDecodedElements: number,
+    window: ReceiveWindow,
   ) {
+    this.#window = window;
     this.#port = port;
+    this.#connection = connection;
     this.#connectionId = connectionId;
     this.#next = local === "odd" ? 1 : 2;
     this.#localBit = local === "odd" ? 1 : 0;
@@ -214,7 +240,89 @@ export class ChannelRegistry implements ChannelHost {
       return;
     }
     if (kept instanceof Tx) ci.bindTx(kept, this, id, item, b.schema.credit);
-    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit);
+    else ci.bindRx(kept as Rx<unknown>, this, id, item, b.schema.credit, this.#window);
+  }
+
+  // ------------------------------------------------------------ raw channels
+
+  /**
+   * A raw channel with an id of this side's parity, for a raw call.
+   *
+   * @throws {RangeError} When the connection has `maxChannels` open.
+   */
+  rawOutgoing(): RawChannel {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#entries.size >= this.#max) {
+      throw new RangeError(
+        `Cannot open a channel: the limit of ${this.#max} on this connection is reached`,
+      );
+    }
+    let id = this.#next;
+    while (this.#entries.has(id)) id += 2;
+    this.#next = id + 2;
+    const raw = ri.make(this, id);
+    this.#entries.set(id, { raw, peer: false });
+    return raw;
+  }
+
+  /**
+   * Raw channels for the channel ids of an incoming call (a fallback's);
+   * undefined when an id is invalid (the violation is reported).
+   */
+  rawIncoming(ids: readonly number[]): RawChannel[] | undefined {
+    const out: RawChannel[] = [];
+    for (const id of ids) {
+      const problem = id === 0
+        ? "channel id 0 is reserved"
+        : this.#entries.has(id)
+        ? `channel id ${id} is already in use`
+        : this.#entries.size >= this.#max
+        ? `more than ${this.#max} channels on connection ${this.#connectionId}`
+        : undefined;
+      if (problem !== undefined) {
+        for (const c of out) this.done(c.id);
+        this.#port.violation(problem);
+        return undefined;
+      }
+      this.#peerGone.delete(id);
+      const raw = ri.make(this, id);
+      this.#entries.set(id, { raw, peer: true });
+      out.push(raw);
+    }
+    return out;
+  }
+
+  sendRaw(id: number, message: RawChannelMessage): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      switch (message.type) {
+        case "item":
+          writeItemHead(w, this.#connectionId, id);
+          w.raw(message.item);
+          break;
+        case "close":
+        case "reset":
+          writeChannelEnd(w, this.#connectionId, id, message.type, message.metadata);
+          break;
+        case "grantCredit":
+          writeGrant(w, this.#connectionId, id, message.additional);
+          break;
+      }
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
+  done(id: number): void {
+    const entry = this.#entries.get(id);
+    if (entry?.raw !== undefined) this.#remove(id, entry);
+  }
+
+  violation(description: string): void {
+    this.#port.violation(description);
   }
 
   // ------------------------------------------------------------ incoming calls
@@ -256,7 +364,7 @@ export class ChannelRegistry implements ChannelHost {
         this.#entries.set(id, { end, item: schema.item, peer: true });
         registered.push(id);
         if (end instanceof Tx) ci.bindTx(end, this, id, schema.item, schema.credit);
-        else ci.bindRx(end, this, id, schema.item, schema.credit);
+        else ci.bindRx(end, this, id, schema.item, schema.credit, this.#window);
         return end;
       },
     };
@@ -312,6 +420,11 @@ export class ChannelRegistry implements ChannelHost {
       );
       return;
     }
+    if (entry.raw !== undefined) {
+      // A copy: what reaches code above never shares memory with other messages.
+      ri.deliver(entry.raw, { type: "item", item: bytes.slice(start) });
+      return;
+    }
     if (!(entry.end instanceof Rx)) {
       port.violation(`item for channel ${id}, on which this side is the sender`);
       return;
@@ -324,7 +437,20 @@ export class ChannelRegistry implements ChannelHost {
       port.violation(`undecodable item on channel ${id}: ${e.message}`);
       return;
     }
-    if (!ci.item(entry.end, value)) port.violation(`the peer exceeded its credit on channel ${id}`);
+    if (port.interceptors.length > 0) this.#observe("received", id, value);
+    if (!ci.item(entry.end, value, bytes.length - start)) {
+      port.violation(`the peer exceeded its credit on channel ${id}`);
+    }
+  }
+
+  /** Shows an item to the session's interceptors. */
+  #observe(direction: "sent" | "received", channelId: number, value: unknown): void {
+    const port = this.#port;
+    observeItem(
+      port.interceptors,
+      { direction, channelId, value, connection: this.#connection },
+      (e) => port.reportError(e, `an interceptor's item hook (channel ${channelId})`),
+    );
   }
 
   /**
@@ -337,7 +463,7 @@ export class ChannelRegistry implements ChannelHost {
    */
   handleSharedItem(id: number, prefix: Uint8Array, start: number, last: Uint8Array): void {
     const entry = this.#entries.get(id);
-    if (entry !== undefined && entry.item.kind === "bytes" && entry.end instanceof Rx) {
+    if (entry?.end !== undefined && entry.item.kind === "bytes" && entry.end instanceof Rx) {
       const r = new Reader(prefix, start, prefix.length);
       let length = -1;
       try {
@@ -346,7 +472,8 @@ export class ChannelRegistry implements ChannelHost {
         // Malformed: handled below, like any item.
       }
       if (length === last.length && r.pos === prefix.length) {
-        if (!ci.item(entry.end, last)) {
+        if (this.#port.interceptors.length > 0) this.#observe("received", id, last);
+        if (!ci.item(entry.end, last, prefix.length - start + last.length)) {
           this.#port.violation(`the peer exceeded its credit on channel ${id}`);
         }
         return;
@@ -359,6 +486,13 @@ export class ChannelRegistry implements ChannelHost {
   handle(id: number, body: ChannelBody): void {
     const entry = this.#entries.get(id);
     const port = this.#port;
+    if (entry?.raw !== undefined) {
+      ri.deliver(
+        entry.raw,
+        body.type === "item" ? { type: "item", item: body.item.slice() } : body,
+      );
+      return;
+    }
     switch (body.type) {
       case "item":
         this.handleItem(id, body.item, 0);
@@ -406,8 +540,9 @@ export class ChannelRegistry implements ChannelHost {
   /** Ends every channel with `error` (the connection closed). */
   failAll(error: unknown): void {
     this.#failed = error;
-    for (const { end } of this.#entries.values()) {
-      if (end instanceof Tx) ci.failTx(end, error);
+    for (const { end, raw } of this.#entries.values()) {
+      if (raw !== undefined) ri.fail(raw, error);
+      else if (end instanceof Tx) ci.failTx(end, error);
       else ci.failRx(end, error);
     }
     this.#entries.clear();
@@ -425,6 +560,7 @@ export class ChannelRegistry implements ChannelHost {
     } finally {
       port.release(w);
     }
+    if (port.interceptors.length > 0) this.#observe("sent", id, value);
   }
 
   sendClose(id: number, metadata: Metadata): void {

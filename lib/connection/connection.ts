@@ -23,6 +23,7 @@ import { ChannelRegistry } from "./channels.ts";
 import { Dispatcher } from "./incoming.ts";
 import { Outgoing } from "./outgoing.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
+import type { Fallback, RawCallOptions, RawChannel, RawResult } from "./raw.ts";
 
 /**
  * One connection of a session: the root connection (id 0) or a virtual
@@ -100,6 +101,44 @@ export interface Connection extends AsyncDisposable {
    */
   serve<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void;
   /**
+   * Calls a method by id with arguments already encoded, and resolves with
+   * the response's raw bytes (the method's `Result`, wire-spec §2.7) and
+   * metadata: for code that knows no schema, such as a proxy.
+   *
+   * @param methodId The method id.
+   * @param args The encoded arguments (copied).
+   * @param options Metadata, raw channels for the call's channel list, a signal and a timeout.
+   * @returns The raw response.
+   * @throws {RangeError} For a method id that is not a u64, or a bad timeout.
+   * @throws {RpcError} When the connection or session closes first.
+   */
+  callRaw(methodId: bigint, args: Uint8Array, options?: RawCallOptions): Promise<RawResult>;
+  /**
+   * Answers, raw, every call for a method this connection does not serve
+   * (instead of `UnknownMethod`): the fallback gets the method id, the
+   * metadata, the argument bytes and the call's channels as raw channels,
+   * and returns the response's `ret` bytes.
+   *
+   * @param fallback The fallback.
+   * @throws {TypeError} When `fallback` is not a function.
+   */
+  serveFallback(fallback: Fallback): void;
+  /**
+   * Makes a raw channel with an id of this side's parity, to pass to
+   * `callRaw` in its `channels`.
+   *
+   * @returns The channel.
+   * @throws {RangeError} When the connection has `maxChannels` channels open.
+   */
+  rawChannel(): RawChannel;
+  /**
+   * A snapshot of the connection's counters: calls in flight and done each
+   * way, channels open. Counting costs a few increments per call.
+   *
+   * @returns The counters now.
+   */
+  stats(): ConnectionStats;
+  /**
    * Closes the connection. For a virtual connection this sends
    * `ConnectionClose`; closing the root connection closes the session.
    * Pending calls fail and running handlers see their signal aborted.
@@ -107,6 +146,20 @@ export interface Connection extends AsyncDisposable {
    * @param metadata Metadata for the peer.
    */
   close(metadata?: MetadataInit): Promise<void>;
+}
+
+/** What a connection has done and has in flight (see {@linkcode Connection.stats}). */
+export interface ConnectionStats {
+  /** Calls this side made that are not answered yet. */
+  readonly callsInFlight: number;
+  /** Calls this side made that were answered (or failed by the peer's answer). */
+  readonly callsCompleted: number;
+  /** Calls from the peer running or waiting to run. */
+  readonly callsServing: number;
+  /** Calls from the peer answered. */
+  readonly callsServed: number;
+  /** Channels open on the connection, either direction. */
+  readonly channelsOpen: number;
 }
 
 /** The connection as its session drives it (internal). */
@@ -153,6 +206,7 @@ export class ConnectionCore implements Connection {
     const channels = (): ChannelRegistry => this.#registry();
     this.#outgoing = new Outgoing(
       port,
+      this,
       id,
       local,
       peer,
@@ -220,6 +274,29 @@ export class ConnectionCore implements Connection {
     this.#serving.register(service, handlers);
   }
 
+  callRaw(methodId: bigint, args: Uint8Array, options?: RawCallOptions): Promise<RawResult> {
+    return this.#outgoing.callRaw(methodId, args, options);
+  }
+
+  serveFallback(fallback: Fallback): void {
+    this.#serving.setFallback(fallback);
+  }
+
+  stats(): ConnectionStats {
+    return {
+      callsInFlight: this.#outgoing.inFlight,
+      callsCompleted: this.#outgoing.completed,
+      callsServing: this.#serving.running,
+      callsServed: this.#serving.completed,
+      channelsOpen: this.#channels?.size ?? 0,
+    };
+  }
+
+  rawChannel(): RawChannel {
+    if (this.#closed !== undefined) throw this.#closed;
+    return this.#registry().rawOutgoing();
+  }
+
   async close(metadata?: MetadataInit): Promise<void> {
     if (this.#closed !== undefined) return;
     await this.closer?.(toMetadata(metadata));
@@ -232,10 +309,12 @@ export class ConnectionCore implements Connection {
   #registry(): ChannelRegistry {
     return this.#channels ??= new ChannelRegistry(
       this.#port,
+      this,
       this.id,
       this.settings.parity,
       this.#limits.maxChannels,
       this.#limits.maxDecodedElements,
+      { items: this.#limits.receiveWindowItems, bytes: this.#limits.receiveWindowBytes },
     );
   }
 

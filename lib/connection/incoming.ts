@@ -19,8 +19,16 @@ import {
 import { Queue } from "../_util/queue.ts";
 import type { Connection } from "./connection.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
-import { CancelledError } from "../wire/errors.ts";
-import { EMPTY_METADATA, exposeMetadata, type MetadataInit, toMetadata } from "../wire/metadata.ts";
+import { CancelledError, RpcError } from "../wire/errors.ts";
+import {
+  EMPTY_METADATA,
+  ERROR_KEY,
+  exposeMetadata,
+  metadataEntry,
+  type MetadataInit,
+  toMetadata,
+} from "../wire/metadata.ts";
+import { Info, type Interceptor, runChain } from "./intercept.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import type { Schema } from "../postcard/schema.ts";
@@ -32,6 +40,8 @@ import type {
   ServiceDescriptor,
 } from "../identity/service.ts";
 import type { Metadata } from "../wire/types.ts";
+import type { Writer } from "../postcard/_writer.ts";
+import type { Fallback, RawCall, RawResponse } from "./raw.ts";
 
 interface Incoming {
   readonly id: number;
@@ -48,10 +58,19 @@ interface Incoming {
   responseMetadata: Metadata;
 }
 
-interface HandlerEntry {
+/** A method's handler. */
+interface TypedEntry {
+  readonly label: string;
   readonly method: MethodDescriptor;
   readonly fn: Handler<MethodSpec>;
 }
+
+/** A method's handler, or the connection's fallback (no method: the call stays bytes). */
+type HandlerEntry = TypedEntry | {
+  readonly label: string;
+  readonly method: undefined;
+  readonly fn: Fallback;
+};
 
 /** What a handler receives after its arguments. */
 class Context implements CallContext {
@@ -82,8 +101,7 @@ class Context implements CallContext {
   }
 
   get method(): string {
-    const m = this.#call.entry.method;
-    return `${m.service}.${m.name}`;
+    return this.#call.entry.label;
   }
 
   setResponseMetadata(metadata: MetadataInit): void {
@@ -138,10 +156,14 @@ export class Dispatcher {
   readonly #limits: ConnectionLimits;
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => boolean;
-  #handlers: Map<bigint, HandlerEntry> | undefined;
+  #handlers: Map<bigint, TypedEntry> | undefined;
   readonly #running = new Map<number, Incoming>();
   #active = 0;
   #backlog: Queue<Incoming> | undefined;
+  /** Calls served to the end (stats). */
+  completed = 0;
+  /** Answers calls for methods not served, raw (see `Connection.serveFallback`). */
+  #fallback: Fallback | undefined;
 
   /**
    * @param port The session.
@@ -172,11 +194,16 @@ export class Dispatcher {
     return this.#running.size > 0;
   }
 
+  /** Incoming calls running or waiting to run (stats). */
+  get running(): number {
+    return this.#running.size;
+  }
+
   /** Registers the handlers of a service (see `Connection.serve`). */
   register<M extends MethodSpecs>(service: ServiceDescriptor<M>, handlers: Handlers<M>): void {
     checkHandlers(service, handlers);
     const table = this.#handlers ??= new Map();
-    const entries: HandlerEntry[] = [];
+    const entries: TypedEntry[] = [];
     for (const name of Object.keys(service.methods)) {
       const method = service.methods[name as keyof M & string] as unknown as MethodDescriptor;
       const fn = (handlers as Record<string, unknown>)[name] as Handler<MethodSpec>;
@@ -185,7 +212,11 @@ export class Dispatcher {
           `Cannot serve ${service.name}.${name}: its method id is already served`,
         );
       }
-      entries.push({ method, fn: fn.bind(handlers) as Handler<MethodSpec> });
+      entries.push({
+        label: `${method.service}.${method.name}`,
+        method,
+        fn: fn.bind(handlers) as Handler<MethodSpec>,
+      });
     }
     for (const e of entries) table.set(e.method.id, e);
   }
@@ -211,7 +242,9 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
-      this.#respondError(id, "unknownMethod", EMPTY_METADATA);
+      if (this.#fallback !== undefined) {
+        this.#callFallback(id, methodId, channelIds, metadata, args, start);
+      } else this.#respondError(id, "unknownMethod", EMPTY_METADATA);
       return;
     }
     const method = entry.method;
@@ -246,6 +279,58 @@ export class Dispatcher {
       responded: false,
       responseMetadata: EMPTY_METADATA,
     };
+    this.#admit(call);
+  }
+
+  /** Sets the fallback that answers calls for methods not served (see `Connection.serveFallback`). */
+  setFallback(fallback: Fallback): void {
+    if (typeof fallback !== "function") {
+      throw new TypeError(`Cannot serve a fallback: expected a function, got ${typeof fallback}`);
+    }
+    this.#fallback = fallback;
+  }
+
+  #callFallback(
+    id: number,
+    methodId: bigint,
+    channelIds: readonly number[],
+    metadata: Metadata,
+    args: Uint8Array,
+    start: number,
+  ): void {
+    const channels = this.#channels().rawIncoming(channelIds);
+    if (channels === undefined) return; // a violation was reported
+    const controller = new AbortController();
+    const raw: RawCall = {
+      requestId: id,
+      methodId,
+      args: args.slice(start),
+      metadata: exposeMetadata(metadata),
+      channels,
+      signal: controller.signal,
+    };
+    const call: Incoming = {
+      id,
+      entry: {
+        label: `method 0x${methodId.toString(16).padStart(16, "0")}`,
+        method: undefined,
+        fn: this.#fallback!,
+      },
+      metadata,
+      args: [raw],
+      ends: undefined,
+      controller,
+      abortReason: undefined,
+      started: false,
+      responded: false,
+      responseMetadata: EMPTY_METADATA,
+    };
+    this.#admit(call);
+  }
+
+  /** Runs a call now, or queues it behind the concurrency bound. */
+  #admit(call: Incoming): void {
+    const id = call.id;
     this.#running.set(id, call);
     if (this.#active >= this.#maxConcurrent) {
       const backlog = this.#backlog ??= new Queue();
@@ -265,11 +350,20 @@ export class Dispatcher {
     if (call.responded) return; // cancelled while queued
     call.started = true;
     this.#active++;
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length > 0) {
+      this.#startIntercepted(call, interceptors);
+      return;
+    }
     const args = call.args;
     let result: unknown;
     try {
-      args.push(new Context(call, this.#connection));
-      result = call.entry.fn(...(args as Parameters<Handler<MethodSpec>>));
+      const entry = call.entry;
+      if (entry.method === undefined) result = entry.fn(args[0] as RawCall);
+      else {
+        args.push(new Context(call, this.#connection));
+        result = entry.fn(...(args as Parameters<Handler<MethodSpec>>));
+      }
     } catch (e) {
       releaseEnds(call);
       this.#handlerFailed(call, e);
@@ -295,10 +389,65 @@ export class Dispatcher {
     }
   }
 
+  /** Runs a call's handler inside the session's interceptors. */
+  #startIntercepted(call: Incoming, interceptors: readonly Interceptor[]): void {
+    const entry = call.entry;
+    const controller = call.controller ??= new AbortController();
+    if (call.abortReason !== undefined && !controller.signal.aborted) {
+      controller.abort(call.abortReason);
+    }
+    const args = call.args;
+    const info = new Info(
+      "server",
+      entry.label,
+      entry.method,
+      entry.method?.id ?? (args[0] as RawCall).methodId,
+      entry.method === undefined ? [(args[0] as RawCall).args] : [...args],
+      exposeMetadata(call.metadata),
+      this.#connection,
+      controller.signal,
+    );
+    const invoke = (): Promise<unknown> =>
+      new Promise((resolve) => {
+        if (entry.method === undefined) resolve(entry.fn(args[0] as RawCall));
+        else {
+          args.push(new Context(call, this.#connection));
+          resolve(entry.fn(...(args as Parameters<Handler<MethodSpec>>)));
+        }
+      });
+    runChain(interceptors, info, invoke).then(
+      (v) => {
+        releaseEnds(call);
+        if (info.added.length > 0) {
+          call.responseMetadata = [...call.responseMetadata, ...info.added];
+        }
+        this.#reply(call, v);
+      },
+      (e) => {
+        releaseEnds(call);
+        if (info.added.length > 0) {
+          call.responseMetadata = [...call.responseMetadata, ...info.added];
+        }
+        if (e instanceof RpcError) this.#rejected(call, e);
+        else this.#handlerFailed(call, e);
+      },
+    );
+  }
+
+  /**
+   * An interceptor rejected the call with an `RpcError`: the caller is
+   * answered `Cancelled` with the reason in its `roam-error` metadata (not
+   * reported: a deliberate refusal, not a failure).
+   */
+  #rejected(call: Incoming, error: RpcError): void {
+    this.#finish(call);
+    const metadata = [...call.responseMetadata, metadataEntry(ERROR_KEY, error.message)];
+    this.#respondError(call.id, "cancelled", metadata, call);
+  }
+
   #handlerFailed(call: Incoming, error: unknown): void {
-    const m = call.entry.method;
     if (!call.responded && !this.#closed()) {
-      this.#port.reportError(error, `handler of ${m.service}.${m.name} (request ${call.id})`);
+      this.#port.reportError(error, `handler of ${call.entry.label} (request ${call.id})`);
     }
     this.#finish(call);
     this.#respondError(call.id, "cancelled", call.responseMetadata, call);
@@ -318,24 +467,19 @@ export class Dispatcher {
     const method = call.entry.method;
     const w = port.acquire();
     try {
-      writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
-      if (method.error === undefined) {
-        writeOk(w);
-        encodeWith(w, method.returns as Schema<unknown>, value, "return value");
-      } else {
-        const r = value as { ok?: unknown; value?: unknown; error?: unknown } | null;
-        if (typeof r !== "object" || r === null || typeof r.ok !== "boolean") {
+      if (method === undefined) {
+        // The fallback's answer: its bytes as they are.
+        const r = value as RawResponse | null;
+        if (typeof r !== "object" || r === null || !(r.ret instanceof Uint8Array)) {
           throw new TypeError(
-            `Cannot encode the result of ${method.service}.${method.name}: a fallible handler returns ok(value) or err(error)`,
+            `Cannot answer ${call.entry.label}: a fallback returns { ret: Uint8Array, metadata? }`,
           );
         }
-        if (r.ok) {
-          writeOk(w);
-          encodeWith(w, method.returns as Schema<unknown>, r.value, "return value");
-        } else {
-          writeUserError(w);
-          encodeWith(w, method.error as Schema<unknown>, r.error, "error value");
-        }
+        writeResponseHead(w, this.#connection.id, call.id, toMetadata(r.metadata));
+        w.raw(r.ret);
+      } else {
+        writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
+        writeResult(w, method, value);
       }
       call.responded = true;
       port.sendFrom(w);
@@ -352,6 +496,7 @@ export class Dispatcher {
   #finish(call: Incoming): void {
     if (this.#running.get(call.id) !== call) return;
     this.#running.delete(call.id);
+    this.completed++;
     if (call.started) this.#active--;
     const backlog = this.#backlog;
     while (
@@ -383,7 +528,7 @@ export class Dispatcher {
   cancel(id: number): void {
     const call = this.#running.get(id);
     if (call === undefined) return; // finished already: a harmless race
-    abortCall(call, new CancelledError(`${call.entry.method.service}.${call.entry.method.name}`));
+    abortCall(call, new CancelledError(call.entry.label));
     if (!call.responded) {
       this.#respondError(id, "cancelled", call.responseMetadata, call);
     }
@@ -404,5 +549,27 @@ export class Dispatcher {
     this.#running.clear();
     this.#active = 0;
     this.#backlog = undefined;
+  }
+}
+
+/** Writes a typed handler's value as the `Result` of a response, with the method's schemas. */
+function writeResult(w: Writer, method: MethodDescriptor, value: unknown): void {
+  if (method.error === undefined) {
+    writeOk(w);
+    encodeWith(w, method.returns as Schema<unknown>, value, "return value");
+    return;
+  }
+  const r = value as { ok?: unknown; value?: unknown; error?: unknown } | null;
+  if (typeof r !== "object" || r === null || typeof r.ok !== "boolean") {
+    throw new TypeError(
+      `Cannot encode the result of ${method.service}.${method.name}: a fallible handler returns ok(value) or err(error)`,
+    );
+  }
+  if (r.ok) {
+    writeOk(w);
+    encodeWith(w, method.returns as Schema<unknown>, r.value, "return value");
+  } else {
+    writeUserError(w);
+    encodeWith(w, method.error as Schema<unknown>, r.error, "error value");
   }
 }

@@ -22,15 +22,32 @@ import {
   withMetadata,
 } from "../wire/errors.ts";
 import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
-import { EMPTY_METADATA, exposeMetadata, toMetadata } from "../wire/metadata.ts";
+import { EMPTY_METADATA, ERROR_KEY, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
+import type { Connection } from "./connection.ts";
+import { Info, runChain } from "./intercept.ts";
+import type { RawCallOptions, RawResult } from "./raw.ts";
+
+/** The varint bytes of a u64. */
+function varintBytes(n: bigint): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80n) {
+    out.push(Number(n & 0x7fn) | 0x80);
+    n >>= 7n;
+  }
+  out.push(Number(n));
+  return Uint8Array.from(out);
+}
 
 interface Pending {
-  readonly method: MethodDescriptor;
+  /** The method whose schemas decode the response; undefined for a raw call. */
+  readonly method: MethodDescriptor | undefined;
+  /** How the call is named in errors (`Service.method`, or a raw method id). */
+  readonly label: string;
   readonly full: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -38,9 +55,12 @@ interface Pending {
 }
 
 interface Queued {
-  readonly method: MethodDescriptor;
+  /** The method id's varint bytes. */
+  readonly idBytes: Uint8Array;
   readonly args: Uint8Array;
   readonly channels: OutgoingChannels | undefined;
+  /** Channel ids of a raw call (its raw channels are registered already). */
+  readonly rawChannels?: readonly number[];
   readonly metadata: Metadata;
   readonly pending: Pending;
   dead: boolean;
@@ -54,6 +74,7 @@ const NO_CHANNELS: readonly number[] = Object.freeze([]);
 /** The outgoing calls of one connection. */
 export class Outgoing {
   readonly #port: SessionPort;
+  readonly #connection: Connection;
   readonly #connectionId: number;
   readonly #peer: ConnectionSettings;
   readonly #maxElements: number;
@@ -65,9 +86,12 @@ export class Outgoing {
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
   #pumpWaiting = false;
+  /** Calls answered (stats). */
+  completed = 0;
 
   /**
    * @param port The session.
+   * @param connection The connection (interceptors see it).
    * @param connectionId The connection id.
    * @param local This side's settings (its parity numbers the requests).
    * @param peer The peer's settings (its concurrency limit).
@@ -77,6 +101,7 @@ export class Outgoing {
    */
   constructor(
     port: SessionPort,
+    connection: Connection,
     connectionId: number,
     local: ConnectionSettings,
     peer: ConnectionSettings,
@@ -85,6 +110,7 @@ export class Outgoing {
     closed: () => RpcError | undefined,
   ) {
     this.#port = port;
+    this.#connection = connection;
     this.#connectionId = connectionId;
     this.#peer = peer;
     this.#maxElements = maxElements;
@@ -108,6 +134,37 @@ export class Outgoing {
    * `full`), or rejects with why it failed.
    */
   call(
+    method: MethodDescriptor,
+    args: unknown[],
+    options: CallOptions | undefined,
+    full: boolean,
+  ): Promise<unknown> {
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length === 0) return this.#call(method, args, options, full);
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options?.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const info = new Info(
+      "client",
+      `${method.service}.${method.name}`,
+      method,
+      method.id,
+      args,
+      metadata,
+      this.#connection,
+      options?.signal,
+    );
+    return runChain(
+      interceptors,
+      info,
+      () => this.#call(method, args, { ...options, metadata: info.metadata }, full),
+    );
+  }
+
+  #call(
     method: MethodDescriptor,
     args: unknown[],
     options: CallOptions | undefined,
@@ -142,7 +199,14 @@ export class Outgoing {
       resolve = res;
       reject = rej;
     });
-    const pending: Pending = { method, full, resolve, reject, cleanup: undefined };
+    const pending: Pending = {
+      method,
+      label: `${method.service}.${method.name}`,
+      full,
+      resolve,
+      reject,
+      cleanup: undefined,
+    };
     const port = this.#port;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
@@ -187,7 +251,14 @@ export class Outgoing {
     } finally {
       port.release(w);
     }
-    const queued: Queued = { method, args: bytes, channels, metadata, pending, dead: false };
+    const queued: Queued = {
+      idBytes: methodIdBytes(method, method.id),
+      args: bytes,
+      channels,
+      metadata,
+      pending,
+      dead: false,
+    };
     if (now) {
       const id = this.#sendQueued(queued);
       if (signal !== undefined || timeout !== undefined) {
@@ -201,6 +272,117 @@ export class Outgoing {
       if (!port.writable) this.#pumpWhenWritable();
     }
     return promise;
+  }
+
+  /**
+   * Makes a raw call: `args` are the encoded arguments, `channels` raw
+   * channels made on this connection; resolves with the response's raw
+   * bytes and metadata.
+   */
+  callRaw(
+    methodId: bigint,
+    args: Uint8Array,
+    options: RawCallOptions | undefined,
+  ): Promise<RawResult> {
+    const interceptors = this.#port.interceptors;
+    if (interceptors.length === 0) return this.#callRaw(methodId, args, options);
+    let metadata: Metadata;
+    try {
+      metadata = toMetadata(options?.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const info = new Info(
+      "client",
+      rawLabel(methodId),
+      undefined,
+      methodId,
+      [args],
+      metadata,
+      this.#connection,
+      options?.signal,
+    );
+    return runChain(
+      interceptors,
+      info,
+      () => this.#callRaw(methodId, args, { ...options, metadata: info.metadata }),
+    ) as Promise<RawResult>;
+  }
+
+  #callRaw(
+    methodId: bigint,
+    args: Uint8Array,
+    options: RawCallOptions | undefined,
+  ): Promise<RawResult> {
+    const closed = this.#closed();
+    if (closed !== undefined) return Promise.reject(closed);
+    if (this.#port.closing) {
+      return Promise.reject(
+        new ClosedError("session-closed", "The session is closing: no new calls"),
+      );
+    }
+    if (typeof methodId !== "bigint" || methodId < 0n || methodId > 0xffff_ffff_ffff_ffffn) {
+      return Promise.reject(
+        new RangeError(`Cannot call method ${String(methodId)}: a method id is a u64 bigint`),
+      );
+    }
+    if (!(args instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("Cannot make a raw call: args must be a Uint8Array"));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const timeout = options?.timeout;
+    if (timeout !== undefined && !(timeout >= 0 && timeout <= 0x7fff_ffff)) {
+      return Promise.reject(
+        new RangeError(`Invalid timeout: expected 0 to 2147483647 milliseconds, got ${timeout}`),
+      );
+    }
+    let metadata = EMPTY_METADATA;
+    try {
+      if (options?.metadata !== undefined) metadata = toMetadata(options.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const rawChannels = (options?.channels ?? []).map((c) => c.id);
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const label = rawLabel(methodId);
+    const pending: Pending = {
+      method: undefined,
+      label,
+      full: true,
+      resolve,
+      reject,
+      cleanup: undefined,
+    };
+    const queued: Queued = {
+      idBytes: varintBytes(methodId),
+      args: args.slice(),
+      channels: undefined,
+      rawChannels,
+      metadata,
+      pending,
+      dead: false,
+    };
+    const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
+      (this.#waiting === undefined || this.#waiting.length === 0);
+    if (now) {
+      const id = this.#sendQueued(queued);
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, id, undefined, options!);
+      }
+    } else {
+      (this.#waiting ??= new Queue()).push(queued);
+      if (signal !== undefined || timeout !== undefined) {
+        this.#watch(pending, undefined, queued, options!);
+      }
+      if (!this.#port.writable) this.#pumpWhenWritable();
+    }
+    return promise as Promise<RawResult>;
   }
 
   /** Sends queued calls once the link has drained. */
@@ -223,8 +405,8 @@ export class Outgoing {
         w,
         this.#connectionId,
         id,
-        methodIdBytes(q.method, q.method.id),
-        q.channels?.ids ?? NO_CHANNELS,
+        q.idBytes,
+        q.rawChannels ?? q.channels?.ids ?? NO_CHANNELS,
         q.metadata,
       );
       w.raw(q.args);
@@ -248,7 +430,7 @@ export class Outgoing {
     pending: Pending,
     sentId: number | undefined,
     queued: Queued | undefined,
-    options: CallOptions,
+    options: { readonly signal?: AbortSignal; readonly timeout?: number },
   ): void {
     let id = sentId;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -271,8 +453,7 @@ export class Outgoing {
     if (options.timeout !== undefined) {
       const ms = options.timeout;
       timer = setTimeout(() => {
-        const m = pending.method;
-        abort(new DOMException(`${m.service}.${m.name} timed out after ${ms} ms`, "TimeoutError"));
+        abort(new DOMException(`${pending.label} timed out after ${ms} ms`, "TimeoutError"));
       }, ms);
     }
     pending.cleanup = () => {
@@ -344,7 +525,14 @@ export class Outgoing {
       return;
     }
     this.#pending.delete(id);
+    this.completed++;
     pending.cleanup?.();
+    if (pending.method === undefined) {
+      // A raw call: the caller gets the bytes (a copy) and decodes them if it wants.
+      pending.resolve({ ret: ret.slice(start), metadata: exposeMetadata(metadata) });
+      this.#pump();
+      return;
+    }
     let outcome: { ok: boolean; value: unknown };
     try {
       outcome = decodeReturn(pending.method, ret, start, metadata, this.#maxElements);
@@ -410,7 +598,10 @@ function decodeReturn(
       case RoamErrorTag.InvalidPayload:
         return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
       case RoamErrorTag.Cancelled:
-        return { ok: false, value: withMetadata(new CancelledError(name), metadata) };
+        return {
+          ok: false,
+          value: withMetadata(new CancelledError(name, reasonOf(metadata)), metadata),
+        };
     }
     return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
   } catch (e) {
@@ -423,4 +614,15 @@ function decodeReturn(
     }
     throw e;
   }
+}
+
+/** How a raw call is named in messages. */
+export function rawLabel(methodId: bigint): string {
+  return `method 0x${methodId.toString(16).padStart(16, "0")}`;
+}
+
+/** The reason a peer gave for a `Cancelled` answer, if any. */
+function reasonOf(metadata: Metadata): string | undefined {
+  for (const e of metadata) if (e.key === ERROR_KEY && typeof e.value === "string") return e.value;
+  return undefined;
 }

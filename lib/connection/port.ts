@@ -6,11 +6,14 @@
  */
 
 import type { Writer } from "../postcard/_writer.ts";
+import type { Interceptor } from "./intercept.ts";
 
 /** What a connection needs from its session. */
 export interface SessionPort {
   /** True once the session is closing or closed: no new calls. */
   readonly closing: boolean;
+  /** The session's interceptors (empty: nothing to run). */
+  readonly interceptors: readonly Interceptor[];
   /**
    * True while a sender need not wait: the link's outgoing buffer is at or
    * below the session's `sendHighWaterMark`.
@@ -43,4 +46,8 @@ export interface ConnectionLimits {
   readonly maxChannels: number;
   /** Most elements one decoded value may hold (arguments, response, item). */
   readonly maxDecodedElements: number;
+  /** Items a channel receiver lets its sender run ahead, at most. */
+  readonly receiveWindowItems: number;
+  /** Bytes a channel receiver aims to let its sender run ahead. */
+  readonly receiveWindowBytes: number;
 }

@@ -9,6 +9,7 @@
 
 import { resolveRetry } from "../_util/retry.ts";
 import { BareConduit } from "../conduit/bare.ts";
+import { checkInterceptors } from "../connection/intercept.ts";
 import type { Conduit } from "../conduit/conduit.ts";
 import { admit, ResumeRegistry } from "../conduit/registry.ts";
 import { STABLE_RETRY, StableConduit } from "../conduit/stable.ts";
@@ -177,6 +178,7 @@ async function handshake<T>(conduit: Conduit, work: () => Promise<T>): Promise<T
  */
 export async function initiate(link: Link, options: InitiatorOptions = {}): Promise<Session> {
   resolveKeepalive(options.keepalive);
+  checkInterceptors(options.interceptors);
   resolveLimits(options.limits);
   const parity = options.parity ?? "odd";
   if (parity !== "odd" && parity !== "even") {
@@ -233,6 +235,7 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
  */
 export async function accept(link: Link, options: SessionOptions = {}): Promise<Session> {
   resolveKeepalive(options.keepalive);
+  checkInterceptors(options.interceptors);
   resolveLimits(options.limits);
   const metadata = toMetadata(options.metadata);
   const timeout = checkMs(

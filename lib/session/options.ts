@@ -10,6 +10,7 @@ import type { RetryPolicy } from "../_util/retry.ts";
 import type { ResumeRegistry } from "../conduit/registry.ts";
 import type { Relink } from "../conduit/stable.ts";
 import type { Connection } from "../connection/connection.ts";
+import type { Interceptor } from "../connection/intercept.ts";
 import { checkHandlers } from "../connection/incoming.ts";
 import type { MetadataInit } from "../wire/metadata.ts";
 import type { Handlers } from "../connection/api.ts";
@@ -119,6 +120,22 @@ export interface SessionLimits {
    * object in memory.
    */
   readonly maxDecodedElements?: number;
+  /**
+   * The receive window of every channel this side receives on, in items
+   * (default 256): the receiver grants credit beyond the schema's initial
+   * credit (grants are additive) so that a stream over a network link is
+   * not held to one round trip per few items, up to this many items
+   * granted or buffered, and up to `receiveWindowBytes` of them by their
+   * average size. 0 turns the window off: a receiver grants only its
+   * schema's credit back, half at a time.
+   */
+  readonly receiveWindowItems?: number;
+  /**
+   * The bytes a channel's receive window aims at (default 1 MiB), from the
+   * average encoded size of its items: a channel of 64 KiB items keeps its
+   * schema's credit, one of `i32`s grows to `receiveWindowItems`.
+   */
+  readonly receiveWindowBytes?: number;
 }
 
 /** Options of a session, either side. */
@@ -139,6 +156,12 @@ export interface SessionOptions {
   readonly keepalive?: { readonly interval: number; readonly timeout: number } | false;
   /** Services served on the root connection. */
   readonly services?: readonly ServiceImpl[];
+  /**
+   * Code that runs around every call this session makes and serves, on
+   * every connection, in order, and sees every channel item (see
+   * {@linkcode Interceptor}).
+   */
+  readonly interceptors?: readonly Interceptor[];
   /** Decides on virtual connections the peer opens. Without it every open is rejected. */
   readonly onConnection?: (
     request: ConnectionRequest,
@@ -213,6 +236,8 @@ export const DEFAULTS = {
   maxSendOverflow: 16 * 1024 * 1024,
   maxPingRate: 1000,
   maxDecodedElements: 1 << 20,
+  receiveWindowItems: 256,
+  receiveWindowBytes: 1024 * 1024,
   closeTimeout: 5000,
 };
 
@@ -228,11 +253,11 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
   if (limits !== undefined && (typeof limits !== "object" || limits === null)) {
     throw new TypeError("Invalid limits: expected an object");
   }
-  const pick = (name: keyof SessionLimits, max = Number.MAX_SAFE_INTEGER): number => {
+  const pick = (name: keyof SessionLimits, max = Number.MAX_SAFE_INTEGER, min = 1): number => {
     const v = limits?.[name] ?? DEFAULTS[name];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > max) {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
       throw new RangeError(
-        `Invalid limits.${name}: expected an integer from 1 to ${max}, got ${String(v)}`,
+        `Invalid limits.${name}: expected an integer from ${min} to ${max}, got ${String(v)}`,
       );
     }
     return v;
@@ -246,6 +271,8 @@ export function resolveLimits(limits: SessionLimits | undefined): ResolvedLimits
     maxSendOverflow: pick("maxSendOverflow"),
     maxPingRate: pick("maxPingRate"),
     maxDecodedElements: pick("maxDecodedElements", 0xffff_ffff),
+    receiveWindowItems: pick("receiveWindowItems", 0xffff_ffff, 0),
+    receiveWindowBytes: pick("receiveWindowBytes"),
   };
 }
 

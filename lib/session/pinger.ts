@@ -33,6 +33,8 @@ export class Pinger {
   #tokens: number;
   #refilled = performance.now();
   readonly #pings = new Map<number, PendingPing>();
+  /** The last round-trip time measured, in ms (stats). */
+  lastRtt: number | undefined = undefined;
   #nonce = 0;
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
   #pongTimer: ReturnType<typeof setTimeout> | undefined;
@@ -144,7 +146,9 @@ export class Pinger {
     const ping = this.#pings.get(n);
     if (ping === undefined) return;
     this.#pings.delete(n);
-    ping.resolve(performance.now() - ping.start);
+    const rtt = performance.now() - ping.start;
+    this.lastRtt = rtt;
+    ping.resolve(rtt);
   }
 
   /** Schedules the next keepalive ping, if keepalive is on. */

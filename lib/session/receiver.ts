@@ -42,6 +42,10 @@ export class Receiver {
   readonly #host: ReceiverHost;
   /** The head of the message being dispatched (reused: see `readHead`). */
   readonly #head: Head = newHead();
+  /** Messages received (stats). */
+  messages = 0;
+  /** Bytes received, as messages (stats). */
+  bytes = 0;
 
   /** @param host The session. */
   constructor(host: ReceiverHost) {
@@ -52,8 +56,10 @@ export class Receiver {
   payload(bytes: Uint8Array, start = 0): void {
     const host = this.#host;
     if (host.closed()) return;
-    const maxSize = host.limits.maxMessageSize;
     const size = bytes.length - start;
+    this.messages++;
+    this.bytes += size;
+    const maxSize = host.limits.maxMessageSize;
     if (size > maxSize) {
       this.#host.violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
       return;
@@ -97,6 +103,8 @@ export class Receiver {
     const h = this.#head;
     readHead(new Reader(prefix), h);
     if (h.kind === HeadKind.Item) {
+      this.messages++;
+      this.bytes += size;
       this.#host.table.get(h.cid, "channel message")?.handleSharedItem(h.id, prefix, h.pos, last);
       return;
     }

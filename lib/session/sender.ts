@@ -42,6 +42,10 @@ export class Sender {
   #readPaused = false;
   /** Bytes sent while the send buffer was above its high-water mark, since it last drained. */
   #overflow = 0;
+  /** Messages sent (stats). */
+  messages = 0;
+  /** Bytes sent, as messages (stats). */
+  bytes = 0;
 
   /**
    * @param conduit Where messages go.
@@ -93,6 +97,8 @@ export class Sender {
     const over = conduit.buffered > this.#limits.sendHighWaterMark;
     const size = w.segmentCount > 0 ? w.size : w.pos;
     conduit.send(w);
+    this.messages++;
+    this.bytes += size;
     if (over) this.#overdrawn(size);
   }
 

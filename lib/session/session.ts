@@ -9,10 +9,11 @@
 import type { Conduit } from "../conduit/conduit.ts";
 import { isPeerClose, isProtocolViolation } from "../link/framing/errors.ts";
 import { ConnectionTable } from "./table.ts";
-import { type Connection, ConnectionCore } from "../connection/connection.ts";
+import { type Connection, ConnectionCore, type ConnectionStats } from "../connection/connection.ts";
 import type { SessionPort } from "../connection/port.ts";
 import { ClosedError, ProtocolError, type RpcError } from "../wire/errors.ts";
 import { Pinger } from "./pinger.ts";
+import { checkInterceptors, type Interceptor } from "../connection/intercept.ts";
 import { Receiver } from "./receiver.ts";
 import { Sender } from "./sender.ts";
 import {
@@ -112,6 +113,15 @@ export interface Session extends AsyncDisposable {
    */
   ping(): Promise<number>;
   /**
+   * A snapshot of the session's counters: messages and bytes each way,
+   * bytes waiting to be sent, the last round-trip time, and the sum of its
+   * connections' call and channel counters. Counting costs a few
+   * increments per message.
+   *
+   * @returns The counters now.
+   */
+  stats(): SessionStats;
+  /**
    * Closes the session gracefully: new calls fail at once, calls in flight
    * may finish for up to `timeout` ms (default: the `closeTimeout` option),
    * then the link is flushed and closed (dropped after 2 s) and whatever is
@@ -122,6 +132,24 @@ export interface Session extends AsyncDisposable {
   close(options?: { timeout?: number }): Promise<void>;
 }
 
+/** What a session has done and has in flight (see {@linkcode Session.stats}). */
+export interface SessionStats extends ConnectionStats {
+  /** Messages sent. */
+  readonly messagesOut: number;
+  /** Messages received. */
+  readonly messagesIn: number;
+  /** Bytes sent, counted as messages (without transport framing). */
+  readonly bytesOut: number;
+  /** Bytes received, counted as messages. */
+  readonly bytesIn: number;
+  /** Bytes handed to the link and not yet written to the transport. */
+  readonly queuedBytes: number;
+  /** The last round-trip time measured by a ping, in ms (undefined before the first pong). */
+  readonly lastRtt: number | undefined;
+  /** Virtual connections open (the root not counted). */
+  readonly connections: number;
+}
+
 /** The session as the handshake makes it and its connections drive it (internal). */
 export class SessionCore implements Session {
   readonly role: "initiator" | "acceptor";
@@ -130,10 +158,12 @@ export class SessionCore implements Session {
   readonly root: ConnectionCore;
   readonly #conduit: Conduit;
   readonly #options: SessionOptions;
+  #interceptors: readonly Interceptor[] = [];
   readonly #limits: ResolvedLimits;
   readonly #maxConcurrent: number;
   readonly #table: ConnectionTable;
   readonly #sender: Sender;
+  #receiver: Receiver | undefined;
   readonly #pinger: Pinger;
   #state: "open" | "closing" | "closed" = "open";
   #reason: RpcError | undefined;
@@ -144,6 +174,9 @@ export class SessionCore implements Session {
   readonly #port: SessionPort = ((session: SessionCore): SessionPort => ({
     get closing(): boolean {
       return session.#state !== "open";
+    },
+    get interceptors(): readonly Interceptor[] {
+      return session.#interceptors;
     },
     get writable(): boolean {
       return session.#sender.writable;
@@ -179,6 +212,7 @@ export class SessionCore implements Session {
     this.parity = parity;
     this.peerMetadata = peerMetadata;
     this.#options = options;
+    this.#interceptors = checkInterceptors(options.interceptors);
     this.#maxConcurrent = rootLocal.maxConcurrentRequests;
     this.#limits = resolveLimits(options.limits);
     this.#sender = new Sender(conduit, this.#limits, (error) => this.#teardown(error, false));
@@ -293,6 +327,37 @@ export class SessionCore implements Session {
     await this.#linkClosed; // flushed and closed, or aborted at the deadline
   }
 
+  stats(): SessionStats {
+    let callsInFlight = 0;
+    let callsCompleted = 0;
+    let callsServing = 0;
+    let callsServed = 0;
+    let channelsOpen = 0;
+    for (const c of this.#table.connections.values()) {
+      const s = c.stats();
+      callsInFlight += s.callsInFlight;
+      callsCompleted += s.callsCompleted;
+      callsServing += s.callsServing;
+      callsServed += s.callsServed;
+      channelsOpen += s.channelsOpen;
+    }
+    const receiver = this.#receiver;
+    return {
+      messagesOut: this.#sender.messages,
+      messagesIn: receiver?.messages ?? 0,
+      bytesOut: this.#sender.bytes,
+      bytesIn: receiver?.bytes ?? 0,
+      queuedBytes: this.#conduit.buffered,
+      lastRtt: this.#pinger.lastRtt,
+      connections: this.connectionCount,
+      callsInFlight,
+      callsCompleted,
+      callsServing,
+      callsServed,
+      channelsOpen,
+    };
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -326,7 +391,7 @@ export class SessionCore implements Session {
   /** Starts the receive loop and keepalive. Called once after the handshake. */
   start(): void {
     this.#pinger.schedule();
-    const receiver = new Receiver({
+    const receiver = this.#receiver = new Receiver({
       limits: this.#limits,
       table: this.#table,
       pinger: this.#pinger,

@@ -148,9 +148,15 @@ export class CancelledError extends RpcError {
    * Creates the error.
    *
    * @param method The method, as `Service.method`.
+   * @param reason Why, when the peer said (its `roam-error` response metadata).
    */
-  constructor(method: string) {
-    super("cancelled", `${method} was cancelled by the peer or its handler failed`);
+  constructor(method: string, reason?: string) {
+    super(
+      "cancelled",
+      reason === undefined
+        ? `${method} was cancelled by the peer or its handler failed`
+        : `${method} failed on the peer: ${reason}`,
+    );
     this.name = "CancelledError";
   }
 }

@@ -16,6 +16,13 @@ import { REDACTED_TEXT, SensitiveEntry } from "./sensitive.ts";
  */
 export type MetadataInit = Metadata | { readonly [key: string]: MetadataValue };
 
+/**
+ * The response metadata key under which a peer says why it answered
+ * `Cancelled` (an interceptor's rejection, a proxy that could not forward
+ * the call); the caller's `CancelledError` carries it in its message.
+ */
+export const ERROR_KEY = "roam-error";
+
 /** The empty metadata list, shared. */
 export const EMPTY_METADATA: Metadata = Object.freeze([]) as Metadata;
 

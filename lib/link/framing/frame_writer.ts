@@ -57,6 +57,8 @@ export class FrameWriter {
   /** One-shot callbacks waiting for the buffered bytes to fall to a limit. */
   #low: { readonly limit: number; readonly f: () => void }[] = [];
   #busy: Promise<void> | undefined;
+  /** True from the first frame of a turn of microtasks to its end (see `#flushSoon`). */
+  #scheduled = false;
   #failure: unknown;
   #drained: (() => void)[] = [];
   /** Called once when writing fails. */
@@ -107,7 +109,7 @@ export class FrameWriter {
       this.#pushLarge(payload, n);
     }
     this.#queued += 4 + n;
-    if (this.#busy === undefined) this.#flush();
+    if (this.#busy === undefined) this.#flushSoon();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
 
@@ -152,7 +154,7 @@ export class FrameWriter {
       this.#pieces.push(framed);
     } else this.#append(n, bytes);
     this.#queued += 4 + n;
-    if (this.#busy === undefined) this.#flush();
+    if (this.#busy === undefined) this.#flushSoon();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
 
@@ -166,6 +168,9 @@ export class FrameWriter {
   writeParts(parts: readonly Uint8Array[], total: number): void | Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     const socket = this.#socket;
+    // Frames written earlier this turn go first: flush them now, while the parts can still go
+    // straight to an idle socket.
+    if (this.#scheduled && this.#busy === undefined) this.#flushTurn();
     if (
       socket.writeNow === undefined || this.#busy !== undefined || this.#batchFill > 0 ||
       this.#pieces.length > 0
@@ -266,6 +271,28 @@ export class FrameWriter {
     this.#batch = this.#spare.pop() ?? new Uint8Array(4096);
     this.#batchFill = 0;
   }
+
+  /**
+   * Flushes an idle socket: the first frame of a turn of microtasks goes
+   * out at once (no added latency), and the frames written after it in the
+   * same turn (pipelined calls, a burst of items, the responses to a
+   * read's worth of calls) wait for the end of the turn and go out in one
+   * socket write; a runtime whose writes are synchronous (Bun) would
+   * otherwise make one system call per frame.
+   */
+  #flushSoon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#flushTurn);
+    this.#flush();
+  }
+
+  /** The end of a turn: what was written since the first frame goes out. */
+  readonly #flushTurn = (): void => {
+    if (!this.#scheduled) return;
+    this.#scheduled = false;
+    if (this.#busy === undefined && this.#failure === undefined) this.#flushIfQueued();
+  };
 
   /** Takes back batch buffers the socket has finished writing. */
   #recycle(buffers: Uint8Array[], large: Uint8Array[]): void {
@@ -381,6 +408,7 @@ export class FrameWriter {
 
   /** Resolves when everything queued has been handed to the socket. */
   async drain(): Promise<void> {
+    if (this.#scheduled) this.#flushTurn();
     while (this.#busy !== undefined) await this.#busy;
     if (this.#failure !== undefined) throw this.#failure;
   }
