@@ -170,11 +170,11 @@ export function frameHeaderSize(seq: number, ack: number): number {
   return varintSize(seq) + 1 + (ack < 0 ? 0 : varintSize(ack));
 }
 
-/** Writes an unsigned varint at `pos`; returns the position after it. */
+/** Writes a u32 varint at `pos`; returns the position after it. */
 function putVarint(out: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) {
     out[pos++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
+    n >>>= 7;
   }
   out[pos++] = n;
   return pos;
@@ -220,6 +220,46 @@ export interface FrameHeader {
  * @throws {DecodeError} For a malformed header.
  */
 export function readFrameHeader(frame: Uint8Array, h: FrameHeader, r?: Reader): void {
+  // The common case, one- or two-byte varints, without a reader.
+  const b0 = frame[0]!;
+  let pos: number;
+  let seq: number;
+  if (b0 < 0x80) {
+    seq = b0;
+    pos = 1;
+  } else {
+    const b1 = frame[1];
+    if (b1 !== undefined && b1 < 0x80 && b1 !== 0) {
+      seq = (b0 & 0x7f) | (b1 << 7);
+      pos = 2;
+    } else pos = -1;
+  }
+  if (pos > 0 && frame.length > pos) {
+    const some = frame[pos]!;
+    if (some === OptionTag.None) {
+      h.seq = seq!;
+      h.ack = -1;
+      h.pos = pos + 1;
+      return;
+    }
+    const a0 = frame[pos + 1];
+    if (some === OptionTag.Some && a0 !== undefined) {
+      if (a0 < 0x80) {
+        h.seq = seq!;
+        h.ack = a0;
+        h.pos = pos + 2;
+        return;
+      }
+      const a1 = frame[pos + 2];
+      if (a1 !== undefined && a1 < 0x80 && a1 !== 0) {
+        h.seq = seq!;
+        h.ack = (a0 & 0x7f) | (a1 << 7);
+        h.pos = pos + 3;
+        return;
+      }
+    }
+  }
+  // Anything else (longer varints, faults) through the strict reader.
   if (r === undefined) r = new Reader(frame);
   else r.reset(frame, 0, frame.length);
   h.seq = r.varint32("frame seq");
