@@ -67,7 +67,7 @@ export type {
 } from "./lib/session/options.ts";
 export { ResumeRegistry } from "./lib/conduit/registry.ts";
 export type { ResumeRegistryOptions } from "./lib/conduit/registry.ts";
-export type { Relink } from "./lib/conduit/stable.ts";
+export type { LinkFactory } from "./lib/conduit/stable.ts";
 export type { RetryPolicy } from "./lib/_util/retry.ts";
 export type { Connection, ConnectionStats } from "./lib/connection/connection.ts";
 export type { CallInfo, Interceptor, ItemInfo } from "./lib/connection/intercept.ts";
@@ -86,7 +86,6 @@ export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
 export { reconnect, ReconnectEvent } from "./lib/extras/reconnect.ts";
 export type {
-  LinkFactory,
   ReconnectingClient,
   ReconnectOptions,
   ReconnectState,

@@ -57,13 +57,16 @@ export const STABLE_RETRY: ResolvedRetry = Object.freeze({
   maxElapsed: 30_000,
 });
 
-/** Makes a fresh link to the same server, for a resume. */
-export type Relink = (signal: AbortSignal) => Link | Promise<Link>;
+/**
+ * Makes a new link to the server (for a stable session's resume, or a
+ * reconnecting client's next session); aborting `signal` gives up on it.
+ */
+export type LinkFactory = (signal: AbortSignal) => Link | Promise<Link>;
 
 /** What the client side of a stable conduit needs to resume. */
 export interface StableClientSetup {
   /** Makes a new link; without it, a dropped link ends the session. */
-  readonly relink: Relink | undefined;
+  readonly relink: LinkFactory | undefined;
   /** How to retry making a link and resuming. */
   readonly retry: ResolvedRetry;
   /** How long one link handshake (and one `relink`) may take. */
@@ -703,7 +706,7 @@ export class StableConduit implements Conduit {
 }
 
 /** Calls `relink`, giving up after `timeout` ms or when `signal` aborts (a late link is dropped). */
-async function obtain(relink: Relink, timeout: number, signal: AbortSignal): Promise<Link> {
+async function obtain(relink: LinkFactory, timeout: number, signal: AbortSignal): Promise<Link> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let late = false;
   const made = Promise.resolve().then(() => relink(signal));

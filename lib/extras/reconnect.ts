@@ -39,14 +39,11 @@ import {
 } from "../_util/retry.ts";
 import type { CallOptions, Client } from "../connection/api.ts";
 import type { MethodDescriptor, MethodSpecs, ServiceDescriptor } from "../identity/service.ts";
-import type { Link } from "../link/link.ts";
+import type { LinkFactory } from "../conduit/stable.ts";
 import { initiate } from "../session/handshake.ts";
 import type { Session } from "../session/session.ts";
 import { ClosedError } from "../wire/errors.ts";
 import { type ConnectOptions, openLink, parse } from "./serve.ts";
-
-/** Makes a link to the server; aborting `signal` gives up on it. */
-export type LinkFactory = (signal: AbortSignal) => Link | Promise<Link>;
 
 /** The state of a {@linkcode ReconnectingClient}. */
 export type ReconnectState =

@@ -8,7 +8,7 @@
 
 import type { RetryPolicy } from "../_util/retry.ts";
 import type { ResumeRegistry } from "../conduit/registry.ts";
-import type { Relink } from "../conduit/stable.ts";
+import type { LinkFactory } from "../conduit/stable.ts";
 import type { Connection } from "../connection/connection.ts";
 import type { Interceptor } from "../connection/intercept.ts";
 import { checkHandlers } from "../connection/incoming.ts";
@@ -193,7 +193,7 @@ export interface StableOptions {
    * drops. Without it, a dropped link ends the session (`link-lost`).
    * `connect(url)` makes new links to the same URL.
    */
-  readonly relink?: Relink;
+  readonly relink?: LinkFactory;
   /**
    * Initiator: how to retry `relink` and the resume after a drop (default:
    * at once, then from 100 ms doubling up to 2 s, for up to 30 s).
