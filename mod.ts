@@ -63,7 +63,12 @@ export type {
   ServiceImpl,
   SessionLimits,
   SessionOptions,
+  StableOptions,
 } from "./lib/session/options.ts";
+export { ResumeRegistry } from "./lib/conduit/registry.ts";
+export type { ResumeRegistryOptions } from "./lib/conduit/registry.ts";
+export type { LinkFactory } from "./lib/conduit/stable.ts";
+export type { RetryPolicy } from "./lib/_util/retry.ts";
 export type { Connection, ConnectionStats } from "./lib/connection/connection.ts";
 export type { CallInfo, Interceptor, ItemInfo } from "./lib/connection/intercept.ts";
 export { RawChannel } from "./lib/connection/raw.ts";
@@ -83,6 +88,12 @@ export type { Router, RouterOptions } from "./lib/extras/router.ts";
 export { cluster, clusterWorker } from "./lib/extras/cluster.ts";
 export type { Cluster, ClusterOptions, ClusterWorker, WorkerExit } from "./lib/extras/cluster.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
+export { reconnect, ReconnectEvent } from "./lib/extras/reconnect.ts";
+export type {
+  ReconnectingClient,
+  ReconnectOptions,
+  ReconnectState,
+} from "./lib/extras/reconnect.ts";
 
 // Calls.
 export { err, ok } from "./lib/connection/api.ts";

@@ -12,6 +12,7 @@ import { tcpRows } from "./tcp_bench.ts";
 import { channelRows } from "./channel_bench.ts";
 import { websocketRows } from "./websocket_bench.ts";
 import { scaleRows } from "./scale_bench.ts";
+import { stableRows } from "./stable_bench.ts";
 
 /**
  * Every row, in the order they run.
@@ -28,6 +29,7 @@ export function allRows(quick: boolean): Row[] {
     ...channelRows(quick),
     ...websocketRows(),
     ...scaleRows(),
+    ...stableRows(),
   ];
   const names = new Set<string>();
   for (const r of rows) {

@@ -81,6 +81,7 @@ const ERROR_MEMBERS = [
   "offset",
   "what",
   "reason",
+  "peerClosed",
 ];
 
 interface DocNode {

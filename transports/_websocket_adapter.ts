@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Link } from "../lib/link/link.ts";
+import type { WebSocketLink } from "./websocket.ts";
 
 /** What the runtime-neutral server gives the adapter. */
 export interface ServerConfig {
@@ -19,7 +19,7 @@ export interface ServerConfig {
   /** Answers a request, or returns undefined to upgrade it to a roam link. */
   route(request: Request): Response | Promise<Response> | undefined;
   /** Takes each new link. */
-  deliver(link: Link): void;
+  deliver(link: WebSocketLink): void;
 }
 
 /** A running server. */

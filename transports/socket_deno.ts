@@ -66,8 +66,7 @@ const READ_SIZE = 16 * 1024;
 const MAX_READ_SIZE = 256 * 1024;
 
 function isClosedError(e: unknown): boolean {
-  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
-    e instanceof Deno.errors.NotConnected;
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted;
 }
 
 /** How long `accept()` waits after a passing failure before it tries again. */
@@ -80,7 +79,13 @@ const ACCEPT_RETRY_MS = 50;
  * as plain errors carrying the OS error number.
  */
 function isPassing(e: unknown): boolean {
-  if (e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.ConnectionReset) {
+  // A connection reset before it was taken makes Deno's accept fail with
+  // ENOTCONN (NotConnected): the listener is fine (a load balancer's
+  // health checks do this all the time).
+  if (
+    e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.ConnectionReset ||
+    e instanceof Deno.errors.NotConnected
+  ) {
     return true;
   }
   return /\(os error (12|23|24|105)\)/.test(e instanceof Error ? e.message : String(e));

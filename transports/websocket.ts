@@ -6,12 +6,20 @@
  * - A text message from the peer is a protocol violation: the link's
  *   readable errors with a `FramingError` (a protocol violation), and a session on the
  *   link answers with a `ProtocolError` before closing.
- * - A Close frame with code 1000, 1001 or 1005 ends the readable; any other
- *   code, or a connection lost without a Close frame (1006), errors it.
+ * - A Close frame with code 1000, 1001 or 1005 ends the readable (its
+ *   reason is not kept). A Close frame by which the peer closed on purpose
+ *   with an application code (3000 to 4999) errors it with a
+ *   {@linkcode WebSocketClosedError} whose `peerClosed` is true (a session
+ *   on the link ends with `peer-closed`, saying the code and reason); an
+ *   error code, the code of an aborted link (4000), or a connection lost
+ *   without a Close frame (1006) errors it with `peerClosed` false (the
+ *   session ends with `link-lost`).
  * - Closing the writable sends a Close frame (code 1000) once everything
- *   written has been handed to the network. A WebSocket cannot half-close:
- *   the peer answers with its own Close frame and the link ends in both
- *   directions. Aborting the writable closes at once with code 4000.
+ *   written has been handed to the network; `link.close(code, reason)`
+ *   does the same with a code and reason of your own. A WebSocket cannot
+ *   half-close: the peer answers with its own Close frame and the link
+ *   ends in both directions. Aborting the writable closes at once with
+ *   code 4000.
  * - Incoming messages are queued in the readable until read (the standard
  *   API cannot pause the socket); the layers above bound that memory with
  *   concurrency limits and channel credit, and a peer that sends more than
@@ -42,6 +50,37 @@
 
 import { FramingError } from "../lib/link/framing/errors.ts";
 import type { Link } from "../lib/link/link.ts";
+import {
+  ABORT_CODE,
+  checkClose,
+  describeClose,
+  isDeliberateClose,
+  isEndOfStream,
+  WebSocketClosedError,
+} from "./_websocket_close.ts";
+
+export { WebSocketClosedError } from "./_websocket_close.ts";
+
+/**
+ * A link over a WebSocket: a {@linkcode Link} that can also be closed with
+ * a close code and reason of your own, which reach the peer.
+ */
+export interface WebSocketLink extends Link {
+  /**
+   * Hands what was sent to the network, then closes the WebSocket with
+   * `code` and `reason` and waits (up to 10 s) for the peer's Close frame.
+   * With code 1000 the peer's readable just ends; with an application code
+   * it errors with a {@linkcode WebSocketClosedError} whose `peerClosed` is
+   * true, and a session there ends with `peer-closed` and says the code
+   * and reason. This side's readable ends. Idempotent once the socket is
+   * closing.
+   *
+   * @param code 1000 (the default) or an application code from 3000 to 4999.
+   * @param reason At most 123 bytes of UTF-8 (default empty).
+   * @throws {RangeError} For another code or a longer reason.
+   */
+  close(code?: number, reason?: string): Promise<void>;
+}
 
 /** Default largest message accepted from the peer: 16 MiB. */
 const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
@@ -57,8 +96,6 @@ const WRITE_HIGH_WATER = 1024 * 1024;
 const WRITE_HIGH_MESSAGES = 256;
 /** How long closing the writable waits for buffered data and the closing handshake. */
 const CLOSE_TIMEOUT_MS = 10_000;
-/** Close code sent when the writable is aborted (private-use range, allowed for every client). */
-const ABORT_CODE = 4000;
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -110,16 +147,6 @@ function checkMaxUnreadBytes(value: number | undefined, maxMessageSize: number):
   return max;
 }
 
-/** True for a Close frame that ends the stream gracefully. */
-function isCleanClose(code: number): boolean {
-  return code === 1000 || code === 1001 || code === 1005;
-}
-
-/** Describes a close code and reason for an error message. */
-function describeClose(code: number, reason: string): string {
-  return reason === "" ? `code ${code}` : `code ${code}: ${reason}`;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -143,7 +170,7 @@ function onArrayBuffer(payload: Uint8Array): payload is Uint8Array<ArrayBuffer> 
  *
  * @param ws The socket.
  * @param options The message size limit.
- * @returns The link.
+ * @returns The link, which can also be closed with a code and reason.
  * @throws {TypeError} When the socket is already closing or closed.
  * @throws {RangeError} For an invalid `maxMessageSize`.
  *
@@ -162,7 +189,7 @@ function onArrayBuffer(payload: Uint8Array): payload is Uint8Array<ArrayBuffer> 
  * await server.closed;
  * ```
  */
-export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {}): Link {
+export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {}): WebSocketLink {
   const max = checkMaxMessageSize(options.maxMessageSize);
   const maxUnread = checkMaxUnreadBytes(options.maxUnreadBytes, max);
   if (ws.readyState !== CONNECTING && ws.readyState !== OPEN) {
@@ -174,6 +201,8 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
   let readDone = false;
   /** Set by the close event. */
   let closed = false;
+  /** Set when this side started closing (the writable's close, or `close(code, reason)`). */
+  let closingHere = false;
   let closeWaiters: (() => void)[] = [];
   let controller!: ReadableStreamDefaultController<Uint8Array>;
 
@@ -228,12 +257,10 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
     for (const w of waiters) w();
     if (readDone) return;
     stopReading();
-    if (ev.wasClean && isCleanClose(ev.code)) controller.close();
-    else {
-      controller.error(
-        new Error(`The WebSocket closed abnormally (${describeClose(ev.code, ev.reason)})`),
-      );
-    }
+    const deliberate = ev.wasClean && isDeliberateClose(ev.code);
+    if (closingHere || (deliberate && isEndOfStream(ev.code))) {
+      controller.close();
+    } else controller.error(new WebSocketClosedError(ev.code, ev.reason, deliberate));
   };
   const onError = (ev: Event): void => {
     if (readDone) return;
@@ -327,6 +354,7 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       return send(payload);
     },
     async close() {
+      closingHere = true;
       const deadline = performance.now() + CLOSE_TIMEOUT_MS;
       if (ws.readyState === CONNECTING) await whenOpen();
       await drain(0, deadline);
@@ -337,7 +365,16 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       closeSocket(ABORT_CODE, "link aborted");
     },
   });
-  return { readable, writable };
+  const close = async (code = 1000, reason = ""): Promise<void> => {
+    checkClose(code, reason);
+    closingHere = true;
+    const deadline = performance.now() + CLOSE_TIMEOUT_MS;
+    if (ws.readyState === CONNECTING) await whenOpen();
+    await drain(0, deadline).catch(() => {});
+    closeSocket(code, reason);
+    await whenClosed(deadline - performance.now());
+  };
+  return { readable, writable, close };
 }
 
 /**
@@ -379,7 +416,7 @@ function checkWebSocketUrl(url: string | URL): string {
  *
  * @param url A `ws:` or `wss:` URL (`http:` and `https:` are converted).
  * @param options Subprotocols, the message size limit and an abort signal.
- * @returns The link.
+ * @returns The link, which can also be closed with a code and reason.
  * @throws {TypeError} For an invalid URL or subprotocol.
  * @throws {RangeError} For an invalid `maxMessageSize`.
  * @throws {Error} When the connection fails or closes before it opens.
@@ -401,7 +438,7 @@ function checkWebSocketUrl(url: string | URL): string {
 export async function connectWebSocket(
   url: string | URL,
   options: WebSocketConnectOptions = {},
-): Promise<Link> {
+): Promise<WebSocketLink> {
   const target = checkWebSocketUrl(url);
   const maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
   const maxUnreadBytes = checkMaxUnreadBytes(options.maxUnreadBytes, maxMessageSize);
@@ -417,7 +454,7 @@ export async function connectWebSocket(
     throw new TypeError(`Cannot connect to ${target}: ${(e as Error).message}`, { cause: e });
   }
   ws.binaryType = "arraybuffer";
-  return await new Promise<Link>((resolve, reject) => {
+  return await new Promise<WebSocketLink>((resolve, reject) => {
     const cleanup = (): void => {
       ws.removeEventListener("open", onOpen);
       ws.removeEventListener("error", onError);

@@ -26,8 +26,8 @@
  * @module
  */
 
-import type { Link } from "../lib/link/link.ts";
 import { checkPort } from "./_sockets.ts";
+import type { WebSocketLink } from "./websocket.ts";
 import type { ServerRuntime } from "./_websocket_adapter.ts";
 
 /** Links upgraded but not yet taken by `accept()`; further upgrades get 503. */
@@ -61,13 +61,16 @@ export interface WebSocketListenOptions {
  * A WebSocket server accepting roam links. Iterate it with `for await`, or
  * call `accept()`.
  */
-export interface WebSocketListener extends AsyncIterable<Link>, AsyncDisposable {
+export interface WebSocketListener extends AsyncIterable<WebSocketLink>, AsyncDisposable {
   /** The bound address (the real port when 0 was asked for). */
   readonly address: { readonly hostname: string; readonly port: number };
   /** The URL clients connect to, e.g. `ws://127.0.0.1:8080/roam`. */
   readonly url: string;
-  /** The next accepted link, or undefined once the listener is closed. */
-  accept(): Promise<Link | undefined>;
+  /**
+   * The next accepted link, or undefined once the listener is closed. Its
+   * `close(code, reason)` closes the connection with a code of your own.
+   */
+  accept(): Promise<WebSocketLink | undefined>;
   /**
    * Stops the HTTP server and closes every WebSocket connection it
    * accepted (peers see a Close frame with code 1001, a graceful end of
@@ -104,7 +107,7 @@ function plain(status: number, text: string, headers: Record<string, string> = {
 }
 
 /** Drops a link that will never be accepted. */
-function discard(link: Link): void {
+function discard(link: WebSocketLink): void {
   link.writable.abort().catch(() => {});
   link.readable.cancel().catch(() => {});
 }
@@ -173,8 +176,8 @@ export async function listenWebSocket(
   // The path as the runtime's URL parser normalises it (percent-encoding, dot segments).
   const roamPath = new URL(path, "http://localhost").pathname;
 
-  const backlog: Link[] = [];
-  const waiters: ((link: Link | undefined) => void)[] = [];
+  const backlog: WebSocketLink[] = [];
+  const waiters: ((link: WebSocketLink | undefined) => void)[] = [];
   let closed = false;
 
   const route = (request: Request): Response | Promise<Response> | undefined => {
@@ -193,7 +196,7 @@ export async function listenWebSocket(
     }
     return undefined;
   };
-  const deliver = (link: Link): void => {
+  const deliver = (link: WebSocketLink): void => {
     if (closed) discard(link);
     else if (waiters.length > 0) waiters.shift()!(link);
     else backlog.push(link);
@@ -205,7 +208,7 @@ export async function listenWebSocket(
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   const url = `ws://${host}:${address.port}${roamPath}`;
 
-  const accept = (): Promise<Link | undefined> => {
+  const accept = (): Promise<WebSocketLink | undefined> => {
     const link = backlog.shift();
     if (link !== undefined) return Promise.resolve(link);
     if (closed) return Promise.resolve(undefined);

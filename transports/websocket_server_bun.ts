@@ -8,8 +8,15 @@
  */
 
 import { FramingError } from "../lib/link/framing/errors.ts";
-import type { Link } from "../lib/link/link.ts";
 import type { ServerConfig, ServerHandle } from "./_websocket_adapter.ts";
+import {
+  ABORT_CODE,
+  checkClose,
+  isDeliberateClose,
+  isEndOfStream,
+  WebSocketClosedError,
+} from "./_websocket_close.ts";
+import type { WebSocketLink } from "./websocket.ts";
 
 /** The parts of Bun's `ServerWebSocket` used here. */
 interface BunServerWebSocket {
@@ -61,22 +68,20 @@ const MESSAGE_OVERHEAD = 512;
 const BACKPRESSURE_LIMIT = 2 ** 31 - 1;
 /** How long closing the writable waits for the closing handshake. */
 const CLOSE_TIMEOUT_MS = 10_000;
-/** Close code sent when the writable is aborted. */
-const ABORT_CODE = 4000;
-
-function isCleanClose(code: number): boolean {
-  return code === 1000 || code === 1001 || code === 1005;
-}
+/** Code of a connection lost without a Close frame. */
+const ABNORMAL_CLOSURE = 1006;
 
 /** One upgraded connection: the state behind `ws.data` and its link. */
 class Connection {
-  readonly link: Link;
+  readonly link: WebSocketLink;
   readonly #max: number;
   #ws: BunServerWebSocket | undefined;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #readDone = false;
   #paused = false;
   #closed = false;
+  /** Set when this side started closing (the writable's close, or `close(code, reason)`). */
+  #closingHere = false;
   #drained: { resolve(): void; reject(e: Error): void } | undefined;
   #closeWaiters: (() => void)[] = [];
 
@@ -97,10 +102,17 @@ class Connection {
     });
     const writable = new WritableStream<Uint8Array>({
       write: (payload) => this.#write(payload),
-      close: () => this.#end(),
+      close: () => this.#end(1000, ""),
       abort: () => this.#close(ABORT_CODE, "link aborted"),
     });
-    this.link = { readable, writable };
+    this.link = {
+      readable,
+      writable,
+      close: async (code = 1000, reason = "") => {
+        checkClose(code, reason);
+        await this.#end(code, reason);
+      },
+    };
   }
 
   onOpen(ws: BunServerWebSocket): void {
@@ -145,16 +157,16 @@ class Connection {
     d?.reject(new Error("The WebSocket closed with unsent data"));
     if (this.#readDone) return;
     this.#readDone = true;
-    if (isCleanClose(code)) this.#controller.close();
-    else if (code === 1009 || /too big/i.test(reason)) {
+    // Bun does not say whether the closing handshake completed: 1006 says it did not.
+    const deliberate = code !== ABNORMAL_CLOSURE && isDeliberateClose(code);
+    if (this.#closingHere || (deliberate && isEndOfStream(code))) {
+      this.#controller.close();
+    } else if (code === 1009 || /too big/i.test(reason)) {
       // Bun enforces maxPayloadLength itself and drops the connection.
       this.#controller.error(
         new FramingError(`a message from the peer exceeded the limit of ${this.#max} bytes`),
       );
-    } else {
-      const why = reason === "" ? `code ${code}` : `code ${code}: ${reason}`;
-      this.#controller.error(new Error(`The WebSocket closed abnormally (${why})`));
-    }
+    } else this.#controller.error(new WebSocketClosedError(code, reason, deliberate));
   }
 
   /** A callback threw: the readable fails with the error, and writers stop waiting. */
@@ -204,10 +216,12 @@ class Connection {
     }
   }
 
-  async #end(): Promise<void> {
+  async #end(code: number, reason: string): Promise<void> {
+    this.#closingHere = true;
     if (this.#closed) return;
     this.#resume();
-    this.#close(1000);
+    this.#close(code, reason);
+    if (this.#closed) return; // Bun may call the close handler from within close()
     let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((r) => {
       this.#closeWaiters.push(r);

@@ -10,6 +10,16 @@
 import type { Writer } from "../postcard/_writer.ts";
 import type { PayloadRead, PayloadSink } from "../link/link.ts";
 
+/** Where a conduit delivers the messages it receives. */
+export interface MessageSink extends PayloadSink {
+  /**
+   * Optional: one message, `p[start, p.length)` (a conduit whose frames
+   * carry a header hands the message over in place, without a view).
+   * Without it, such a conduit calls `payload` with a view.
+   */
+  payloadAt?(p: Uint8Array, start: number): void;
+}
+
 /**
  * A message pipe under a session. `send` never blocks: the session keeps
  * memory bounded by looking at `buffered` before it sends, waiting with
@@ -38,7 +48,7 @@ export interface Conduit {
    * Delivers every later message to `sink` as it arrives (after the
    * handshake's `recv` calls). Used instead of `recv` from then on.
    */
-  listen(sink: PayloadSink): void;
+  listen(sink: MessageSink): void;
   /** Stops delivering to the `listen` sink (the session ended). */
   stop(): void;
   /** Flushes what was sent, then ends the stream gracefully. */

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { ResumeRegistry, type ResumeRegistryOptions } from "../conduit/registry.ts";
 import type { Link } from "../link/link.ts";
 import { accept, initiate } from "../session/handshake.ts";
 import type { Session } from "../session/session.ts";
@@ -48,6 +49,12 @@ export interface ServeOptions extends SessionOptions {
    * (Linux; on Deno, `--unstable-net`). See `cluster()`.
    */
   readonly reusePort?: boolean;
+  /**
+   * With `conduit: "stable"`: how long a session whose link dropped waits
+   * for its client, and how many may wait (the server's
+   * {@linkcode ResumeRegistry}; ignored when `stable.registry` is given).
+   */
+  readonly resume?: ResumeRegistryOptions;
 }
 
 /** A running server. */
@@ -72,7 +79,13 @@ interface LinkSource {
   close(): Promise<void>;
 }
 
-function parse(address: string | URL): URL {
+/**
+ * Parses an address (internal).
+ *
+ * @param address The address.
+ * @returns The URL.
+ */
+export function parse(address: string | URL): URL {
   try {
     return new URL(address);
   } catch {
@@ -91,7 +104,15 @@ function tcpParts(url: URL): { hostname: string; port: number } {
   return { hostname, port };
 }
 
-async function openLink(url: URL, options: ConnectOptions): Promise<Link> {
+/**
+ * Opens a link to a `tcp:`, `unix:`, `ws:` or `wss:` URL (internal: the
+ * reconnecting client makes its links with it).
+ *
+ * @param url The address.
+ * @param options The frame size limit.
+ * @returns The link.
+ */
+export async function openLink(url: URL, options: ConnectOptions): Promise<Link> {
   const framing = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
   switch (url.protocol) {
     case "tcp:": {
@@ -153,6 +174,10 @@ async function listenOn(url: URL, options: ServeOptions): Promise<LinkSource> {
 /**
  * Connects to a roam server and completes the handshake.
  *
+ * With `conduit: "stable"`, a dropped link is replaced by a new one to
+ * the same address and the session resumes (unless `stable.relink` says
+ * otherwise).
+ *
  * @param address `tcp://host:port`, `unix:/path`, `ws://…` or `wss://…`.
  * @param options Session options, plus the frame size limit.
  * @returns The session.
@@ -182,14 +207,24 @@ export async function connect(
   address: string | URL,
   options: ConnectOptions = {},
 ): Promise<Session> {
-  const link = await openLink(parse(address), options);
-  return await initiate(link, options);
+  const url = parse(address);
+  const link = await openLink(url, options);
+  if (options.conduit !== "stable" || options.stable?.relink !== undefined) {
+    return await initiate(link, options);
+  }
+  return await initiate(link, {
+    ...options,
+    stable: { ...options.stable, relink: () => openLink(url, options) },
+  });
 }
 
 /**
  * Listens on `address` and runs a session on every accepted link, serving
  * `options.services` on each session's root connection. A handshake that
- * fails closes only that link; it is reported to `options.onError`.
+ * fails closes only that link; it is reported to `options.onError`. With
+ * `conduit: "stable"`, every link goes through one
+ * {@linkcode ResumeRegistry} (made from `options.resume`), so a client
+ * whose link dropped resumes its session on a new link.
  *
  * @param address `tcp://host:port`, `unix:/path` or `ws://host:port/path`.
  * @param options Session options for every session, plus `onSession`.
@@ -216,12 +251,16 @@ export async function connect(
  * ```
  */
 export async function serve(address: string | URL, options: ServeOptions = {}): Promise<Server> {
+  const stable = options.conduit === "stable" && options.stable?.registry === undefined
+    ? { stable: { ...options.stable, registry: new ResumeRegistry(options.resume) } }
+    : {};
   const source = await listenOn(parse(address), options);
   const sessions = new Set<Session>();
   const handshakes = new Set<Promise<void>>();
   const stopping = new AbortController();
   const sessionOptions: ServeOptions = {
     ...options,
+    ...stable,
     signal: options.signal === undefined
       ? stopping.signal
       : AbortSignal.any([options.signal, stopping.signal]),
@@ -250,6 +289,7 @@ export async function serve(address: string | URL, options: ServeOptions = {}): 
       }
       if (link === undefined) return;
       const h = accept(link, sessionOptions).then((session) => {
+        if (sessions.has(session)) return; // a link that resumed a stable session
         if (stopped) {
           void session.close();
           return;

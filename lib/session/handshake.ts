@@ -7,9 +7,12 @@
  * @module
  */
 
+import { resolveRetry } from "../_util/retry.ts";
 import { BareConduit } from "../conduit/bare.ts";
 import { checkInterceptors } from "../connection/intercept.ts";
 import type { Conduit } from "../conduit/conduit.ts";
+import { admit, ResumeRegistry } from "../conduit/registry.ts";
+import { STABLE_RETRY, StableConduit } from "../conduit/stable.ts";
 import { HandshakeError, ProtocolError } from "../wire/errors.ts";
 import { isProtocolViolation } from "../link/framing/errors.ts";
 import type { Link } from "../link/link.ts";
@@ -187,7 +190,13 @@ export async function initiate(link: Link, options: InitiatorOptions = {}): Prom
     "handshakeTimeout",
     options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
   );
-  const conduit = new BareConduit(link);
+  const conduit = conduitKind(options) === "stable"
+    ? await StableConduit.connect(link, {
+      relink: options.stable?.relink,
+      retry: resolveRetry("stable.retry", options.stable?.retry, STABLE_RETRY),
+      handshakeTimeout: timeout,
+    }, options.signal)
+    : new BareConduit(link);
   return await handshake(conduit, async () => {
     const w = new Writer(64);
     writeMessage(w, {
@@ -234,8 +243,63 @@ export async function accept(link: Link, options: SessionOptions = {}): Promise<
     options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
   );
   const maxConcurrent = settingsOf(options, "even").maxConcurrentRequests;
-  const conduit = new BareConduit(link);
-  return await handshake(conduit, async () => {
+  if (conduitKind(options) === "stable") {
+    const registry = options.stable?.registry;
+    if (!(registry instanceof ResumeRegistry)) {
+      throw new TypeError(
+        "Cannot accept a stable session: options.stable.registry must be a ResumeRegistry",
+      );
+    }
+    const admission = await admit(registry, link, timeout, options.signal);
+    if (admission.resumed) {
+      // The link resumes a session accepted before: that session it is.
+      const earlier = stableSessions.get(admission.conduit);
+      if (earlier === undefined) throw new HandshakeError("Cannot resume: the session is gone");
+      return await earlier;
+    }
+    const accepted = acceptOn(admission.conduit, timeout, metadata, maxConcurrent, options);
+    stableSessions.set(admission.conduit, accepted);
+    accepted.catch(() => {}); // whoever awaits it sees the failure; the map's copy must not
+    return await accepted;
+  }
+  return await acceptOn(new BareConduit(link), timeout, metadata, maxConcurrent, options);
+}
+
+/** The sessions of stable conduits, for the links that resume them. */
+const stableSessions = new WeakMap<Conduit, Promise<Session>>();
+
+/** The conduit under each session (internal: tests and diagnostics). */
+const conduits = new WeakMap<Session, Conduit>();
+
+/**
+ * The conduit under a session made by `initiate` or `accept` (internal:
+ * tests and diagnostics look at a stable conduit's replay buffer).
+ *
+ * @param session The session.
+ * @returns Its conduit.
+ */
+export function conduitOf(session: Session): Conduit | undefined {
+  return conduits.get(session);
+}
+
+/** The `conduit` option, checked. */
+function conduitKind(options: SessionOptions): "bare" | "stable" {
+  const kind = options.conduit ?? "bare";
+  if (kind !== "bare" && kind !== "stable") {
+    throw new TypeError(`Invalid conduit: expected "bare" or "stable", got ${String(kind)}`);
+  }
+  return kind;
+}
+
+/** The acceptor's side of the session handshake, on a conduit. */
+function acceptOn(
+  conduit: Conduit,
+  timeout: number,
+  metadata: Metadata,
+  maxConcurrent: number,
+  options: SessionOptions,
+): Promise<Session> {
+  return handshake(conduit, async () => {
     const p = await expect(conduit, timeout, "hello", "Hello", options.signal);
     if (p.version !== PROTOCOL_VERSION) {
       sendError(
@@ -277,6 +341,7 @@ function start(
     exposeMetadata(peer.metadata),
     options,
   );
+  conduits.set(session, conduit);
   session.start();
   return session;
 }

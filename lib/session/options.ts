@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { RetryPolicy } from "../_util/retry.ts";
+import type { ResumeRegistry } from "../conduit/registry.ts";
+import type { LinkFactory } from "../conduit/stable.ts";
 import type { Connection } from "../connection/connection.ts";
 import type { Interceptor } from "../connection/intercept.ts";
 import { checkHandlers } from "../connection/incoming.ts";
@@ -196,6 +199,36 @@ export interface SessionOptions {
   readonly closeTimeout?: number;
   /** Aborting it stops a handshake still in progress (the link is closed). */
   readonly signal?: AbortSignal;
+  /**
+   * The conduit under the session, the same on both sides: `"bare"` (the
+   * default, and what a Rust peer uses) sends each message as one link
+   * payload; `"stable"` numbers and acknowledges messages and keeps what
+   * the peer has not acknowledged, so the session survives a dropped link
+   * by resuming on a new one (wire-spec §5; see `stable`).
+   */
+  readonly conduit?: "bare" | "stable";
+  /** The stable conduit's options (with `conduit: "stable"`). */
+  readonly stable?: StableOptions;
+}
+
+/** Options of the stable conduit (`conduit: "stable"`). */
+export interface StableOptions {
+  /**
+   * Initiator: makes a new link to the server to resume on when the link
+   * drops. Without it, a dropped link ends the session (`link-lost`).
+   * `connect(url)` makes new links to the same URL.
+   */
+  readonly relink?: LinkFactory;
+  /**
+   * Initiator: how to retry `relink` and the resume after a drop (default:
+   * at once, then from 100 ms doubling up to 2 s, for up to 30 s).
+   */
+  readonly retry?: RetryPolicy;
+  /**
+   * Acceptor, required: the registry that admits every new link, starting
+   * sessions and resuming them (`serve(url)` makes one).
+   */
+  readonly registry?: ResumeRegistry;
 }
 
 /** Options of the initiating side. */

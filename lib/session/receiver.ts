@@ -52,21 +52,22 @@ export class Receiver {
     this.#host = host;
   }
 
-  /** One message from the peer. */
-  payload(bytes: Uint8Array): void {
+  /** One message from the peer: `bytes[start, bytes.length)`. */
+  payload(bytes: Uint8Array, start = 0): void {
     const host = this.#host;
     if (host.closed()) return;
+    const size = bytes.length - start;
     this.messages++;
-    this.bytes += bytes.length;
+    this.bytes += size;
     const maxSize = host.limits.maxMessageSize;
-    if (bytes.length > maxSize) {
-      this.#host.violation(`message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
+    if (size > maxSize) {
+      this.#host.violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
       return;
     }
     let message: Message;
     try {
-      if (this.#dispatchFast(bytes)) return;
-      message = decodeMessage(bytes);
+      if (this.#dispatchFast(bytes, start)) return;
+      message = decodeMessage(start === 0 ? bytes : bytes.subarray(start));
     } catch (e) {
       if (!(e instanceof DecodeError)) {
         this.#host.reportError(e, "message dispatch");
@@ -117,9 +118,9 @@ export class Receiver {
    * `Message`. Returns false, having dispatched nothing, for anything else
    * or anything odd: the full decoder then handles it, errors included.
    */
-  #dispatchFast(bytes: Uint8Array): boolean {
+  #dispatchFast(bytes: Uint8Array, start: number): boolean {
     const h = this.#head;
-    readHead(new Reader(bytes), h);
+    readHead(new Reader(bytes, start), h);
     switch (h.kind) {
       case HeadKind.Item:
         this.#host.table.get(h.cid, "channel message")?.handleItem(h.id, bytes, h.pos);

@@ -7,7 +7,7 @@
  */
 
 import type { Conduit } from "../conduit/conduit.ts";
-import { isProtocolViolation } from "../link/framing/errors.ts";
+import { isPeerClose, isProtocolViolation } from "../link/framing/errors.ts";
 import { ConnectionTable } from "./table.ts";
 import { type Connection, ConnectionCore, type ConnectionStats } from "../connection/connection.ts";
 import type { SessionPort } from "../connection/port.ts";
@@ -451,11 +451,17 @@ export class SessionCore implements Session {
     });
     this.#conduit.listen({
       payload: (bytes) => receiver.payload(bytes),
+      payloadAt: (bytes, start) => receiver.payload(bytes, start),
       shared: (prefix, last) => receiver.shared(prefix, last),
       end: () => this.#teardown(new ClosedError("peer-closed", "The peer closed the link"), true),
       error: (e) => {
         if (isProtocolViolation(e)) {
           this.#violation(e.message); // e.g. a frame above the size limit
+        } else if (e instanceof ClosedError) {
+          this.#teardown(e, false); // the conduit knows why (a stable session lost or expired)
+        } else if (isPeerClose(e)) {
+          // A deliberate close with a code or a reason (WebSocket): a clean end that says why.
+          this.#teardown(new ClosedError("peer-closed", e.message, { cause: e }), true);
         } else {
           this.#teardown(
             new ClosedError("link-lost", `The link failed: ${errorText(e)}`, { cause: e }),

@@ -38,7 +38,9 @@ export type RpcErrorCode =
   /** The link broke: an I/O error, a reset, an end of stream in the middle of a message. */
   | "link-lost"
   /** The peer did not read what this side had to send, past the session's limit. */
-  | "peer-not-reading";
+  | "peer-not-reading"
+  /** A stable session could not resume: the server no longer knows it (it restarted, or the session expired). */
+  | "session-lost";
 
 /**
  * The base class of every RPC failure.
@@ -229,8 +231,9 @@ export class ClosedError extends RpcError {
    * @param code Why it closed: `connection-closed` (a connection was
    * closed), `session-closed` (this side closed the session),
    * `peer-closed` (the peer ended the link gracefully), `link-lost` (the
-   * link broke), `protocol-error`, `keepalive-timeout` or
-   * `peer-not-reading`.
+   * link broke), `protocol-error`, `keepalive-timeout`,
+   * `peer-not-reading` or `session-lost` (a stable session the server no
+   * longer knows).
    * @param message Why it closed, in words.
    * @param options The underlying cause, if any, and the metadata of the peer's `ConnectionClose`.
    */
@@ -252,7 +255,8 @@ export type ClosedErrorCode =
   | "link-lost"
   | "protocol-error"
   | "keepalive-timeout"
-  | "peer-not-reading";
+  | "peer-not-reading"
+  | "session-lost";
 
 /**
  * A protocol violation, by either side, that tore the session down.

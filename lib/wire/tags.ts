@@ -42,3 +42,29 @@ export const RoamErrorTag = { User: 0, UnknownMethod: 1, InvalidPayload: 2, Canc
 
 /** Number of `MessagePayload` variants: an index at or above it is undecodable. */
 export const MESSAGE_VARIANTS = 11;
+
+/** `Option` tags (`None` / `Some`), as in a stable conduit frame's ack (wire-spec §5.2). */
+export const OptionTag = { None: 0, Some: 1 } as const;
+
+/**
+ * The stable conduit's link handshake (wire-spec §5.1): a 25-byte raw
+ * struct each way, little-endian, magic first (`ROCH` from the client,
+ * `ROSH` from the server, read as a u32), then flags, a 16-byte resume key
+ * and the last sequence number received.
+ */
+export const StableHello = {
+  Size: 25,
+  KeySize: 16,
+  /** `ROCH` read as a little-endian u32. */
+  ClientMagic: 0x4843_4f52,
+  /** `ROSH` read as a little-endian u32. */
+  ServerMagic: 0x4853_4f52,
+  /** ClientHello flag: the resume key field is set. */
+  ClientHasResumeKey: 0b01,
+  /** ClientHello flag: the last-received field is set. */
+  ClientHasLastReceived: 0b10,
+  /** ServerHello flag: the server does not know the resume key. */
+  ServerRejected: 0b01,
+  /** ServerHello flag: the last-received field is set. */
+  ServerHasLastReceived: 0b10,
+} as const;

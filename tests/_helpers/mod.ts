@@ -13,7 +13,11 @@
  *   WebSocket (`RawSocket`);
  * - `sessions.ts`: session pairs and small services (`Echo`, `Hold`…);
  * - `runtime.ts`: the running runtime's own `inspect`;
- * - `cli.ts`: the `roam` command line run in a child process.
+ * - `cli.ts`: the `roam` command line run in a child process;
+ * - `cut_proxy.ts`: a TCP (or Unix socket) proxy that cuts connections
+ *   at chosen points (`CutProxy`);
+ * - `stable.ts`: link pairs a test can cut, and the bytes of the stable
+ *   conduit's handshake and frames.
  *
  * @module
  */
@@ -27,3 +31,5 @@ export * from "./raw_socket.ts";
 export * from "./sessions.ts";
 export * from "./runtime.ts";
 export * from "./cli.ts";
+export * from "./cut_proxy.ts";
+export * from "./stable.ts";

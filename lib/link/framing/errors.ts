@@ -53,6 +53,15 @@ export function isProtocolViolation(e: unknown): e is Error {
   return (e as { protocolViolation?: unknown } | null)?.protocolViolation === true;
 }
 
+/**
+ * True when a link ended because its peer closed it on purpose, saying
+ * why (a WebSocket Close frame with an application code or a reason): a
+ * session on the link ends with `peer-closed` and the error's message.
+ */
+export function isPeerClose(e: unknown): e is Error {
+  return (e as { peerClosed?: unknown } | null)?.peerClosed === true;
+}
+
 /** Options for framed links. */
 export interface FramingOptions {
   /** Largest payload accepted from the peer, in bytes (default 16 MiB). */
