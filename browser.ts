@@ -6,8 +6,9 @@
  * behind a dynamic import, so any bundler (esbuild, Vite, Rollup,
  * `bun build`, `deno bundle`) builds it for the browser with no options.
  *
- * `serve` is not here: a page does not listen. Everything else `@roam/roam`
- * exports is, under the same names.
+ * `serve` and `cluster` are not here: a page does not listen or start
+ * processes. Everything else `@roam/roam` exports is, under the same names;
+ * `connect` and `reconnect` take `ws://` and `wss://` addresses.
  *
  * @example Calling a service from a page
  * ```ts
@@ -55,7 +56,7 @@ export type {
 // Sessions and connections.
 export { accept, initiate } from "./lib/session/handshake.ts";
 export type { Session, SessionStats } from "./lib/session/session.ts";
-export { implement } from "./lib/session/options.ts";
+export { implement, SERVICE_KEY } from "./lib/session/options.ts";
 export type {
   ConnectionDecision,
   ConnectionRequest,
@@ -64,7 +65,12 @@ export type {
   ServiceImpl,
   SessionLimits,
   SessionOptions,
+  StableOptions,
 } from "./lib/session/options.ts";
+export { ResumeRegistry } from "./lib/conduit/registry.ts";
+export type { ResumeRegistryOptions } from "./lib/conduit/registry.ts";
+export type { LinkFactory } from "./lib/conduit/stable.ts";
+export type { RetryPolicy } from "./lib/_util/retry.ts";
 export type { Connection, ConnectionStats } from "./lib/connection/connection.ts";
 export type { CallInfo, Interceptor, ItemInfo } from "./lib/connection/intercept.ts";
 export { RawChannel } from "./lib/connection/raw.ts";
@@ -76,10 +82,18 @@ export type {
   RawResponse,
   RawResult,
 } from "./lib/connection/raw.ts";
-export { connect } from "./lib/extras/connect_web.ts";
+export { connect, reconnect } from "./lib/extras/connect_web.ts";
 export { forwarder, proxy, PROXY_ERROR_KEY } from "./lib/extras/proxy.ts";
 export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
+export { acceptByService, backendOptions, router, SERVICES_KEY } from "./lib/extras/router.ts";
+export type { Router, RouterOptions } from "./lib/extras/router.ts";
 export type { ConnectOptions } from "./lib/extras/serve.ts";
+export { ReconnectEvent } from "./lib/extras/reconnect.ts";
+export type {
+  ReconnectingClient,
+  ReconnectOptions,
+  ReconnectState,
+} from "./lib/extras/reconnect.ts";
 
 // Calls.
 export { err, ok } from "./lib/connection/api.ts";

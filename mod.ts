@@ -80,7 +80,7 @@ export type {
   RawResponse,
   RawResult,
 } from "./lib/connection/raw.ts";
-export { connect, serve } from "./lib/extras/serve.ts";
+export { connect, reconnect, serve } from "./lib/extras/serve.ts";
 export { forwarder, proxy, PROXY_ERROR_KEY } from "./lib/extras/proxy.ts";
 export type { Forwarder, ForwarderOptions, Proxy } from "./lib/extras/proxy.ts";
 export { acceptByService, backendOptions, router, SERVICES_KEY } from "./lib/extras/router.ts";
@@ -88,7 +88,7 @@ export type { Router, RouterOptions } from "./lib/extras/router.ts";
 export { cluster, clusterWorker } from "./lib/extras/cluster.ts";
 export type { Cluster, ClusterOptions, ClusterWorker, WorkerExit } from "./lib/extras/cluster.ts";
 export type { ConnectOptions, ServeOptions, Server } from "./lib/extras/serve.ts";
-export { reconnect, ReconnectEvent } from "./lib/extras/reconnect.ts";
+export { ReconnectEvent } from "./lib/extras/reconnect.ts";
 export type {
   ReconnectingClient,
   ReconnectOptions,

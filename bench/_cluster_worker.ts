@@ -25,9 +25,14 @@ function spin(rounds: number): number {
 
 const worker = clusterWorker();
 if (worker !== undefined) {
-  await using _server = await serve(`tcp://127.0.0.1:${Number(process.argv[2])}`, {
+  // try/finally rather than `await using`, which Node 22 cannot parse.
+  const server = await serve(`tcp://127.0.0.1:${Number(process.argv[2])}`, {
     reusePort: true,
     services: [implement(Pid, { pid: () => process.pid, add: (a, b) => a + b, spin })],
   });
-  await worker.stopping;
+  try {
+    await worker.stopping;
+  } finally {
+    await server.close();
+  }
 }

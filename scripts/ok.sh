@@ -89,6 +89,8 @@ transports/message_port_test:it starts a web Worker (Node has node:worker_thread
 transports/peer_vanishes_test:its servers are Deno and Bun child processes
 transports/stdio_test:it uses await using (Node 24+ syntax); Node's stdio is in node_interop_test
 transports/websocket_test:it needs a WebSocket server (Deno and Bun only)
+transports/websocket_close_test:it needs a WebSocket server (Deno and Bun only)
+extras/reverse_tunnel_test:the example it runs uses await using (Node 24+ syntax)
 "
 node_pass=0
 node_fail=0

@@ -40,6 +40,21 @@ export function describeClose(code: number, reason: string): string {
  * closed on purpose (an application code such as 4001; a session on the
  * link ends with `peer-closed` and this message) from a
  * failure (an abnormal closure, 1006, or an error code; `link-lost`).
+ *
+ * @example Telling why the server closed the socket
+ * ```ts
+ * import { initiate } from "@roam/roam";
+ * import { connectWebSocket, WebSocketClosedError } from "@roam/roam/transports/websocket";
+ *
+ * export async function watch(url: string): Promise<void> {
+ *   const session = await initiate(await connectWebSocket(url));
+ *   const error = await session.closed; // a ClosedError, or undefined after our own close
+ *   const cause = error?.cause;
+ *   if (cause instanceof WebSocketClosedError && cause.peerClosed) {
+ *     console.error(`the server closed with code ${cause.code}: ${cause.reason}`);
+ *   }
+ * }
+ * ```
  */
 export class WebSocketClosedError extends Error {
   /** The close code. */

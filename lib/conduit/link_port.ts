@@ -8,7 +8,7 @@
  */
 
 import { copyRange } from "../_util/bytes.ts";
-import type { DirectLink, Link, LinkFlow } from "../link/link.ts";
+import type { DirectLink, Link, LinkFlow, PayloadReader, PayloadWriter } from "../link/link.ts";
 import { streamsDirect } from "../link/streams.ts";
 
 /** Where a port delivers what its link receives. */
@@ -24,8 +24,8 @@ export interface PortHandler {
 
 /** A link in push mode with one swappable handler. */
 export class LinkPort {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reader: PayloadReader;
+  readonly #writer: PayloadWriter;
   readonly #direct: DirectLink;
   readonly #stopStreams: (() => void) | undefined;
   #started = false;

@@ -18,7 +18,7 @@
 
 import { type ResolvedRetry, RETRY_DEFAULTS, retryDelay, sleep } from "../_util/retry.ts";
 import { FramingError, isProtocolViolation } from "../link/framing/errors.ts";
-import type { Link } from "../link/link.ts";
+import type { Link, PayloadRead } from "../link/link.ts";
 import { Reader } from "../postcard/_reader.ts";
 import type { Writer } from "../postcard/_writer.ts";
 import { ClosedError, HandshakeError } from "../wire/errors.ts";
@@ -106,7 +106,7 @@ export function closeSoon(port: LinkPort): void {
 }
 
 /** The read result at the end of the stream. */
-const DONE: ReadableStreamReadDoneResult<Uint8Array> = Object.freeze({ done: true as const });
+const DONE: PayloadRead = Object.freeze({ done: true as const });
 
 /** A waiter of `whenBelow`. */
 interface LowWaiter {
@@ -149,7 +149,7 @@ export class StableConduit implements Conduit {
   /** Messages received before `listen` (the handshake reads them with `recv`). */
   readonly #inbox: Uint8Array[] = [];
   #recvWaiters: {
-    resolve(r: ReadableStreamReadResult<Uint8Array>): void;
+    resolve(r: PayloadRead): void;
     reject(e: unknown): void;
   }[] = [];
   #paused = false;
@@ -352,7 +352,7 @@ export class StableConduit implements Conduit {
 
   // ------------------------------------------------------------ receiving
 
-  recv(): Promise<ReadableStreamReadResult<Uint8Array>> {
+  recv(): Promise<PayloadRead> {
     const next = this.#inbox.shift();
     if (next !== undefined) return Promise.resolve({ done: false, value: next });
     const ending = this.#ending;

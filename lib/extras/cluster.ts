@@ -102,7 +102,21 @@ interface ChildProcess {
   once(event: "error", f: (e: Error) => void): void;
 }
 
+/** The parts of `node:child_process` and `node:url` a cluster uses. */
+interface ChildProcessModule {
+  spawn(
+    command: string,
+    args: readonly string[],
+    options: { stdio: readonly string[]; env: Record<string, string | undefined> },
+  ): ChildProcess;
+}
+interface UrlModule {
+  fileURLToPath(url: string | URL): string;
+}
+
 interface NodeProcess {
+  /** Node 22+, Bun and Deno 2: built-in modules without an import a bundler would follow. */
+  getBuiltinModule?(id: string): unknown;
   readonly env: Record<string, string | undefined>;
   readonly argv: readonly string[];
   readonly execPath: string;
@@ -183,7 +197,7 @@ function checkCount(name: string, v: number, max: number): number {
 }
 
 /**
- * Starts `workers` processes of this runtime running `script` (by default
+ * Starts `workers` processes of this runtime (Deno, Bun or Node) running `script` (by default
  * this process's main module), each with `ROAM_CLUSTER_WORKER` set to its
  * index so that {@linkcode clusterWorker} tells it is a worker. Each
  * worker serves the shared port itself, e.g.
@@ -197,7 +211,7 @@ function checkCount(name: string, v: number, max: number): number {
  * @param options How many workers, what they run, restarts.
  * @returns The running cluster; `close()` (or `await using`) stops it.
  * @throws {RangeError} For a bad `workers` or `closeTimeout`.
- * @throws {TypeError} Outside Deno and Bun, or for no script to run.
+ * @throws {TypeError} Outside Deno, Bun and Node 22+, or for no script to run.
  *
  * @example Four workers of a server module
  * ```ts
@@ -208,10 +222,18 @@ function checkCount(name: string, v: number, max: number): number {
  * await workers.close();
  * ```
  */
-export async function cluster(options: ClusterOptions = {}): Promise<Cluster> {
+export function cluster(options: ClusterOptions = {}): Promise<Cluster> {
+  try {
+    return Promise.resolve(startCluster(options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function startCluster(options: ClusterOptions): Cluster {
   const isDeno = "Deno" in globalThis;
-  if (!isDeno && !("Bun" in globalThis)) {
-    throw new TypeError("Cannot start a cluster: it needs Deno or Bun");
+  if (!isDeno && nodeProcess()?.getBuiltinModule === undefined) {
+    throw new TypeError("Cannot start a cluster: it needs Deno, Bun or Node 22+");
   }
   const count = checkCount(
     "workers",
@@ -223,8 +245,17 @@ export async function cluster(options: ClusterOptions = {}): Promise<Cluster> {
     throw new RangeError(`Invalid closeTimeout: expected 0 to 2147483647 ms, got ${closeTimeout}`);
   }
   const proc = nodeProcess();
-  const { spawn } = await import("node:child_process");
-  const { fileURLToPath } = await import("node:url");
+  const builtin = <T>(id: string): T => {
+    const module = proc?.getBuiltinModule?.(id);
+    if (module === undefined) {
+      throw new TypeError(
+        `Cannot start a cluster: this runtime has no ${id} (process.getBuiltinModule)`,
+      );
+    }
+    return module as T;
+  };
+  const { spawn } = builtin<ChildProcessModule>("node:child_process");
+  const { fileURLToPath } = builtin<UrlModule>("node:url");
   const given = options.script ?? proc?.argv[1];
   if (given === undefined || given === "") {
     throw new TypeError("Cannot start a cluster: no script to run (pass options.script)");
@@ -256,7 +287,7 @@ export async function cluster(options: ClusterOptions = {}): Promise<Cluster> {
         [WORKER_ENV]: String(index),
         [COUNT_ENV]: String(count),
       },
-    }) as unknown as ChildProcess;
+    });
     child.stdin?.on("error", () => {}); // a worker gone first must not fail us through EPIPE
     children[index] = child;
     const started = performance.now();

@@ -43,7 +43,7 @@ import type { LinkFactory } from "../conduit/stable.ts";
 import { initiate } from "../session/handshake.ts";
 import type { Session } from "../session/session.ts";
 import { ClosedError } from "../wire/errors.ts";
-import { type ConnectOptions, openLink, parse } from "./serve.ts";
+import type { ConnectOptions } from "./serve.ts";
 
 /** The state of a {@linkcode ReconnectingClient}. */
 export type ReconnectState =
@@ -78,6 +78,21 @@ export interface ReconnectOptions extends ConnectOptions {
 /**
  * The event a {@linkcode ReconnectingClient} dispatches, as `"state"`,
  * on every change of state.
+ *
+ * @example Showing the connection state
+ * ```ts
+ * import { reconnect, ReconnectEvent } from "@roam/roam";
+ *
+ * export function watched(url: string): AsyncDisposable {
+ *   const client = reconnect(url);
+ *   client.addEventListener("state", (e) => {
+ *     if (!(e instanceof ReconnectEvent)) return;
+ *     if (e.state === "reconnecting") console.error("connection lost:", e.error);
+ *     else console.error(e.state);
+ *   });
+ *   return client;
+ * }
+ * ```
  */
 export class ReconnectEvent extends Event {
   /** The new state. */
@@ -403,25 +418,17 @@ class Reconnecting extends EventTarget implements ReconnectingClient {
 }
 
 /**
- * Makes a client that reconnects: a session to `target` now, and a new one
- * whenever it ends, by `options.retry`, until `close()` (see the module
- * documentation for what happens to calls meanwhile).
+ * Starts a reconnecting client over links from `factory` (internal: the
+ * `reconnect` of `@roam/roam` and of `@roam/roam/browser` turn a URL into
+ * a factory with their own transports).
  *
- * @param target A `tcp:`, `unix:`, `ws:` or `wss:` URL, or a function that makes a link.
- * @param options Session options for every session, the retry policy, and what calls do while disconnected.
+ * @param factory Makes each new link.
+ * @param options Session options, the retry policy, what calls do while disconnected.
  * @returns The client; it starts connecting at once.
- * @throws {TypeError} For an address that cannot be parsed or an invalid option.
- * @throws {RangeError} For a retry policy out of range.
  */
-export function reconnect(
-  target: string | URL | LinkFactory,
-  options: ReconnectOptions = {},
+export function reconnecting(
+  factory: LinkFactory,
+  options: ReconnectOptions,
 ): ReconnectingClient {
-  let factory: LinkFactory;
-  if (typeof target === "function") factory = target;
-  else {
-    const url = parse(target);
-    factory = () => openLink(url, options);
-  }
   return new Reconnecting(factory, options);
 }

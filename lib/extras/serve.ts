@@ -24,9 +24,11 @@
  */
 
 import { ResumeRegistry, type ResumeRegistryOptions } from "../conduit/registry.ts";
+import type { LinkFactory } from "../conduit/stable.ts";
 import type { Link } from "../link/link.ts";
 import { accept, initiate } from "../session/handshake.ts";
 import type { Session } from "../session/session.ts";
+import { reconnecting, type ReconnectingClient, type ReconnectOptions } from "./reconnect.ts";
 import type { InitiatorOptions, SessionOptions } from "../session/options.ts";
 
 /** Options of {@linkcode connect}. */
@@ -216,6 +218,46 @@ export async function connect(
     ...options,
     stable: { ...options.stable, relink: () => openLink(url, options) },
   });
+}
+
+/**
+ * Makes a client that reconnects: a session to `target` now, and a new one
+ * whenever it ends, by `options.retry`, until `close()`. Calls made while
+ * it reconnects wait for the next session (or fail at once, by
+ * `whileDisconnected`); calls in flight when a bare session's link dies
+ * fail at once, since they may have run. With `conduit: "stable"`, a
+ * dropped link is first resumed within the same session.
+ *
+ * @param target A `tcp:`, `unix:`, `ws:` or `wss:` URL, or a function that makes a link.
+ * @param options Session options for every session, the retry policy, and what calls do while disconnected.
+ * @returns The client; it starts connecting at once.
+ * @throws {TypeError} For an address that cannot be parsed or an invalid option.
+ * @throws {RangeError} For a retry policy out of range.
+ *
+ * @example A client that waits out its server's restarts
+ * ```ts
+ * import { reconnect, type ReconnectEvent, service, t } from "@roam/roam";
+ *
+ * const Adder = service("Adder", { add: { args: [t.u32, t.u32], returns: t.u32 } });
+ *
+ * export async function addForever(url: string): Promise<void> {
+ *   await using client = reconnect(url, {
+ *     retry: { initialDelay: 50, maxDelay: 2_000 },
+ *     whileDisconnected: "wait",
+ *   });
+ *   client.addEventListener("state", (e) => console.error((e as ReconnectEvent).state));
+ *   const adder = client.client(Adder);
+ *   for (let i = 0;; i++) console.log(await adder.add(i, 1, { timeout: 10_000 }));
+ * }
+ * ```
+ */
+export function reconnect(
+  target: string | URL | LinkFactory,
+  options: ReconnectOptions = {},
+): ReconnectingClient {
+  if (typeof target === "function") return reconnecting(target, options);
+  const url = parse(target);
+  return reconnecting(() => openLink(url, options), options);
 }
 
 /**

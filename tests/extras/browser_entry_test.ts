@@ -23,22 +23,36 @@ function typeExports(file: string): Set<string> {
 }
 
 /** What `mod.ts` has that a page cannot use. */
-const SERVER_ONLY = new Set(["serve", "ServeOptions", "Server"]);
+const SERVER_ONLY = new Set([
+  "serve",
+  "ServeOptions",
+  "Server",
+  "cluster",
+  "clusterWorker",
+  "Cluster",
+  "ClusterOptions",
+  "ClusterWorker",
+  "WorkerExit",
+]);
+/** What the browser entry has its own of: WebSocket addresses only. */
+const OWN = new Set(["connect", "reconnect"]);
 
-test("browser.ts exports every value of mod.ts but serve, the same objects but connect", () => {
+test("browser.ts exports every value of mod.ts but serve and cluster, the same objects but connect and reconnect", () => {
   const missing = Object.keys(roam).filter((k) => !SERVER_ONLY.has(k) && !(k in browser));
   assert.deepEqual(missing, []);
   const b = browser as Record<string, unknown>;
   const m = roam as Record<string, unknown>;
   const different = Object.keys(roam).filter((k) =>
-    !SERVER_ONLY.has(k) && k !== "connect" && b[k] !== m[k]
+    !SERVER_ONLY.has(k) && !OWN.has(k) && b[k] !== m[k]
   );
   assert.deepEqual(different, []);
   assert.equal("serve" in browser, false);
+  assert.equal("cluster" in browser, false);
   assert.notEqual(browser.connect, roam.connect);
+  assert.notEqual(browser.reconnect, roam.reconnect);
 });
 
-test("browser.ts exports every type of mod.ts but the server's", () => {
+test("browser.ts exports every type of mod.ts but the server's and the cluster's", () => {
   const ours = typeExports("browser.ts");
   const missing = [...typeExports("mod.ts")].filter((n) => !SERVER_ONLY.has(n) && !ours.has(n));
   assert.deepEqual(missing, []);
@@ -76,4 +90,12 @@ test("the browser entry's connect() calls a WebSocket server", {
   } finally {
     await server.close();
   }
+});
+
+test("the browser entry's reconnect() names what it cannot connect to", () => {
+  assert.throws(() => browser.reconnect("unix:/run/app.sock"), {
+    name: "TypeError",
+    message:
+      "Cannot connect to unix:/run/app.sock: the browser entry speaks ws: and wss: only (tcp: and unix: need Deno, Bun or Node and @roam/roam)",
+  });
 });
