@@ -9,7 +9,6 @@
  */
 
 import { concatTwo } from "../_util/bytes.ts";
-import { Reader } from "../postcard/_reader.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import { decodeMessage } from "../wire/decode.ts";
 import { ProtocolError, type RpcError } from "../wire/errors.ts";
@@ -101,7 +100,7 @@ export class Receiver {
       return;
     }
     const h = this.#head;
-    readHead(new Reader(prefix), h);
+    readHead(prefix, 0, prefix.length, h);
     if (h.kind === HeadKind.Item) {
       this.messages++;
       this.bytes += size;
@@ -120,7 +119,7 @@ export class Receiver {
    */
   #dispatchFast(bytes: Uint8Array, start: number): boolean {
     const h = this.#head;
-    readHead(new Reader(bytes, start), h);
+    readHead(bytes, start, bytes.length, h);
     switch (h.kind) {
       case HeadKind.Item:
         this.#host.table.get(h.cid, "channel message")?.handleItem(h.id, bytes, h.pos);
