@@ -327,6 +327,8 @@ export class Dispatcher {
     metadata: Metadata,
     args: Uint8Array,
     start: number,
+    end: number,
+    lent: boolean,
   ): void {
     if (this.#running.has(id)) {
       this.#port.violation(
@@ -336,6 +338,11 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
+      if (lent || end !== args.length) {
+        // The fallbacks read their bytes up to the end of an array they may keep.
+        args = args.slice(start, end);
+        start = 0;
+      }
       if (
         this.#forwarding !== undefined && channelIds.length === 0 &&
         this.#port.interceptors.length === 0
@@ -355,9 +362,9 @@ export class Dispatcher {
         method.args,
         args,
         start,
-        args.length,
+        end,
         channels?.hooks,
-        true,
+        !lent,
         this.#limits.maxDecodedElements,
       ) as unknown[];
     } catch (e) {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { copyRange } from "../../_util/bytes.ts";
 import { Queue } from "../../_util/queue.ts";
 import { mustYield, nextMacrotask } from "../../_util/turn.ts";
 import type { Link, LinkFlow, PayloadSink } from "../link.ts";
@@ -137,6 +138,18 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       }
     }
   };
+  /**
+   * A payload lying whole in a chunk the socket will reuse: lent to a push
+   * sink that takes payloads so (no copy), else copied and emitted.
+   */
+  const lend = (bytes: Uint8Array, start: number, end: number): void => {
+    const sink = push;
+    if (sink?.lent !== undefined && !held && !yielding && !mustYield()) {
+      sink.lent(bytes, start, end);
+      return;
+    }
+    emit(copyRange(bytes, start, end - start));
+  };
   const settle = (state: { error?: unknown }): void => {
     readDone = true;
     ending = state;
@@ -154,8 +167,13 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       socket.start({
         data(chunk) {
           if (readDone) return;
+          // A subclass (Bun's and Node's Buffer): one plain view per chunk, not
+          // one per lent payload in the decoder (a small view is slow on Bun).
+          if (chunk.constructor !== Uint8Array) {
+            chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+          }
           try {
-            decoder.push(chunk, emit);
+            decoder.push(chunk, emit, lend);
           } catch (e) {
             socket.pause();
             settle({ error: e });
