@@ -75,14 +75,20 @@ export interface OutgoingChannels {
 const GONE_MEMORY = 4096;
 
 const hasChannelsCache = new WeakMap<Schema<unknown>, boolean>();
+/** The schema asked about last, and the answer (calls repeat: no map lookup for them). */
+let lastSchema: Schema<unknown> | undefined;
+let lastAnswer = false;
 
 /** True when a schema contains a channel position (outside collections). */
 export function hasChannels(schema: Schema<unknown>): boolean {
+  if (schema === lastSchema) return lastAnswer;
   let known = hasChannelsCache.get(schema);
   if (known === undefined) {
     known = scan(schema, new Set());
     hasChannelsCache.set(schema, known);
   }
+  lastSchema = schema;
+  lastAnswer = known;
   return known;
 }
 

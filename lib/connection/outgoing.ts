@@ -46,6 +46,34 @@ interface Pending {
   readonly forward: ForwardReply | undefined;
 }
 
+/** A call made here (typed or raw): its promise and how to settle it, in one object. */
+class CallPending implements Pending {
+  readonly method: MethodDescriptor | undefined;
+  readonly full: boolean;
+  readonly #rawLabel: string | undefined;
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+  cleanup: (() => void) | undefined = undefined;
+  readonly forward = undefined;
+  readonly promise: Promise<unknown>;
+
+  constructor(method: MethodDescriptor | undefined, full: boolean, rawLabel?: string) {
+    this.method = method;
+    this.full = full;
+    this.#rawLabel = rawLabel;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** Made only when needed (an error, a timeout): not a string per call. */
+  get label(): string {
+    const m = this.method;
+    return m !== undefined ? `${m.service}.${m.name}` : this.#rawLabel!;
+  }
+}
+
 /** Rejects a pending call, or fails a forwarded one. */
 function failPending(p: Pending, error: unknown): void {
   if (p.forward !== undefined) p.forward.fail(error);
@@ -232,21 +260,8 @@ export class Outgoing implements ForwardTarget {
         return Promise.reject(e);
       }
     }
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const pending: Pending = {
-      method,
-      label: `${method.service}.${method.name}`,
-      full,
-      resolve,
-      reject,
-      cleanup: undefined,
-      forward: undefined,
-    };
+    const pending = new CallPending(method, full);
+    const promise = pending.promise;
     const port = this.#port;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
@@ -387,22 +402,9 @@ export class Outgoing implements ForwardTarget {
     const given = options?.channels;
     const raw = given === undefined || given.length === 0 ? undefined : given;
     const rawChannels = raw === undefined ? NO_CHANNELS : raw.map((c) => c.id);
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     const { idBytes, label } = rawMethod(methodId);
-    const pending: Pending = {
-      method: undefined,
-      label,
-      full: true,
-      resolve,
-      reject,
-      cleanup: undefined,
-      forward: undefined,
-    };
+    const pending = new CallPending(undefined, true, label);
+    const promise = pending.promise;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
     const queued: Queued = {
