@@ -175,6 +175,8 @@ export class ConnectionCore implements Connection {
   readonly #serving: Dispatcher;
   #channels: ChannelRegistry | undefined;
   #closed: RpcError | undefined;
+  /** What `closed` resolves to (undefined after this side's own close). */
+  #reason: RpcError | undefined;
   #closedPromise: Promise<RpcError | undefined> | undefined;
   #resolveClosed: ((e: RpcError | undefined) => void) | undefined;
   /** Called once when the connection closes (set by the session). */
@@ -236,7 +238,7 @@ export class ConnectionCore implements Connection {
 
   get closed(): Promise<RpcError | undefined> {
     return this.#closedPromise ??= this.#closed !== undefined
-      ? Promise.resolve(this.#closed)
+      ? Promise.resolve(this.#reason)
       : new Promise((r) => (this.#resolveClosed = r));
   }
 
@@ -384,14 +386,19 @@ export class ConnectionCore implements Connection {
   /**
    * Marks the connection closed: pending and queued calls fail with
    * `error`, running handlers see their signal aborted, nothing more is sent.
+   *
+   * @param error What pending calls and channels fail with.
+   * @param byThisSide True when this side closed it: `closed` resolves to undefined, else to `error`.
    */
-  fail(error: RpcError): void {
+  fail(error: RpcError, byThisSide = false): void {
     if (this.#closed !== undefined) return;
+    const reason = byThisSide ? undefined : error;
     this.#closed = error;
+    this.#reason = reason;
     this.#outgoing.fail(error);
     this.#serving.fail(error);
     this.#channels?.failAll(error);
-    this.#resolveClosed?.(error);
+    this.#resolveClosed?.(reason);
     this.onClose?.();
   }
 
