@@ -46,25 +46,30 @@ type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 /**
  * `Buffer.prototype.latin1Slice` of Bun, Node and Deno, which accepts a
  * plain `Uint8Array` and makes a one-byte string from a range of it in one
- * call: for ASCII bytes exactly their string. Undefined where there is no
- * `Buffer` (browsers), or where it does not behave so.
+ * call: for ASCII bytes exactly their string. Null where there is no
+ * `Buffer` (browsers), or where it does not behave so. Looked up on first
+ * use, not on import: Deno loads its `Buffer` on first access (about 3 ms).
  */
-const latin1Slice: Latin1Slice | undefined = (() => {
+function findLatin1Slice(): Latin1Slice | null {
   const Buffer = (globalThis as { Buffer?: { prototype?: { latin1Slice?: unknown } } }).Buffer;
   const f = Buffer?.prototype?.latin1Slice;
-  if (typeof f !== "function") return undefined;
+  if (typeof f !== "function") return null;
   try {
     const probe = new Uint8Array([0x2a, 0x68, 0x69, 0x21, 0x7f, 0x2a]);
     if (f.call(probe, 1, 5) === "hi!\x7f" && f.call(probe, 3, 3) === "") return f as Latin1Slice;
   } catch {
     // Not usable on a plain Uint8Array here.
   }
-  return undefined;
-})();
+  return null;
+}
+
+/** {@linkcode findLatin1Slice}'s answer, once asked. */
+let latin1Slice: Latin1Slice | null | undefined;
 
 /** The string of `buf[start, end)`, every byte of which is ASCII (checked by the caller). */
 function asciiRange(buf: Uint8Array, start: number, end: number): string {
-  if (latin1Slice !== undefined) return latin1Slice.call(buf, start, end);
+  const slice = latin1Slice ?? (latin1Slice === undefined ? latin1Slice = findLatin1Slice() : null);
+  if (slice !== null) return slice.call(buf, start, end);
   if (JS_STRINGS && end - start <= JS_UTF8_MAX) return asciiJs(buf, start, end)!;
   return lenient.decode(buf.subarray(start, end));
 }

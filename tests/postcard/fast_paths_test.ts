@@ -106,6 +106,23 @@ test("encode() handles fixed-shape values larger than the in-place limit", () =>
   assert.deepStrictEqual(decode(Doc, bytes), value);
 });
 
+test("encode() writes every byte of a large fixed-shape result, whatever memory it reuses", () => {
+  const Doc = t.struct({ title: t.string, body: t.bytes, note: t.option(t.string) });
+  for (let round = 0; round < 6; round++) {
+    // Garbage in freed memory, for an allocation that skips zero-filling to meet.
+    for (let i = 0; i < 4; i++) new Uint8Array(200_000 + round).fill(0xaa);
+    const size = 65_536 + round * 1000;
+    const value = {
+      title: round % 2 === 0 ? "t".repeat(round * 50) : "tït".repeat(round * 20),
+      body: new Uint8Array(size).map((_, i) => i * 7),
+      note: round % 3 === 0 ? undefined : "ñ".repeat(round),
+    };
+    const bytes = encode(Doc, value);
+    assert.deepStrictEqual(bytes, encode(t.list(Doc), [value]).subarray(1));
+    assert.deepStrictEqual(decode(Doc, bytes), value);
+  }
+});
+
 test("encode() still reports a bad field of a fixed-shape value with its path", () => {
   const Point = t.struct({ x: t.i32, y: t.i32, tag: t.option(t.string) });
   assert.throws(

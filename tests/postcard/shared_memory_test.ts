@@ -257,12 +257,14 @@ test("decode() returns plain bytes values with an ArrayBuffer of their own, even
 test("encode() results have an ArrayBuffer of their own; pooled ones may share only with each other", () => {
   const Pair = t.struct({ name: t.string, data: t.bytes });
   const secret = encode(t.bytes, SECRET);
-  for (
-    const value of [{ name: "b", data: new Uint8Array([1]) }, {
-      name: "é".repeat(300),
-      data: SECRET,
-    }]
-  ) {
+  const values = [
+    { name: "b", data: new Uint8Array([1]) },
+    { name: "é".repeat(300), data: SECRET },
+    // Large results (64 KiB and up), ASCII or not, which may skip zero-filling.
+    { name: "large", data: new Uint8Array(70_000).fill(5) },
+    { name: "größer", data: new Uint8Array(1 << 20).fill(6) },
+  ];
+  for (const value of values) {
     const out = encode(Pair, value);
     assert.equal(out.byteOffset, 0);
     assert.equal(out.buffer.byteLength, out.length);
