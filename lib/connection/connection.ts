@@ -24,7 +24,7 @@ import { Dispatcher } from "./incoming.ts";
 import { Outgoing } from "./outgoing.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
 import type { Fallback, RawCallOptions, RawChannel, RawResult } from "./raw.ts";
-import { registerForwardTarget } from "./forward.ts";
+import { registerForwardTargets } from "./forward.ts";
 
 /**
  * One connection of a session: the root connection (id 0) or a virtual
@@ -178,6 +178,11 @@ export class ConnectionCore implements Connection {
   /** What `closed` resolves to (undefined after this side's own close). */
   #reason: RpcError | undefined;
   #closedPromise: Promise<RpcError | undefined> | undefined;
+
+  static {
+    // Forwarding fallbacks reach a connection's outgoing side through this, not a table per connection.
+    registerForwardTargets((c) => #outgoing in c ? (c as ConnectionCore).#outgoing : undefined);
+  }
   #resolveClosed: ((e: RpcError | undefined) => void) | undefined;
   /** Called once when the connection closes (set by the session). */
   onClose: (() => void) | undefined = undefined;
@@ -217,7 +222,6 @@ export class ConnectionCore implements Connection {
       channels,
       () => this.#closed,
     );
-    registerForwardTarget(this, this.#outgoing);
     this.#serving = new Dispatcher(
       port,
       this,
