@@ -28,6 +28,8 @@ export interface Options {
   out: string | undefined;
   /** With `--chart`: the JSON results files to merge into one chart. */
   chart: string[] | undefined;
+  /** With `--summary`: the JSON results files to fold into one Markdown table. */
+  summary: string[] | undefined;
 }
 
 /** The help text. */
@@ -38,6 +40,7 @@ Usage:
   deno task bench [options]       (deno run -A --v8-flags=--expose-gc bench/main.ts)
   deno task bench:bun [options]   (bun run bench/main.ts)
   deno task bench:chart A.json [B.json ...] [--out chart.svg]
+  deno task bench:summary A.json [B.json ...] [--out table.md]
 
 Every row alternates samples of what it measures and of its baseline
 (A, B, A, B ...) and reports the median, the spread (p25-p75, min-max) and
@@ -56,6 +59,10 @@ Options:
       --chart           Merge the JSON files given as arguments (a Deno run and
                         a Bun run, say) into one SVG chart, written to --out
                         or to stdout; runs no benchmark.
+      --summary         Fold the JSON files given as arguments (several runs
+                        per runtime) into one Markdown table, each figure the
+                        range over the runs, written to --out or to stdout;
+                        runs no benchmark.
 
 Exit codes: 0 done, 1 a benchmark or a file failed, 2 a bad command line
 (an unknown flag, a missing value, a filter that matches no row).
@@ -64,7 +71,8 @@ Examples:
   deno task bench --quick --filter TCP
   deno task bench --filter '/^(TCP|WebSocket):/' --out deno.json
   deno task bench:bun --out bun.json
-  deno task bench:chart deno.json bun.json --out chart.svg`;
+  deno task bench:chart deno.json bun.json --out chart.svg
+  deno task bench:summary deno-*.json bun-*.json > table.md`;
 
 /**
  * Parses the command line (without the runtime and script).
@@ -88,6 +96,7 @@ export function parseOptions(args: readonly string[]): Options {
         filter: { type: "string", short: "f", multiple: true },
         out: { type: "string", short: "o" },
         chart: { type: "boolean" },
+        summary: { type: "boolean" },
       },
     });
   } catch (e) {
@@ -104,19 +113,24 @@ export function parseOptions(args: readonly string[]): Options {
   if (v.out !== undefined && (v.out === "" || v.out.startsWith("-"))) {
     throw new UsageError(`Cannot use --out ${JSON.stringify(v.out)}: give it a file name`);
   }
+  if (v.chart === true && v.summary === true) {
+    throw new UsageError("Cannot use --chart with --summary: run them one at a time");
+  }
   const chart = v.chart === true ? parsed.positionals : undefined;
-  if (chart === undefined && parsed.positionals.length > 0) {
+  const summary = v.summary === true ? parsed.positionals : undefined;
+  if (chart === undefined && summary === undefined && parsed.positionals.length > 0) {
     throw new UsageError(
       `Unexpected argument ${JSON.stringify(parsed.positionals[0])} ` +
-        `(only --chart takes file arguments; see --help)`,
+        `(only --chart and --summary take file arguments; see --help)`,
     );
   }
-  if (chart !== undefined) {
-    if (chart.length === 0) {
-      throw new UsageError("Cannot draw a chart: give one or more JSON results files");
+  const merging = chart !== undefined ? "--chart" : summary !== undefined ? "--summary" : undefined;
+  if (merging !== undefined) {
+    if ((chart ?? summary)!.length === 0) {
+      throw new UsageError(`Cannot use ${merging}: give one or more JSON results files`);
     }
     if (filters.length > 0 || v.quick === true || v.json === true || v.list === true) {
-      throw new UsageError("Cannot use --chart with --filter, --quick, --json or --list");
+      throw new UsageError(`Cannot use ${merging} with --filter, --quick, --json or --list`);
     }
   }
   return {
@@ -127,6 +141,7 @@ export function parseOptions(args: readonly string[]): Options {
     filters,
     out: v.out,
     chart,
+    summary,
   };
 }
 

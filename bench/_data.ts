@@ -1,9 +1,9 @@
 /**
  * Varied, realistic input for the codec rows, generated from a seeded
  * PRNG: people with names (some not ASCII), emails, ids, an address and
- * tags, and lists of points. Thousands of distinct values, so no cache of
- * the decoder (the string intern cache, say) hits on every value as it
- * would on one constant input.
+ * tags, and lists of points. Thousands of distinct values, so that no
+ * cache in a decoder (of strings, say) hits on every value as it would on
+ * one constant input.
  *
  * @module
  */

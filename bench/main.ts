@@ -10,6 +10,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { HELP, type Options, parseOptions, select, UsageError } from "./_cli.ts";
 import { chartPathFor, renderChart } from "./_chart.ts";
 import { measureRow, type Row } from "./_measure.ts";
+import { renderSummary } from "./_summary.ts";
 import {
   asResultsDocument,
   environment,
@@ -36,7 +37,8 @@ async function write(path: string, text: string): Promise<boolean> {
   }
 }
 
-async function drawChart(files: string[], out: string | undefined): Promise<number> {
+/** Reads results files; says why not on stderr and returns undefined when one cannot be used. */
+async function readResults(files: string[]): Promise<ResultsDocument[] | undefined> {
   const docs: ResultsDocument[] = [];
   for (const file of files) {
     let parsed: unknown;
@@ -44,22 +46,36 @@ async function drawChart(files: string[], out: string | undefined): Promise<numb
       parsed = JSON.parse(await readFile(file, "utf8"));
     } catch (e) {
       err(`Cannot read ${file}: ${e instanceof Error ? e.message : String(e)}\n`);
-      return 1;
+      return undefined;
     }
     try {
       docs.push(asResultsDocument(parsed, file));
     } catch (e) {
       err(`${(e as Error).message}\n`);
-      return 1;
+      return undefined;
     }
   }
-  const svg = renderChart(docs);
-  if (out === undefined) process.stdout.write(svg);
+  return docs;
+}
+
+/** Writes `text` to `out`, or to stdout without one. */
+async function emit(text: string, out: string | undefined): Promise<number> {
+  if (out === undefined) process.stdout.write(text);
   else {
-    if (!await write(out, svg)) return 1;
+    if (!await write(out, text)) return 1;
     err(`Wrote ${out}\n`);
   }
   return 0;
+}
+
+async function drawChart(files: string[], out: string | undefined): Promise<number> {
+  const docs = await readResults(files);
+  return docs === undefined ? 1 : await emit(renderChart(docs), out);
+}
+
+async function summarise(files: string[], out: string | undefined): Promise<number> {
+  const docs = await readResults(files);
+  return docs === undefined ? 1 : await emit(renderSummary(docs), out);
 }
 
 async function run(options: Options, rows: Row[]): Promise<number> {
@@ -132,6 +148,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (options.chart !== undefined) return await drawChart(options.chart, options.out);
+  if (options.summary !== undefined) return await summarise(options.summary, options.out);
   const rows = select(allRows(options.quick), options.filters);
   if (rows.length === 0) {
     err(

@@ -49,7 +49,9 @@
  */
 
 import { FramingError } from "../lib/link/framing/errors.ts";
-import type { Link } from "../lib/link/link.ts";
+import type { DirectLink, Link, LinkFlow } from "../lib/link/link.ts";
+import { Inbox } from "./_websocket_inbox.ts";
+import { SendBuffer } from "./_websocket_send.ts";
 import {
   ABORT_CODE,
   checkClose,
@@ -85,15 +87,15 @@ export interface WebSocketLink extends Link {
 /** Default largest message accepted from the peer: 16 MiB. */
 const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 
-/** What an unread incoming message is counted as, beyond its bytes (its objects). */
-const MESSAGE_OVERHEAD = 512;
 /** Unread bytes allowed beyond one largest message, by default. */
 const UNREAD_SLACK = 4 * 1024 * 1024;
 
-/** Bytes buffered in the socket before writers are asked to wait. */
+/**
+ * Bytes buffered in the socket, each message counted with 1 KiB of
+ * overhead, above which writes wait (for half as much): 1 MiB, or about
+ * 1,024 small messages.
+ */
 const WRITE_HIGH_WATER = 1024 * 1024;
-/** Messages buffered in the socket before writers are asked to wait. */
-const WRITE_HIGH_MESSAGES = 256;
 /** How long closing the writable waits for buffered data and the closing handshake. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
@@ -147,20 +149,11 @@ function checkMaxUnreadBytes(value: number | undefined, maxMessageSize: number):
   return max;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** The parts of a `close` event used here (declared: not every `lib` setting has `CloseEvent`). */
 interface WebSocketClose extends Event {
   readonly code: number;
   readonly reason: string;
   readonly wasClean: boolean;
-}
-
-/** True when `payload` is a view of an ordinary (not shared) `ArrayBuffer`. */
-function onArrayBuffer(payload: Uint8Array): payload is Uint8Array<ArrayBuffer> {
-  return payload.buffer instanceof ArrayBuffer;
 }
 
 /**
@@ -197,26 +190,47 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
   }
   ws.binaryType = "arraybuffer";
 
-  /** Set once the readable has ended, errored or been cancelled. */
-  let readDone = false;
   /** Set by the close event. */
   let closed = false;
   /** Set when this side started closing (the writable's close, or `close(code, reason)`). */
   let closingHere = false;
   let closeWaiters: (() => void)[] = [];
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const out = new SendBuffer(ws);
+  /** Payloads sent through the fast path before the socket opened. */
+  let early: Uint8Array[] | undefined;
+  let sinkController: WritableStreamDefaultController | undefined;
 
+  const closeSocket = (code: number, reason?: string): void => {
+    try {
+      if (reason === undefined) ws.close(code);
+      else ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+  };
   const stopReading = (): void => {
-    readDone = true;
     ws.removeEventListener("message", onMessage);
   };
+  const inbox = new Inbox({
+    limit: maxUnread,
+    full(unread) {
+      violation(
+        new FramingError(
+          `the peer sent ${unread} bytes that were not read yet, above the limit of ${maxUnread} (is it reading what this side sends?)`,
+        ),
+      );
+    },
+    room() {},
+    cancel() {
+      stopReading();
+      if (!closed) closeSocket(1000);
+    },
+  });
   const violation = (error: FramingError): void => {
-    if (readDone) return;
     stopReading();
-    controller.error(error);
+    inbox.fail(error);
   };
   function onMessage(ev: MessageEvent): void {
-    if (readDone) return;
     const data: unknown = ev.data;
     let payload: Uint8Array;
     if (data instanceof ArrayBuffer) payload = new Uint8Array(data);
@@ -227,7 +241,7 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       return;
     } else {
       stopReading();
-      controller.error(
+      inbox.fail(
         new TypeError(`Unexpected WebSocket message data; binaryType must stay "arraybuffer"`),
       );
       return;
@@ -238,36 +252,43 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       );
       return;
     }
-    controller.enqueue(payload);
-    const unread = -(controller.desiredSize ?? 0);
-    if (unread > maxUnread) {
-      violation(
-        new FramingError(
-          `the peer sent ${unread} bytes that were not read yet, above the limit of ${maxUnread} (is it reading what this side sends?)`,
-        ),
-      );
-    }
+    inbox.deliver(payload);
   }
+  const onOpen = (): void => {
+    ws.removeEventListener("open", onOpen);
+    const held = early;
+    early = undefined;
+    out.opened();
+    if (held === undefined) return;
+    if (!out.open) {
+      sendFailed();
+      return;
+    }
+    for (const payload of held) out.sendQuick(payload);
+  };
   const onClose = (ev: WebSocketClose): void => {
     closed = true;
+    ws.removeEventListener("open", onOpen);
     ws.removeEventListener("close", onClose);
     ws.removeEventListener("error", onError);
     const waiters = closeWaiters;
     closeWaiters = [];
     for (const w of waiters) w();
-    if (readDone) return;
+    out.closed();
     stopReading();
     const deliberate = ev.wasClean && isDeliberateClose(ev.code);
-    if (closingHere || (deliberate && isEndOfStream(ev.code))) {
-      controller.close();
-    } else controller.error(new WebSocketClosedError(ev.code, ev.reason, deliberate));
+    if (closingHere || (deliberate && isEndOfStream(ev.code))) inbox.end();
+    else inbox.fail(new WebSocketClosedError(ev.code, ev.reason, deliberate));
   };
   const onError = (ev: Event): void => {
-    if (readDone) return;
     stopReading();
     const detail = (ev as Event & { message?: string }).message;
-    controller.error(new Error(`The WebSocket failed${detail ? `: ${detail}` : ""}`));
+    inbox.fail(new Error(`The WebSocket failed${detail ? `: ${detail}` : ""}`));
   };
+  ws.addEventListener("message", onMessage);
+  ws.addEventListener("close", onClose);
+  ws.addEventListener("error", onError);
+  if (ws.readyState === CONNECTING) ws.addEventListener("open", onOpen);
 
   /** Resolves once the socket has closed, or after `ms`. */
   const whenClosed = async (ms: number): Promise<void> => {
@@ -290,76 +311,41 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
       ws.addEventListener("open", done);
       ws.addEventListener("close", done);
     });
-  /**
-   * Waits until at most `limit` bytes are buffered, the socket closes or the
-   * deadline passes. Polls: the standard API has no drain event.
-   */
-  const drain = async (limit: number, deadline: number): Promise<void> => {
-    let wait = 0;
-    while (ws.readyState === OPEN && ws.bufferedAmount > limit && performance.now() < deadline) {
-      await sleep(wait);
-      if (wait < 8) wait++;
-    }
-    if (ws.readyState !== OPEN && ws.readyState !== CONNECTING && ws.bufferedAmount > 0) {
+  /** Waits (until the deadline) for everything sent to be handed to the network. */
+  const flush = async (deadline: number): Promise<void> => {
+    if (ws.readyState === CONNECTING) await whenOpen();
+    await out.below(0, deadline - performance.now());
+    if (ws.readyState !== OPEN && ws.bufferedAmount > 0) {
       throw new Error("The WebSocket closed with unsent data");
     }
   };
-  const closeSocket = (code: number, reason?: string): void => {
-    try {
-      if (reason === undefined) ws.close(code);
-      else ws.close(code, reason);
-    } catch {
-      // Already closing.
-    }
+  /** A send through the fast path found the socket closed: the writable fails, as a write would. */
+  const sendFailed = (): void => {
+    if (!closingHere) sinkController?.error(new Error("Cannot send: the WebSocket is closed"));
   };
-
-  /** Messages sent since the socket's buffer was last seen empty: at least as many as it holds. */
-  let queued = 0;
-  /** Sends one payload; returns a promise only when the writer should wait. */
-  const send = (payload: Uint8Array): void | Promise<void> => {
-    if (ws.readyState !== OPEN) throw new Error("Cannot send: the WebSocket is closed");
-    // `send` takes views of an `ArrayBuffer` only: a view of shared memory goes as a copy.
-    ws.send(onArrayBuffer(payload) ? payload : payload.slice());
-    const buffered = ws.bufferedAmount;
-    if (buffered === 0) {
-      queued = 0;
-      return;
-    }
-    queued++;
-    if (buffered > WRITE_HIGH_WATER) return drain(WRITE_HIGH_WATER, Number.POSITIVE_INFINITY);
-    if (queued > WRITE_HIGH_MESSAGES) {
-      // Many small messages cost the runtime far more than their bytes: wait for half to go.
-      return drain(buffered >> 1, Number.POSITIVE_INFINITY).then(() => {
-        queued = ws.bufferedAmount === 0 ? 0 : queued >> 1;
-      });
-    }
+  /** Sends through the fast path on a socket that is not open: held until it opens, or failed. */
+  const sendLater = (payload: Uint8Array): void => {
+    if (out.connecting) {
+      (early ??= []).push(payload);
+      out.holdEarly(payload.length);
+    } else sendFailed();
   };
-
-  const readable = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-      ws.addEventListener("message", onMessage);
-      ws.addEventListener("close", onClose);
-      ws.addEventListener("error", onError);
-    },
-    cancel() {
-      stopReading();
-      if (!closed) closeSocket(1000);
-    },
-  }, { highWaterMark: 0, size: (chunk) => (chunk?.length ?? 0) + MESSAGE_OVERHEAD });
 
   const writable = new WritableStream<Uint8Array>({
-    write(payload): void | Promise<void> {
-      if (ws.readyState === CONNECTING) return whenOpen().then(() => send(payload));
-      return send(payload);
+    start(controller) {
+      sinkController = controller;
+    },
+    async write(payload): Promise<void> {
+      if (ws.readyState === CONNECTING) await whenOpen();
+      if (ws.readyState !== OPEN) throw new Error("Cannot send: the WebSocket is closed");
+      const buffered = out.send(payload);
+      if (buffered > WRITE_HIGH_WATER) await out.below(WRITE_HIGH_WATER >> 1);
     },
     async close() {
       closingHere = true;
-      const deadline = performance.now() + CLOSE_TIMEOUT_MS;
-      if (ws.readyState === CONNECTING) await whenOpen();
-      await drain(0, deadline);
+      await flush(performance.now() + CLOSE_TIMEOUT_MS);
       closeSocket(1000);
-      await whenClosed(deadline - performance.now());
+      await whenClosed(CLOSE_TIMEOUT_MS);
     },
     abort() {
       closeSocket(ABORT_CODE, "link aborted");
@@ -369,12 +355,26 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
     checkClose(code, reason);
     closingHere = true;
     const deadline = performance.now() + CLOSE_TIMEOUT_MS;
-    if (ws.readyState === CONNECTING) await whenOpen();
-    await drain(0, deadline).catch(() => {});
+    await flush(deadline).catch(() => {});
     closeSocket(code, reason);
     await whenClosed(deadline - performance.now());
   };
-  return { readable, writable, close };
+  const flow: LinkFlow = {
+    buffered: () => out.buffered,
+    whenBelow: (limit, f) => out.whenBelow(limit, f),
+    pause: () => inbox.hold(),
+    resume: () => inbox.unhold(),
+  };
+  const direct: DirectLink = {
+    // The socket copies what it sends before `send` returns (the standard API takes a copy of
+    // a view's bytes), so `sendCopy` needs no copy of its own once the socket is open.
+    send: (payload) => out.open ? out.sendQuick(payload) : sendLater(payload),
+    sendCopy: (bytes, length) =>
+      out.open ? out.sendQuick(bytes.subarray(0, length)) : sendLater(bytes.slice(0, length)),
+    receive: (sink) => inbox.receive(sink),
+    flow,
+  };
+  return { readable: inbox.readable, writable, direct, close };
 }
 
 /**

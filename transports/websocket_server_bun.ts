@@ -17,6 +17,8 @@ import {
   WebSocketClosedError,
 } from "./_websocket_close.ts";
 import type { WebSocketLink } from "./websocket.ts";
+import { Inbox } from "./_websocket_inbox.ts";
+import type { LinkFlow } from "../lib/link/link.ts";
 
 /** The parts of Bun's `ServerWebSocket` used here. */
 interface BunServerWebSocket {
@@ -28,6 +30,8 @@ interface BunServerWebSocket {
   /** Present since Bun 1.2-ish; checked at run time. */
   pause?(): void;
   resume?(): void;
+  /** Bytes queued for sending; checked at run time. */
+  getBufferedAmount?(): number;
 }
 
 interface BunServer {
@@ -54,13 +58,8 @@ interface BunServeOptions {
 const Bun = (globalThis as unknown as { Bun: { serve(options: BunServeOptions): BunServer } })
   .Bun;
 
-/** Bytes queued in the readable before the socket is paused. */
+/** Bytes queued unread (each message with 512 bytes of overhead) before the socket is paused. */
 const READ_HIGH_WATER = 1024 * 1024;
-/**
- * What a queued message costs beyond its bytes, counted toward the high-water
- * mark, so a flood of tiny messages pauses the socket too.
- */
-const MESSAGE_OVERHEAD = 512;
 /**
  * Bun's own cap on buffered outgoing bytes (it drops messages beyond it).
  * Writers wait far below it; this only has to exceed one large message.
@@ -75,39 +74,50 @@ const ABNORMAL_CLOSURE = 1006;
 class Connection {
   readonly link: WebSocketLink;
   readonly #max: number;
+  readonly #inbox: Inbox;
   #ws: BunServerWebSocket | undefined;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #readDone = false;
   #paused = false;
   #closed = false;
   /** Set when this side started closing (the writable's close, or `close(code, reason)`). */
   #closingHere = false;
-  #drained: { resolve(): void; reject(e: Error): void } | undefined;
+  #sinkController: WritableStreamDefaultController | undefined;
+  /** Bytes sent since Bun last reported back-pressure (a Bun without `getBufferedAmount`). */
+  #backlog = 0;
+  #drainWaiters: { readonly limit: number; readonly f: () => void }[] = [];
   #closeWaiters: (() => void)[] = [];
 
   constructor(maxMessageSize: number) {
     this.#max = maxMessageSize;
-    const readable = new ReadableStream<Uint8Array>({
-      start: (c) => {
-        this.#controller = c;
-      },
-      pull: () => this.#resume(),
-      cancel: () => {
-        this.#stopReading();
-        this.#close(1000);
-      },
-    }, {
-      highWaterMark: READ_HIGH_WATER,
-      size: (chunk) => (chunk?.byteLength ?? 0) + MESSAGE_OVERHEAD,
+    this.#inbox = new Inbox({
+      limit: READ_HIGH_WATER,
+      full: () => this.#pause(),
+      room: () => this.#resume(),
+      cancel: () => this.#close(1000),
     });
     const writable = new WritableStream<Uint8Array>({
+      start: (controller) => {
+        this.#sinkController = controller;
+      },
       write: (payload) => this.#write(payload),
       close: () => this.#end(1000, ""),
       abort: () => this.#close(ABORT_CODE, "link aborted"),
     });
+    const flow: LinkFlow = {
+      buffered: () => this.#buffered(),
+      whenBelow: (limit, f) => this.#whenBelow(limit, f),
+      pause: () => this.#inbox.hold(),
+      resume: () => this.#inbox.unhold(),
+    };
     this.link = {
-      readable,
+      readable: this.#inbox.readable,
       writable,
+      direct: {
+        send: (payload) => this.#send(payload),
+        // Bun copies what it sends (to the socket, or to its buffer) before returning.
+        sendCopy: (bytes, length) => this.#send(bytes.subarray(0, length)),
+        receive: (sink) => this.#inbox.receive(sink),
+        flow,
+      },
       close: async (code = 1000, reason = "") => {
         checkClose(code, reason);
         await this.#end(code, reason);
@@ -125,7 +135,7 @@ class Connection {
   }
 
   onMessage(message: string | Uint8Array): void {
-    if (this.#readDone) return;
+    if (this.#inbox.done) return;
     if (typeof message === "string") {
       this.#violation(new FramingError("text message received on a binary WebSocket link"));
       return;
@@ -136,68 +146,54 @@ class Connection {
       );
       return;
     }
-    // A plain view (not a Buffer) of the message's own memory.
-    const c = this.#controller;
-    c.enqueue(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
-    if (!this.#paused && (c.desiredSize ?? 1) <= 0) {
-      const ws = this.#ws;
-      if (ws !== undefined && typeof ws.pause === "function") {
-        this.#paused = true;
-        ws.pause();
-      }
-    }
+    // A plain Uint8Array (binaryType "uint8array"); an older Bun's Buffer becomes a plain view
+    // of its memory. (Asking a Uint8Array for its `.buffer` is slow: only a Buffer is asked.)
+    this.#inbox.deliver(
+      Object.getPrototypeOf(message) === Uint8Array.prototype
+        ? message
+        : new Uint8Array(message.buffer, message.byteOffset, message.byteLength),
+    );
   }
 
   onClose(code: number, reason: string): void {
     this.#closed = true;
     this.#paused = false;
     for (const w of this.#closeWaiters.splice(0)) w();
-    const d = this.#drained;
-    this.#drained = undefined;
-    d?.reject(new Error("The WebSocket closed with unsent data"));
-    if (this.#readDone) return;
-    this.#readDone = true;
+    this.#wake(true);
     // Bun does not say whether the closing handshake completed: 1006 says it did not.
     const deliberate = code !== ABNORMAL_CLOSURE && isDeliberateClose(code);
     if (this.#closingHere || (deliberate && isEndOfStream(code))) {
-      this.#controller.close();
+      this.#inbox.end();
     } else if (code === 1009 || /too big/i.test(reason)) {
       // Bun enforces maxPayloadLength itself and drops the connection.
-      this.#controller.error(
+      this.#inbox.fail(
         new FramingError(`a message from the peer exceeded the limit of ${this.#max} bytes`),
       );
-    } else this.#controller.error(new WebSocketClosedError(code, reason, deliberate));
+    } else this.#inbox.fail(new WebSocketClosedError(code, reason, deliberate));
   }
 
   /** A callback threw: the readable fails with the error, and writers stop waiting. */
   crashed(e: unknown): void {
-    const d = this.#drained;
-    this.#drained = undefined;
-    d?.reject(e instanceof Error ? e : new Error(String(e)));
-    if (this.#readDone) return;
-    this.#readDone = true;
-    try {
-      this.#controller.error(e);
-    } catch {
-      // The readable is already done.
-    }
+    this.#wake(true);
+    this.#inbox.fail(e);
   }
 
   onDrain(): void {
-    const d = this.#drained;
-    this.#drained = undefined;
-    d?.resolve();
+    this.#backlog = 0;
+    this.#wake(false);
   }
 
   #violation(error: FramingError): void {
-    this.#stopReading();
-    this.#controller.error(error);
+    // Dropping what is queued resumes the socket, so the closing handshake completes.
+    this.#inbox.fail(error);
+    this.#resume();
   }
 
-  /** Ignores further messages; keeps the socket reading so the closing handshake completes. */
-  #stopReading(): void {
-    this.#readDone = true;
-    this.#resume();
+  #pause(): void {
+    const ws = this.#ws;
+    if (this.#paused || this.#closed || ws === undefined || typeof ws.pause !== "function") return;
+    this.#paused = true;
+    ws.pause();
   }
 
   #resume(): void {
@@ -206,13 +202,60 @@ class Connection {
     if (!this.#closed) this.#ws?.resume?.();
   }
 
+  /** Bytes Bun holds for sending. */
+  #buffered(): number {
+    if (this.#closed) return 0;
+    const ws = this.#ws;
+    if (ws !== undefined && typeof ws.getBufferedAmount === "function") {
+      return ws.getBufferedAmount();
+    }
+    return this.#backlog;
+  }
+
+  #whenBelow(limit: number, f: () => void): void {
+    if (this.#closed || this.#buffered() <= limit) f();
+    else this.#drainWaiters.push({ limit, f });
+  }
+
+  /** Calls the drain waiters whose limit is reached (all of them when `all`). */
+  #wake(all: boolean): void {
+    if (this.#drainWaiters.length === 0) return;
+    const now = all ? 0 : this.#buffered();
+    const ready = this.#drainWaiters.filter((w) => now <= w.limit);
+    if (ready.length === 0) return;
+    this.#drainWaiters = this.#drainWaiters.filter((w) => now > w.limit);
+    for (const w of ready) w.f();
+  }
+
+  /** Sends one payload; returns what Bun did with it (see `sendBinary`). */
+  #transmit(ws: BunServerWebSocket, payload: Uint8Array): number {
+    const sent = ws.sendBinary(payload, false);
+    if (sent === -1 || this.#backlog > 0) this.#backlog += payload.length;
+    return sent;
+  }
+
+  /** The fast path's send. */
+  #send(payload: Uint8Array): void {
+    const ws = this.#ws;
+    if (ws === undefined || this.#closed || this.#transmit(ws, payload) === 0) {
+      if (!this.#closingHere) {
+        this.#sinkController?.error(new Error("Cannot send: the WebSocket is closed"));
+      }
+    }
+  }
+
   #write(payload: Uint8Array): void | Promise<void> {
     const ws = this.#ws;
     if (ws === undefined || this.#closed) throw new Error("Cannot send: the WebSocket is closed");
-    const sent = ws.sendBinary(payload, false);
+    const sent = this.#transmit(ws, payload);
     if (sent === 0) throw new Error("Cannot send: the WebSocket connection is closed");
     if (sent === -1) {
-      return new Promise<void>((resolve, reject) => (this.#drained = { resolve, reject }));
+      return new Promise<void>((resolve, reject) =>
+        this.#whenBelow(0, () => {
+          if (this.#closed) reject(new Error("The WebSocket closed with unsent data"));
+          else resolve();
+        })
+      );
     }
   }
 
@@ -249,12 +292,17 @@ function guarded(ws: BunServerWebSocket, work: () => void): void {
   try {
     work();
   } catch (e) {
-    ws.data.crashed(e);
-    try {
-      ws.close(1011, "internal error");
-    } catch {
-      // Already closed.
-    }
+    crash(ws, e);
+  }
+}
+
+/** A callback threw: the link fails with the error and the connection is dropped (code 1011). */
+function crash(ws: BunServerWebSocket, e: unknown): void {
+  ws.data.crashed(e);
+  try {
+    ws.close(1011, "internal error");
+  } catch {
+    // Already closed.
   }
 }
 
@@ -284,7 +332,14 @@ export function serve(config: ServerConfig): ServerHandle {
           ws.data.onOpen(ws);
           config.deliver(ws.data.link);
         }),
-      message: (ws, message) => guarded(ws, () => ws.data.onMessage(message)),
+      message(ws, message) {
+        // The hot path: `guarded` without a closure per message.
+        try {
+          ws.data.onMessage(message);
+        } catch (e) {
+          crash(ws, e);
+        }
+      },
       close: (ws, code, reason) => guarded(ws, () => ws.data.onClose(code, reason)),
       drain: (ws) => guarded(ws, () => ws.data.onDrain()),
     },

@@ -24,7 +24,7 @@ import { Dispatcher } from "./incoming.ts";
 import { Outgoing } from "./outgoing.ts";
 import type { ConnectionLimits, SessionPort } from "./port.ts";
 import type { Fallback, RawCallOptions, RawChannel, RawResult } from "./raw.ts";
-import { registerForwardTarget } from "./forward.ts";
+import { registerForwardTargets } from "./forward.ts";
 
 /**
  * One connection of a session: the root connection (id 0) or a virtual
@@ -175,7 +175,14 @@ export class ConnectionCore implements Connection {
   readonly #serving: Dispatcher;
   #channels: ChannelRegistry | undefined;
   #closed: RpcError | undefined;
+  /** What `closed` resolves to (undefined after this side's own close). */
+  #reason: RpcError | undefined;
   #closedPromise: Promise<RpcError | undefined> | undefined;
+
+  static {
+    // Forwarding fallbacks reach a connection's outgoing side through this, not a table per connection.
+    registerForwardTargets((c) => #outgoing in c ? (c as ConnectionCore).#outgoing : undefined);
+  }
   #resolveClosed: ((e: RpcError | undefined) => void) | undefined;
   /** Called once when the connection closes (set by the session). */
   onClose: (() => void) | undefined = undefined;
@@ -215,7 +222,6 @@ export class ConnectionCore implements Connection {
       channels,
       () => this.#closed,
     );
-    registerForwardTarget(this, this.#outgoing);
     this.#serving = new Dispatcher(
       port,
       this,
@@ -236,7 +242,7 @@ export class ConnectionCore implements Connection {
 
   get closed(): Promise<RpcError | undefined> {
     return this.#closedPromise ??= this.#closed !== undefined
-      ? Promise.resolve(this.#closed)
+      ? Promise.resolve(this.#reason)
       : new Promise((r) => (this.#resolveClosed = r));
   }
 
@@ -405,14 +411,19 @@ export class ConnectionCore implements Connection {
   /**
    * Marks the connection closed: pending and queued calls fail with
    * `error`, running handlers see their signal aborted, nothing more is sent.
+   *
+   * @param error What pending calls and channels fail with.
+   * @param byThisSide True when this side closed it: `closed` resolves to undefined, else to `error`.
    */
-  fail(error: RpcError): void {
+  fail(error: RpcError, byThisSide = false): void {
     if (this.#closed !== undefined) return;
+    const reason = byThisSide ? undefined : error;
     this.#closed = error;
+    this.#reason = reason;
     this.#outgoing.fail(error);
     this.#serving.fail(error);
     this.#channels?.failAll(error);
-    this.#resolveClosed?.(error);
+    this.#resolveClosed?.(reason);
     this.onClose?.();
   }
 

@@ -56,17 +56,20 @@ export interface Forwarding {
   readonly failure: (error: unknown) => RawResponse;
 }
 
-const targets = new WeakMap<Connection, ForwardTarget>();
+let targetOf: (connection: Connection) => ForwardTarget | undefined = () => undefined;
 const forwardings = new WeakMap<Fallback, Forwarding>();
 
 /**
- * Makes `connection`'s outgoing side reachable by forwarding fallbacks
- * (called by the connection itself).
+ * Tells forwarding fallbacks how to reach a connection's outgoing side
+ * (called once, by the connection class of this library; a connection it
+ * does not know gives `undefined`).
  *
  * @internal
  */
-export function registerForwardTarget(connection: Connection, target: ForwardTarget): void {
-  targets.set(connection, target);
+export function registerForwardTargets(
+  lookup: (connection: Connection) => ForwardTarget | undefined,
+): void {
+  targetOf = lookup;
 }
 
 /**
@@ -88,7 +91,7 @@ export function forwardingFallback(
   fallback: Fallback,
   failure: (error: unknown) => RawResponse,
 ): Fallback {
-  const to = targets.get(target);
+  const to = targetOf(target);
   if (to === undefined) return fallback; // another implementation of Connection
   const marked: Fallback = (call) => fallback(call);
   forwardings.set(marked, { target: to, failure });

@@ -307,7 +307,7 @@ export class Dispatcher {
   /** The forwarding behind the fallback, if it is a forwarding fallback (see `forward.ts`). */
   #forwarding: Forwarding | undefined;
   /** The fallback's handler entries by method id (one label each, made once). */
-  readonly #fallbackEntries = new Map<bigint, FallbackEntry>();
+  #fallbackEntries: Map<bigint, FallbackEntry> | undefined;
 
   /**
    * @param port The session.
@@ -441,11 +441,12 @@ export class Dispatcher {
   /** The fallback's entry for a method id (its label made once). */
   #fallbackEntry(methodId: bigint): FallbackEntry {
     const fallback = this.#fallback!;
-    let entry = this.#fallbackEntries.get(methodId);
+    const entries = this.#fallbackEntries ??= new Map();
+    let entry = entries.get(methodId);
     if (entry?.fn !== fallback) {
-      if (this.#fallbackEntries.size >= FALLBACK_ENTRIES) this.#fallbackEntries.clear();
+      if (entries.size >= FALLBACK_ENTRIES) entries.clear();
       entry = { label: rawMethod(methodId).label, method: undefined, fn: fallback };
-      this.#fallbackEntries.set(methodId, entry);
+      entries.set(methodId, entry);
     }
     return entry;
   }
@@ -462,7 +463,7 @@ export class Dispatcher {
     // A call that starts now sends its bytes before this returns; one that waits keeps a copy.
     const waits = this.#active >= this.#maxConcurrent;
     const forward = new Forwarded(
-      this.#answer,
+      this.#answer ??= (call, ret, start, metadata) => this.#forwarded(call, ret, start, metadata),
       via,
       methodId,
       waits ? args.slice(start) : args,
@@ -480,8 +481,7 @@ export class Dispatcher {
   }
 
   /** What forwarded calls answer with (see {@linkcode Forwarded}). */
-  readonly #answer: Answer = (call, ret, start, metadata) =>
-    this.#forwarded(call, ret, start, metadata);
+  #answer: Answer | undefined;
 
   /** Answers a forwarded call with the response bytes `ret[start, …)`, written before this returns. */
   #forwarded(call: Incoming, ret: Uint8Array, start: number, metadata: Metadata): void {

@@ -149,7 +149,7 @@ export class Outgoing implements ForwardTarget {
   readonly #closed: () => RpcError | undefined;
   #nextRequestId: number;
   readonly #pending = new Map<number, Pending>();
-  readonly #cancelled = new Map<number, true>();
+  #cancelled: Map<number, true> | undefined;
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
   #pumpWaiting = false;
@@ -188,7 +188,7 @@ export class Outgoing implements ForwardTarget {
 
   /** Calls sent and not yet answered (cancelled ones included until their late response). */
   get inFlight(): number {
-    return this.#pending.size + this.#cancelled.size;
+    return this.#pending.size + (this.#cancelled?.size ?? 0);
   }
 
   /** True when no call is in flight or waiting. */
@@ -453,7 +453,11 @@ export class Outgoing implements ForwardTarget {
       return NO_HANDLE;
     }
     const { idBytes, label } = rawMethod(methodId);
-    const pending = new ForwardPending(label, reply, this.#cancelForward);
+    const pending = new ForwardPending(
+      label,
+      reply,
+      this.#cancelForwardFn ??= (p) => this.#cancelForward(p),
+    );
     const port = this.#port;
     if (
       this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
@@ -489,8 +493,10 @@ export class Outgoing implements ForwardTarget {
     return pending;
   }
 
+  #cancelForwardFn: ((p: ForwardPending) => void) | undefined;
+
   /** Cancels a forwarded call (see {@linkcode ForwardPending}). */
-  readonly #cancelForward = (p: ForwardPending): void => {
+  #cancelForward(p: ForwardPending): void {
     const id = p.id;
     if (id === undefined) {
       if (p.queued !== undefined) p.queued.dead = true;
@@ -499,7 +505,7 @@ export class Outgoing implements ForwardTarget {
       this.#rememberCancelled(id);
       this.#sendCancel(id);
     }
-  };
+  }
 
   /** Sends queued calls once the link has drained. */
   #pumpWhenWritable(): void {
@@ -588,11 +594,12 @@ export class Outgoing implements ForwardTarget {
   }
 
   #rememberCancelled(id: number): void {
-    this.#cancelled.set(id, true);
-    if (this.#cancelled.size > CANCELLED_MEMORY) {
+    const cancelled = this.#cancelled ??= new Map();
+    cancelled.set(id, true);
+    if (cancelled.size > CANCELLED_MEMORY) {
       // Forget the oldest: its response will be treated as unknown if it ever comes.
-      const oldest = this.#cancelled.keys().next().value as number;
-      this.#cancelled.delete(oldest);
+      const oldest = cancelled.keys().next().value as number;
+      cancelled.delete(oldest);
     }
   }
 
@@ -645,7 +652,7 @@ export class Outgoing implements ForwardTarget {
   ): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) {
-      if (this.#cancelled.delete(id)) {
+      if (this.#cancelled?.delete(id)) {
         this.#pump();
         return; // a late response to a cancelled call
       }
@@ -690,7 +697,7 @@ export class Outgoing implements ForwardTarget {
       failPending(p, error);
     }
     this.#pending.clear();
-    this.#cancelled.clear();
+    this.#cancelled?.clear();
     const waiting = this.#waiting?.drain() ?? [];
     for (const q of waiting) {
       if (q.dead) continue;

@@ -16,7 +16,8 @@
  */
 
 import type { Compiled, Decoder, Encoder } from "./_compile.ts";
-import { SHORT_STRING, shortAscii, ZERO_SIZED_LIMIT } from "./_reader.ts";
+import { ZERO_SIZED_LIMIT } from "./_reader.ts";
+import { utf8Decode } from "./_utf8.ts";
 import { t } from "./builders.ts";
 import { type FieldSchema, type Schema, schemaNode } from "./schema.ts";
 
@@ -201,11 +202,12 @@ function dec(g: Gen, schema: Schema<unknown>, to: string): string {
     case "i32":
       return `${oneByteVarint(g, to, `r.varint32("i32")`)} ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
     case "string": {
-      // A short ASCII string is read inline through the intern cache.
+      // A string with a one-byte length is read inline; `r.string` reads
+      // any other, and reports invalid UTF-8.
       const q = g.v();
       const n = g.v();
-      const a = g.k(shortAscii);
-      return `{ const ${q} = r.pos; const ${n} = ${q} < r.end ? r.buf[${q}] : 255; if (${n} <= ${SHORT_STRING} && ${q} + 1 + ${n} <= r.end && (${to} = ${a}(r.buf, ${q} + 1, ${q} + 1 + ${n})) !== undefined) r.pos = ${q} + 1 + ${n}; else ${to} = r.string("string"); }`;
+      const u = g.k(utf8Decode);
+      return `{ const ${q} = r.pos; const ${n} = ${q} < r.end ? r.buf[${q}] : 255; if (${n} < 128 && ${q} + 1 + ${n} <= r.end && (${to} = ${u}(r.buf, ${q} + 1, ${q} + 1 + ${n})) !== undefined) r.pos = ${q} + 1 + ${n}; else ${to} = r.string("string"); }`;
     }
     case "f32":
       return `${to} = r.f32("f32");`;

@@ -1,15 +1,16 @@
 /**
- * Generated fast paths for small values of fixed shape (no lists, maps or
+ * Generated fast paths for values of fixed shape (no lists, maps or
  * enums): an encoder that sizes the value, allocates the exact result and
- * writes straight into it, and a decoder that reads one-byte varints and
- * short ASCII strings inline. Both step aside (returning undefined or
+ * writes straight into it, and a decoder that reads the value straight
+ * from the input. Both step aside (returning undefined or
  * {@linkcode NOT_SMALL}) for anything unusual, and the ordinary codec
  * (`_codegen.ts`, then `_compile.ts`) encodes, decodes or reports it.
  *
  * @module
  */
 
-import { SHORT_STRING, shortAscii } from "./_reader.ts";
+import { allocFilledLater, LARGE } from "../_util/bytes.ts";
+import { putAscii, putUtf8, utf8Decode, utf8Length } from "./_utf8.ts";
 import { type CompileFn, Gen, make, objectKey, prop } from "./_codegen.ts";
 import { type Schema, schemaNode } from "./schema.ts";
 
@@ -32,22 +33,6 @@ function putVarint(g: Gen, v: string): string {
   return `if (${v} < 128) out[p++] = ${v}; else { let ${z} = ${v}; while (${z} >= 128) { out[p++] = (${z} & 127) | 128; ${z} >>>= 7; } out[p++] = ${z}; }`;
 }
 
-/**
- * Writes the ASCII string `s` into `out` at `p` and returns the position
- * after it, or -1 at the first other character. One small function that
- * every generated encoder shares, which JavaScript engines optimise better
- * than a loop inlined into each encoder.
- */
-function putAscii(out: Uint8Array, p: number, s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128) return -1;
-    out[p + i] = c;
-  }
-  return p + n;
-}
-
 /** The two passes of a small-value encoder for one node. */
 interface Small {
   /** Reads the value into locals, checks it and adds its size to `n`. */
@@ -61,11 +46,23 @@ interface Small {
  * whose size is not cheap to know (lists, maps, enums, 64-bit integers,
  * channels). The size pass reads every field once into a local and checks
  * its type and range; anything unusual returns undefined and `encode`
- * takes the ordinary path, which reports the error. Strings are assumed to
- * be ASCII while sizing; the write pass returns undefined at the first
- * other character.
+ * takes the ordinary path, which reports the error.
+ *
+ * Strings are written one of two ways. With `exact` false, each is assumed
+ * to be ASCII while sizing (one byte per UTF-16 unit, which is cheap to
+ * know), and the write pass hands the whole value to `retry` (the exact
+ * encoder) at the first other character. With `exact` true, the size pass
+ * measures each string's UTF-8 form (a lone surrogate returns undefined, for
+ * the ordinary path to report), and the write pass writes it.
  */
-function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Small | undefined {
+function small(
+  g: Gen,
+  schema: Schema<unknown>,
+  x: string,
+  locals: string[],
+  exact: boolean,
+  retry: string,
+): Small | undefined {
   if (++g.nodes > SMALL_BUDGET) return undefined;
   const bail = "return undefined;";
   const s = schemaNode(schema);
@@ -120,12 +117,23 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
     case "unit":
       return { size: `if (${x} !== undefined && ${x} !== null) ${bail}`, write: "" };
     case "string": {
-      const put = g.k(putAscii);
+      if (exact) {
+        const z = g.v();
+        locals.push(z);
+        return {
+          size: `if (typeof ${x} !== "string") ${bail} ${z} = ${
+            g.k(utf8Length)
+          }(${x}); if (${z} < 0) ${bail} n += ${z} + ${varintSizeOf(z)};`,
+          write: `${putVarint(g, z)} p = ${g.k(putUtf8)}(out, p, ${x}, ${z});`,
+        };
+      }
       return {
         size: `if (typeof ${x} !== "string") ${bail} n += ${x}.length + ${
           varintSizeOf(`${x}.length`)
         };`,
-        write: `${putVarint(g, `${x}.length`)} p = ${put}(out, p, ${x}); if (p < 0) ${bail}`,
+        write: `${putVarint(g, `${x}.length`)} p = ${
+          g.k(putAscii)
+        }(out, p, ${x}); if (p < 0) ${retry}`,
       };
     }
     case "bytes":
@@ -136,7 +144,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
         write: `${putVarint(g, `${x}.length`)} out.set(${x}, p); p += ${x}.length;`,
       };
     case "option": {
-      const inner = small(g, s.inner, x, locals);
+      const inner = small(g, s.inner, x, locals, exact, retry);
       if (inner === undefined) return undefined;
       return {
         size: `n += 1; if (${x} !== undefined && ${x} !== null) { ${inner.size} }`,
@@ -156,7 +164,7 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
       for (const [access, item] of parts) {
         const y = g.v();
         locals.push(y);
-        const inner = small(g, item, y, locals);
+        const inner = small(g, item, y, locals, exact, retry);
         if (inner === undefined) return undefined;
         size += `${y} = ${x}${access}; ${inner.size}\n`;
         write += `${inner.write}\n`;
@@ -168,29 +176,67 @@ function small(g: Gen, schema: Schema<unknown>, x: string, locals: string[]): Sm
   }
 }
 
-/**
- * Generates an encoder for small values of fixed shape (no lists, maps or
- * enums): it reads and checks the value, allocates a result of the exact
- * size (a new `Uint8Array`, or from `alloc` when one is passed) and writes
- * straight into it, with no intermediate buffer and no copy. It returns
- * undefined, for the ordinary encoder to take over, when the value is
- * larger than `max` bytes, has a non-ASCII string or does not fit the
- * schema. Undefined for other schemas.
- */
-export function generateSmallEncoder(
+/** A generated encoder of values of fixed shape: the result, or undefined for the ordinary path. */
+export type SmallEncoder = (
+  x: unknown,
+  alloc?: (n: number) => Uint8Array,
+) => Uint8Array | undefined;
+
+/** Allocates a result of `n` bytes that the encoder fills entirely. */
+function allocResult(n: number): Uint8Array {
+  return n < LARGE ? new Uint8Array(n) : allocFilledLater(n);
+}
+
+/** Generates one of the two small-value encoders (see `small`). */
+function smallEncoder(
   schema: Schema<unknown>,
   compile: CompileFn,
-  max: number,
-): ((x: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined) | undefined {
+  exact: boolean,
+  retry: SmallEncoder | undefined,
+): SmallEncoder | undefined {
   const g = new Gen(compile);
   const locals: string[] = [];
-  const code = small(g, schema, "x", locals);
+  const again = retry === undefined ? "return undefined;" : `return ${g.k(retry)}(x, alloc);`;
+  const code = small(g, schema, "x", locals, exact, again);
   if (code === undefined) return undefined;
   const decl = locals.length > 0 ? `let ${locals.join(", ")};` : "";
-  return make<(x: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined>(
+  // A small result is allocated inline; a large one may skip zero-filling (every byte is written).
+  return make<SmallEncoder>(
     g,
-    `"use strict"; return function encodeSmall(x, alloc) {\nlet n = 0; ${decl}\n${code.size}\nif (n > ${max}) return undefined;\nconst out = alloc === undefined ? new Uint8Array(n) : alloc(n);\nlet p = 0;\n${code.write}\nreturn out;\n};`,
+    `"use strict"; return function encodeSmall(x, alloc) {\nlet n = 0; ${decl}\n${code.size}\nconst out = alloc !== undefined ? alloc(n) : n < ${LARGE} ? new Uint8Array(n) : ${
+      g.k(allocResult)
+    }(n);\nlet p = 0;\n${code.write}\nreturn out;\n};`,
   );
+}
+
+/** The two encoders of a schema of fixed shape (see {@linkcode generateSmallEncoders}). */
+export interface SmallEncoders {
+  /** Takes strings to be ASCII and hands a value with another character to `exact`. */
+  readonly optimistic: SmallEncoder;
+  /** Measures each string's UTF-8 form before allocating: one allocation whatever the value. */
+  readonly exact: SmallEncoder;
+}
+
+/**
+ * Generates the encoders of values of fixed shape (no lists, maps or
+ * enums): each reads and checks the value, allocates a result of the exact
+ * size (a new `Uint8Array` with an `ArrayBuffer` of its own, or from
+ * `alloc` when one is passed) and writes straight into it, with no
+ * intermediate buffer and no copy. The optimistic one first takes strings
+ * to be ASCII and, at another character, encodes the value again with the
+ * exact one, which measures each string's UTF-8 form first: the better
+ * choice where an allocation costs more than reading strings twice. Both
+ * return undefined, for the ordinary encoder to take over, when the value
+ * does not fit the schema or has a lone surrogate. Undefined for other
+ * schemas.
+ */
+export function generateSmallEncoders(
+  schema: Schema<unknown>,
+  compile: CompileFn,
+): SmallEncoders | undefined {
+  const exact = smallEncoder(schema, compile, true, undefined);
+  const optimistic = exact && smallEncoder(schema, compile, false, exact);
+  return optimistic && { optimistic, exact: exact! };
 }
 
 // ---------------------------------------------------------------- decode
@@ -199,12 +245,40 @@ export function generateSmallEncoder(
 export const NOT_SMALL: unique symbol = Symbol("roam.postcard.notSmall");
 
 /**
+ * Reads the varint at `buf[p]` (below `end`) of at most 32 bits; -1 when
+ * it is cut off, overlong or too large. The decoder accepts only the
+ * shortest form, so the varint's length follows from its value.
+ */
+function varintAt(buf: Uint8Array, p: number, end: number): number {
+  let result = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (p >= end) return -1;
+    const b = buf[p++]!;
+    result |= (b & 0x7f) << shift;
+    if (b < 0x80) return b === 0 && shift > 0 ? -1 : result >>> 0;
+  }
+  if (p >= end) return -1;
+  const b = buf[p]!;
+  // The fifth byte carries bits 28 to 31 only, and is not zero in a shortest form.
+  if (b > 0x0f || b === 0) return -1;
+  return (result >>> 0) + b * 0x1000_0000;
+}
+
+/**
+ * Statements that read a varint of at most `max` into `to`: a one-byte
+ * varint inline, a longer one through `varintAt`.
+ */
+function readVarint(g: Gen, to: string, max: number, bail: string): string {
+  return `${to} = buf[p]; if (${to} < 128) p++; else { ${to} = ${
+    g.k(varintAt)
+  }(buf, p, end); if (${to} < 0 || ${to} > ${max}) ${bail} p += ${varintSizeOf(to)}; }`;
+}
+
+/**
  * Statements that decode one value of `schema` from `buf` at `p` into `to`,
- * all inline, for the common shape of small values: one-byte varints and
- * short ASCII strings. Anything else (a longer varint, a long or non-ASCII
- * string, a bad byte, the end of the input) returns `NOT_SMALL`, and the
- * ordinary decoder reads the value again, decoding or reporting it.
- * Undefined for schemas it does not cover.
+ * all inline. Anything unusual (an invalid byte or string, the end of the
+ * input) returns `NOT_SMALL`, and the ordinary decoder reads the value
+ * again, decoding or reporting it. Undefined for schemas it does not cover.
  */
 function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefined {
   if (++g.nodes > SMALL_BUDGET) return undefined;
@@ -222,14 +296,20 @@ function smallDec(g: Gen, schema: Schema<unknown>, to: string): string | undefin
       return `${need} ${to} = (buf[p++] << 24) >> 24;`;
     case "u16":
     case "u32":
-      return `${need} ${to} = buf[p++]; if (${to} >= 128) ${bail}`;
+      return `${need} ${readVarint(g, to, s.kind === "u16" ? 0xffff : 0xffff_ffff, bail)}`;
     case "i16":
     case "i32":
-      return `${need} ${to} = buf[p++]; if (${to} >= 128) ${bail} ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
+      // Zigzag: an i16 is at most 65535 on the wire, an i32 at most 2^32 - 1.
+      return `${need} ${
+        readVarint(g, to, s.kind === "i16" ? 0xffff : 0xffff_ffff, bail)
+      } ${to} = (${to} >>> 1) ^ -(${to} & 1);`;
     case "string": {
       const n = g.v();
-      const a = g.k(shortAscii);
-      return `${need} { const ${n} = buf[p]; if (${n} > ${SHORT_STRING} || p + 1 + ${n} > end) ${bail} ${to} = ${a}(buf, p + 1, p + 1 + ${n}); if (${to} === undefined) ${bail} p += 1 + ${n}; }`;
+      return `${need} { let ${n}; ${
+        readVarint(g, n, 0xffff_ffff, bail)
+      } if (${n} > end - p) ${bail} ${to} = ${
+        g.k(utf8Decode)
+      }(buf, p, p + ${n}); if (${to} === undefined) ${bail} p += ${n}; }`;
     }
     case "unit":
       return `${to} = undefined;`;

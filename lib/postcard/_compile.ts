@@ -6,7 +6,11 @@
  */
 
 import { generateDecoder, generateEncoder } from "./_codegen.ts";
-import { generateSmallDecoder, generateSmallEncoder } from "./_codegen_small.ts";
+import {
+  generateSmallDecoder,
+  generateSmallEncoders,
+  type SmallEncoders,
+} from "./_codegen_small.ts";
 import { along, rangeFault, show, typeFault } from "./_faults.ts";
 import { MAX_DEPTH, type Reader, ZERO_SIZED_LIMIT } from "./_reader.ts";
 import { buildScalar } from "./_scalars.ts";
@@ -53,22 +57,17 @@ export interface Prepared extends Compiled {
   /** Fastest available decoder. */
   readonly fastDecode: Decoder;
   /**
-   * For small values of fixed shape: encodes into a new array of the exact
-   * size (from `alloc` when given), or returns undefined for the ordinary
-   * path (see `generateSmallEncoder`).
+   * For values of fixed shape: encoders into a new array of the exact size
+   * (from `alloc` when given), which return undefined for the ordinary path
+   * (see `generateSmallEncoders`).
    */
-  readonly encodeSmall:
-    | ((value: unknown, alloc?: (n: number) => Uint8Array) => Uint8Array | undefined)
-    | undefined;
+  readonly encodeSmall: SmallEncoders | undefined;
   /**
    * For small values of fixed shape: decodes `buf[start, end)` inline, or
    * returns `NOT_SMALL` for the ordinary path (see `generateSmallDecoder`).
    */
   readonly decodeSmall: ((buf: Uint8Array, start: number, end: number) => unknown) | undefined;
 }
-
-/** Largest result the small-value encoder writes in place. */
-const SMALL_MAX = 4096;
 
 /**
  * Hooks the RPC layer installs to see channel positions while a value is
@@ -111,7 +110,7 @@ export function prepare(schema: Schema<unknown>): Prepared {
       ...c,
       fastEncode: generateEncoder(schema, compile) ?? c.encode,
       fastDecode: generateDecoder(schema, compile) ?? c.decode,
-      encodeSmall: generateSmallEncoder(schema, compile, SMALL_MAX),
+      encodeSmall: generateSmallEncoders(schema, compile),
       decodeSmall: generateSmallDecoder(schema, compile),
     };
     preparedCache.set(schema, p);

@@ -8,8 +8,7 @@
 import type { ChannelHooks } from "./_compile.ts";
 import { DecodeError } from "./errors.ts";
 import { ownsMemory, SLOW_BUFFERS } from "../_util/bytes.ts";
-
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+import { utf8Decode } from "./_utf8.ts";
 
 const scratch = new DataView(new ArrayBuffer(8));
 
@@ -45,51 +44,6 @@ const COPY_INPUT_MAX = 16 * 1024;
 const BORROW_MIN = SLOW_BUFFERS ? 0 : 256;
 
 const sliceCopy = Uint8Array.prototype.slice;
-
-/** Strings up to this many bytes are decoded in JavaScript and interned. */
-export const SHORT_STRING = 32;
-const INTERN_SLOTS = 1024;
-/**
- * Recently decoded short ASCII strings, by a hash of their bytes, with a
- * copy of those bytes (32 per slot) to compare against. Field values such
- * as names, states and keys repeat from message to message; returning the
- * same string skips building it again (JSON parsers keep a similar cache).
- * Bounded: 1,024 strings of at most 32 characters.
- */
-const interned: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
-const internedBytes = new Uint8Array(INTERN_SLOTS * SHORT_STRING);
-
-/**
- * Decodes `buf[start, stop)` (at most 32 bytes) when every byte is ASCII,
- * reusing an interned string with the same bytes; undefined for any other
- * byte.
- */
-export function shortAscii(buf: Uint8Array, start: number, stop: number): string | undefined {
-  const n = stop - start;
-  // The slot comes from the length and a few bytes; the comparison below checks them all.
-  const h = n === 0
-    ? 0
-    : (Math.imul(n, 0x9e3779b1) ^ Math.imul(buf[start]! | (buf[stop - 1]! << 8), 0x85ebca6b) ^
-      Math.imul(buf[start + (n >> 1)]! | (buf[start + (n >> 2)]! << 8), 0xc2b2ae35)) | 0;
-  const slot = (h ^ (h >>> 16)) & (INTERN_SLOTS - 1);
-  const base = slot * SHORT_STRING;
-  const hit = interned[slot];
-  if (hit !== undefined && hit.length === n) {
-    // The interned bytes are ASCII, so equal bytes are ASCII too.
-    let i = 0;
-    while (i < n && internedBytes[base + i] === buf[start + i]) i++;
-    if (i === n) return hit;
-  }
-  let s = "";
-  for (let i = start; i < stop; i++) {
-    const c = buf[i]!;
-    if (c >= 0x80) return undefined;
-    s += String.fromCharCode(c);
-  }
-  interned[slot] = s;
-  for (let i = 0; i < n; i++) internedBytes[base + i] = buf[start + i]!;
-  return s;
-}
 
 /** A read cursor over a byte range. */
 export class Reader {
@@ -390,21 +344,9 @@ export class Reader {
   string(what: string): string {
     const n = this.length(what, 1, 0);
     const start = this.pos;
-    const stop = start + n;
-    if (n <= SHORT_STRING) {
-      const s = shortAscii(this.buf, start, stop);
-      if (s !== undefined) {
-        this.pos = stop;
-        return s;
-      }
-    }
-    let s: string;
-    try {
-      s = utf8.decode(this.buf.subarray(start, stop));
-    } catch {
-      this.fail(what, "invalid UTF-8", start);
-    }
-    this.pos = stop;
+    const s = utf8Decode(this.buf, start, start + n);
+    if (s === undefined) this.fail(what, "invalid UTF-8", start);
+    this.pos = start + n;
     return s;
   }
 

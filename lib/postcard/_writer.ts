@@ -13,8 +13,16 @@ import {
   markHandedOff,
   pooled,
 } from "../_util/bytes.ts";
+import { writeUtf8 } from "./_utf8.ts";
 
 const textEncoder = new TextEncoder();
+
+/**
+ * Strings of at most this many UTF-16 units are written in JavaScript:
+ * their UTF-8 form (at most 3 bytes a unit) is under 128 bytes, so the
+ * length prefix is one byte whatever the characters.
+ */
+const SHORT_UTF16 = 42;
 
 /** Largest buffer kept between uses; a larger one is dropped after `finish`. */
 const KEEP_LIMIT = 4 * 1024 * 1024;
@@ -231,6 +239,20 @@ export class Writer {
    */
   string(s: string): boolean {
     const len = s.length;
+    if (len <= SHORT_UTF16) {
+      // Written in JavaScript, after a one-byte length: at most 3 bytes a unit.
+      const pos = this.pos;
+      if (pos + 1 + 3 * len > this.buf.length) this.#grow(1 + 3 * len);
+      const end = writeUtf8(this.buf, pos + 1, s);
+      if (end < 0) {
+        // Bytes written before the lone surrogate stay behind, past the end.
+        if (pos + 1 + 3 * len > this.#dirty) this.#dirty = pos + 1 + 3 * len;
+        return false;
+      }
+      this.buf[pos] = end - pos - 1;
+      this.pos = end;
+      return true;
+    }
     if (len < 0x80) {
       // ASCII fast path: one length byte, one byte per character.
       if (this.pos + 1 + len > this.buf.length) this.#grow(1 + len);
@@ -247,6 +269,8 @@ export class Writer {
         this.pos = start + len;
         return true;
       }
+      // The ASCII bytes written stay behind, past the end, until overwritten.
+      if (start + i > this.#dirty) this.#dirty = start + i;
     }
     if (!isWellFormed(s)) return false;
     const max = len * 3;

@@ -84,11 +84,16 @@ export function encode<T>(
   options?: EncodeOptions,
 ): Uint8Array {
   const pooled = options?.pooled === true;
-  // A small value of fixed shape is written straight into a result of its
-  // exact size, with no shared buffer and no copy.
+  // A value of fixed shape is written straight into a result of its exact
+  // size, with no shared buffer and no copy. Where allocating is slow, a
+  // result of its own is allocated once, after measuring its strings.
   const small = prepare(schema).encodeSmall;
   if (small !== undefined) {
-    const out = pooled && SLOW_BUFFERS ? small(value, allocPooled) : small(value);
+    const out = !SLOW_BUFFERS
+      ? small.optimistic(value)
+      : pooled
+      ? small.optimistic(value, allocPooled)
+      : small.exact(value);
     if (out !== undefined) return out;
   }
   const w = shared.busy ? new Writer(256) : shared;

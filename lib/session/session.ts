@@ -503,7 +503,7 @@ export class SessionCore implements Session {
     this.#reason = reason;
     const error = reason ?? new ClosedError("session-closed", "The session was closed");
     this.#sender.stop();
-    this.#table.failAll(error);
+    this.#table.failAll(error, reason === undefined);
     this.#pinger.stop(error);
     this.#conduit.stop();
     if (flush) this.#linkClosed = this.#closeLink();

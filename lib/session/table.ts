@@ -318,7 +318,7 @@ export class ConnectionTable {
     conn.closer = (m: Metadata) => {
       if (!this.connections.has(cid)) return Promise.resolve();
       host.send({ connectionId: cid, payload: { type: "connectionClose", metadata: m } });
-      this.#drop(cid, new ClosedError("connection-closed", `Connection ${cid} was closed`));
+      this.#drop(cid, new ClosedError("connection-closed", `Connection ${cid} was closed`), true);
       return Promise.resolve();
     };
     for (const s of services) s.install(conn);
@@ -326,20 +326,21 @@ export class ConnectionTable {
     return conn;
   }
 
-  #drop(cid: number, error: RpcError): void {
+  #drop(cid: number, error: RpcError, byThisSide = false): void {
     const conn = this.connections.get(cid);
     if (conn === undefined) return;
     this.connections.delete(cid);
-    conn.fail(error);
+    conn.fail(error, byThisSide);
   }
 
   /**
    * Fails every connection and pending open with `error` and empties the table.
    *
    * @param error Why the session ended.
+   * @param byThisSide True when this side closed the session (the connections' `closed` resolve to undefined).
    */
-  failAll(error: RpcError): void {
-    for (const conn of this.connections.values()) conn.fail(error);
+  failAll(error: RpcError, byThisSide = false): void {
+    for (const conn of this.connections.values()) conn.fail(error, byThisSide);
     this.connections.clear();
     for (const p of this.#pendingOpens.values()) p.reject(error);
     this.#pendingOpens.clear();

@@ -25,6 +25,7 @@ import {
   rowResult,
 } from "../../bench/_results.ts";
 import { chartPathFor, renderChart } from "../../bench/_chart.ts";
+import { renderSummary } from "../../bench/_summary.ts";
 import { FrameCutter, frameOf, FrameSplitter } from "../../bench/_raw_tcp.ts";
 import { people, Person, pointLists, Points } from "../../bench/_data.ts";
 import { allRows } from "../../bench/_rows.ts";
@@ -49,6 +50,7 @@ test("parseOptions() reads every flag, short and long", () => {
     filters: ["TCP", "/^memory/"],
     out: "r.json",
     chart: undefined,
+    summary: undefined,
   });
   assert.equal(parseOptions(["-h"]).help, true);
   assert.equal(parseOptions(["--list"]).list, true);
@@ -328,6 +330,32 @@ test("the chart has a bar per row and run, a 1.0 line, both runtimes, and escape
   assert.throws(() => renderChart([]), RangeError);
 });
 
+test("the summary folds runs per runtime into ranges of ratios and medians, one line a row", () => {
+  const bun = { ...ENV, runtime: "bun", version: "1.2.3" };
+  const row = (env: Environment, name: string, a: number[]) =>
+    rowResult(env, { name, group: "g", unit: "calls/s" }, a, {
+      name: "raw | batched",
+      samples: [1000, 1000, 1000],
+    });
+  const heap = (env: Environment, mib: number) =>
+    rowResult(env, { name: "heap", group: "g", unit: "MiB" }, [mib]);
+  const summary = renderSummary([
+    fakeDoc(ENV, [row(ENV, "A", [400, 400, 400]), heap(ENV, 24)]),
+    fakeDoc(ENV, [row(ENV, "A", [450, 450, 450]), heap(ENV, 24), row(ENV, "only once", [10])]),
+    fakeDoc(bun, [row(bun, "A", [900, 900, 900]), heap(bun, 18.5)]),
+  ]);
+  const lines = summary.trimEnd().split("\n");
+  assert.match(lines[0]!, /^2 runs on deno 2\.0\.0, 1 run on bun 1\.2\.3; Test CPU, 2 cores/);
+  assert.equal(lines[2], "| row | deno | bun | baseline |");
+  assert.equal(lines[3], "| --- | --- | --- | --- |");
+  assert.deepEqual(lines.slice(4), [
+    "| A | 0.40–0.45× (400–450 calls/s) | 0.90× (900 calls/s) | raw \\| batched |",
+    "| heap | 24.0 MiB | 18.5 MiB | — (absolute figure) |",
+    "| only once | 0.01× (10.0 calls/s) (1 of 2 runs) | — | raw \\| batched |",
+  ]);
+  assert.throws(() => renderSummary([]), RangeError);
+});
+
 test("the chart goes beside the results file", () => {
   assert.equal(chartPathFor("out/results.json"), "out/results.svg");
   assert.equal(chartPathFor("results"), "results.svg");
@@ -355,6 +383,14 @@ test("bench/main.ts exits with 2 and says why on a bad command line, 0 on --help
   const help = runMain("--help");
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--filter PATTERN/);
+  const summaryAlone = runMain("--summary");
+  assert.equal(summaryAlone.code, 2);
+  assert.match(summaryAlone.stderr, /Cannot use --summary: give one or more JSON results files/);
+  const both = runMain("--summary", "--chart", "a.json");
+  assert.equal(both.code, 2);
+  const missing = runMain("--summary", "no-such-file.json");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Cannot read no-such-file\.json/);
   const list = runMain("--list", "--filter", "/^TCP: unary/");
   assert.equal(list.code, 0);
   assert.deepEqual(list.stdout.trim().split("\n"), [

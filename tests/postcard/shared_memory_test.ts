@@ -257,12 +257,14 @@ test("decode() returns plain bytes values with an ArrayBuffer of their own, even
 test("encode() results have an ArrayBuffer of their own; pooled ones may share only with each other", () => {
   const Pair = t.struct({ name: t.string, data: t.bytes });
   const secret = encode(t.bytes, SECRET);
-  for (
-    const value of [{ name: "b", data: new Uint8Array([1]) }, {
-      name: "é".repeat(300),
-      data: SECRET,
-    }]
-  ) {
+  const values = [
+    { name: "b", data: new Uint8Array([1]) },
+    { name: "é".repeat(300), data: SECRET },
+    // Large results (64 KiB and up), ASCII or not, which may skip zero-filling.
+    { name: "large", data: new Uint8Array(70_000).fill(5) },
+    { name: "größer", data: new Uint8Array(1 << 20).fill(6) },
+  ];
+  for (const value of values) {
     const out = encode(Pair, value);
     assert.equal(out.byteOffset, 0);
     assert.equal(out.buffer.byteLength, out.length);
@@ -278,9 +280,17 @@ test("encode() results have an ArrayBuffer of their own; pooled ones may share o
 
 test("Writer.handOff() zeroes whatever the buffer held besides its message", () => {
   const nonZero = (b: Uint8Array): number => b.reduce((n, x) => (x === 0 ? n : n + 1), 0);
-  // An earlier, longer message; and one whose non-ASCII string, written
-  // with room for a two-byte length, left its last byte past its end.
-  for (const earlier of [(w: Writer) => w.raw(SECRET), (w: Writer) => w.string("é".repeat(50))]) {
+  // An earlier, longer message; one whose non-ASCII string, written with
+  // room for a two-byte length, left its last byte past its end; and
+  // strings refused for a lone surrogate after part of them was written.
+  const earlierWrites = [
+    (w: Writer) => w.raw(SECRET),
+    (w: Writer) => w.string("é".repeat(50)),
+    (w: Writer) => assert.equal(w.string("secret-ascii\ud800"), false),
+    (w: Writer) => assert.equal(w.string("secret-é\ud800"), false),
+    (w: Writer) => assert.equal(w.string("s".repeat(100) + "\ud800"), false),
+  ];
+  for (const earlier of earlierWrites) {
     const w = new Writer(16);
     earlier(w);
     w.reset();

@@ -569,13 +569,18 @@ test("the opener closing a connection fails its pending calls, aborts the peer's
     assert.ok(r.error instanceof ClosedError, `got ${String(r.error)}`);
     assert.equal(r.error.code, "connection-closed");
     assert.equal(a.isClosed, true);
-    assert.ok((await a.closed) instanceof ClosedError);
+    // This side closed it: `closed` resolves to undefined, as the documentation says.
+    assert.equal(await a.closed, undefined);
     // The acceptor's handler saw its signal abort.
     await until(() => held.aborted.length === 1, "the handler's signal to abort");
     assert.ok(held.aborted[0] instanceof ClosedError);
     assert.equal((held.aborted[0] as ClosedError).code, "connection-closed");
     await until(() => server.connectionCount === 1, "the acceptor to drop the connection");
     assert.equal(serverConns[0]!.isClosed, true);
+    // The acceptor's connection was closed by the peer: `closed` says so, with the peer's metadata.
+    const theirs = await serverConns[0]!.closed;
+    assert.ok(theirs instanceof ClosedError && theirs.code === "connection-closed");
+    assert.deepEqual(theirs.metadata, [{ key: "why", value: "done", flags: 0 }]);
     // Other connections and the root keep working.
     assert.equal(await b.client(Echo).echo("still here"), "still here");
     assert.equal(await client.client(Echo).echo("root"), "root");
@@ -715,6 +720,9 @@ test("closing the session fails calls on its virtual connections", async () => {
     assert.ok(!r.ok && r.error instanceof ClosedError);
     assert.equal(r.error.code, "session-closed");
     assert.equal(conn.isClosed, true);
+    // This side closed the session: its connections' `closed` resolve to undefined.
+    assert.equal(await conn.closed, undefined);
+    assert.equal(await client.root.closed, undefined);
     await until(() => held.aborted.length === 1, "the handler's abort");
   } finally {
     await closeAll(client, server);

@@ -7,6 +7,7 @@ import {
   implement,
   initiate,
   type Link,
+  type PayloadSink,
   ProtocolError,
   service,
   type Session,
@@ -452,4 +453,115 @@ test("bad arguments are rejected with TypeError or RangeError", async () => {
   assert.throws(() => websocketLink(ws), TypeError);
   const link = await serverLink;
   await link?.readable.cancel().catch(() => {});
+});
+
+// ------------------------------------------------------------------ the fast path (direct)
+
+/** A push sink that records payloads (their first four bytes as a number) and its end. */
+function recordingSink(): {
+  sink: PayloadSink;
+  seen: number[];
+  ended: Promise<unknown>;
+} {
+  const seen: number[] = [];
+  let settle!: (outcome: unknown) => void;
+  const ended = new Promise<unknown>((r) => (settle = r));
+  const sink: PayloadSink = {
+    payload: (p) => void seen.push(new DataView(p.buffer, p.byteOffset).getUint32(0, true)),
+    end: () => settle("end"),
+    error: (e) => settle(e),
+  };
+  return { sink, seen, ended };
+}
+
+function numbered(i: number, size = 64): Uint8Array {
+  const m = new Uint8Array(size);
+  new DataView(m.buffer).setUint32(0, i, true);
+  return m;
+}
+
+test("the fast path carries 5,000 messages in order both ways, and a graceful close ends the peer's sink", async () => {
+  await using listener = await listenWebSocket();
+  const [clientLink, serverLink] = await Promise.all([
+    connectWebSocket(listener.url),
+    listener.accept(),
+  ]);
+  assert.ok(serverLink?.direct !== undefined && clientLink.direct !== undefined);
+  const count = 5000;
+  const atServer = recordingSink();
+  const atClient = recordingSink();
+  serverLink.direct.receive(atServer.sink);
+  clientLink.direct.receive(atClient.sink);
+  const scratch = new Uint8Array(256);
+  for (let i = 0; i < count; i++) {
+    // `sendCopy` must take its copy before returning: the scratch buffer is reused at once.
+    new DataView(scratch.buffer).setUint32(0, i, true);
+    clientLink.direct.sendCopy!(scratch, 64);
+    serverLink.direct.send(numbered(i));
+  }
+  await until(
+    () => atServer.seen.length === count && atClient.seen.length === count,
+    "both bursts",
+    10_000,
+  );
+  const expected = Array.from({ length: count }, (_, i) => i);
+  assert.deepEqual(atServer.seen, expected);
+  assert.deepEqual(atClient.seen, expected);
+  await clientLink.writable.close();
+  assert.equal(await within(atServer.ended, 5000, "the server's sink to end"), "end");
+  await serverLink.writable.close();
+  assert.equal(await within(atClient.ended, 5000, "the client's sink to end"), "end");
+});
+
+test("a paused fast-path receiver queues what arrives, then fails past maxUnreadBytes with a FramingError", async () => {
+  await using listener = await listenWebSocket();
+  const [clientLink, serverLink] = await Promise.all([
+    connectWebSocket(listener.url, { maxUnreadBytes: 4 * 1024 * 1024 }),
+    listener.accept(),
+  ]);
+  assert.ok(serverLink !== undefined && clientLink.direct !== undefined);
+  const { sink, seen, ended } = recordingSink();
+  clientLink.direct.flow.pause();
+  clientLink.direct.receive(sink);
+  const writer = serverLink.writable.getWriter();
+  // 1 MiB first: under the limit, it waits in the inbox while paused, then arrives on resume.
+  await writer.write(numbered(0, 1024 * 1024));
+  await delay(100);
+  assert.deepEqual(seen, []);
+  clientLink.direct.flow.resume();
+  await until(() => seen.length === 1, "the held message", 5000);
+  clientLink.direct.flow.pause();
+  for (let i = 1; i <= 8; i++) writer.write(numbered(i, 1024 * 1024)).catch(() => {});
+  const error = await within(ended, 5000, "the client's sink to fail");
+  assert.ok(error instanceof FramingError, `got ${String(error)}`);
+  assert.match(error.message, /not read yet, above the limit of 4194304/);
+  assert.deepEqual(seen, [0]);
+  await writer.abort().catch(() => {});
+  await clientLink.writable.abort().catch(() => {});
+});
+
+test("payloads sent through the fast path while the socket connects count as buffered and go in order once it opens", async () => {
+  await using listener = await listenWebSocket();
+  const link = websocketLink(new WebSocket(listener.url));
+  assert.ok(link.direct !== undefined);
+  for (let i = 0; i < 10; i++) link.direct.send(numbered(i, 1000));
+  assert.ok(link.direct.flow.buffered() >= 10_000, `buffered ${link.direct.flow.buffered()}`);
+  const serverLink = await within(listener.accept(), 5000, "the server link");
+  assert.ok(serverLink !== undefined);
+  const reader = serverLink.readable.getReader();
+  for (let i = 0; i < 10; i++) {
+    const { value } = await within(reader.read(), 5000, `message ${i}`);
+    assert.ok(value !== undefined);
+    assert.equal(value.length, 1000);
+    assert.equal(new DataView(value.buffer, value.byteOffset).getUint32(0, true), i);
+  }
+  await within(
+    new Promise<void>((resolve) => link.direct!.flow.whenBelow(0, resolve)),
+    5000,
+    "the send buffer to empty",
+  );
+  assert.equal(link.direct.flow.buffered(), 0);
+  await link.writable.close();
+  assert.equal((await reader.read()).done, true);
+  await serverLink.writable.close();
 });
