@@ -14,6 +14,7 @@ import type { RawSocket, SocketSink } from "../../lib/link/framing/socket.ts";
 import { socketLink } from "../../lib/link/framing/socket_link.ts";
 import { streamLink } from "../../lib/link/framing/stream_link.ts";
 import { Writer } from "../../lib/postcard/_writer.ts";
+import { accept, channel, implement, initiate, service, t } from "../../mod.ts";
 import { concat, frame, tick } from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------------ helpers
@@ -1022,4 +1023,62 @@ test("writeParts on a failed writer throws, and a socket error in writeNow fails
 test("a link over a synchronous socket offers parts to the conduit; others do not", () => {
   assert.equal(typeof socketLink(new NowSocket()).direct?.sendParts, "function");
   assert.equal(socketLink(new FakeSocket()).direct?.sendParts, undefined);
+});
+
+/** A fake socket whose writes reach `peer` (a microtask later), in chunks the peer reuses. */
+class WiredSocket extends FakeSocket {
+  peer: WiredSocket | undefined;
+
+  override write(chunk: Uint8Array): void | Promise<void> {
+    const bytes = chunk.slice();
+    queueMicrotask(() => this.peer?.sink?.data !== undefined && this.peer.deliver(bytes));
+    return super.write(chunk);
+  }
+
+  override closeWrite(): void {
+    super.closeWrite();
+    queueMicrotask(() => this.peer?.sink?.end());
+  }
+}
+
+test("values decoded from payloads a socket link lends keep their bytes once the link reuses its buffer", async () => {
+  const Keep = service("LentKeep", {
+    keep: { args: [t.bytes], returns: t.bytes },
+    items: { args: [t.rx(t.bytes)], returns: t.u32 },
+  });
+  const kept: Uint8Array[] = [];
+  const itemsKept: Uint8Array[] = [];
+  const a = new WiredSocket();
+  const b = new WiredSocket();
+  a.peer = b;
+  b.peer = a;
+  const [server, client] = await Promise.all([
+    accept(socketLink(b), {
+      services: [implement(Keep, {
+        keep: (bytes) => {
+          kept.push(bytes);
+          return bytes;
+        },
+        items: async (rx) => {
+          for await (const item of rx) itemsKept.push(item);
+          return itemsKept.length;
+        },
+      })],
+    }),
+    initiate(socketLink(a)),
+  ]);
+  const api = client.client(Keep);
+  // Several calls a turn: their frames share the chunks the peer reuses.
+  const sent = Array.from({ length: 8 }, (_, i) => payloadOf(300, i + 1));
+  const returned = await Promise.all(sent.map((p) => api.keep(p)));
+  const [tx, rx] = channel<Uint8Array>();
+  const count = api.items(rx);
+  for (const p of sent) await tx.send(p);
+  await tx.close();
+  assert.equal(await count, sent.length);
+  assert.deepEqual(kept, sent, "the handler's arguments");
+  assert.deepEqual(returned, sent, "the caller's results");
+  assert.deepEqual(itemsKept, sent, "the channel's items");
+  await client.close();
+  await server.closed;
 });
