@@ -24,6 +24,13 @@ import type { RawSocket } from "./socket.ts";
 const LINGER_MS = 1000;
 
 /**
+ * A Buffer chunk shorter than this is copied payload by payload rather
+ * than lent through a view of its own: on Bun a view costs more than a few
+ * small copies (one frame a chunk, as sequential calls give).
+ */
+const SMALL_CHUNK = 512;
+
+/**
  * Makes a framed link over a raw byte socket.
  *
  * Closing the writable half-closes the socket after everything written.
@@ -167,13 +174,18 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       socket.start({
         data(chunk) {
           if (readDone) return;
-          // A subclass (Bun's and Node's Buffer): one plain view per chunk, not
-          // one per lent payload in the decoder (a small view is slow on Bun).
-          if (chunk.constructor !== Uint8Array) {
-            chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-          }
           try {
-            decoder.push(chunk, emit, lend);
+            if (chunk.constructor === Uint8Array) decoder.push(chunk, emit, lend);
+            else if (chunk.length < SMALL_CHUNK) decoder.push(chunk, emit);
+            else {
+              // A subclass (Bun's and Node's Buffer): one plain view per chunk,
+              // not one per lent payload in the decoder (a view is slow on Bun).
+              decoder.push(
+                new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+                emit,
+                lend,
+              );
+            }
           } catch (e) {
             socket.pause();
             settle({ error: e });
