@@ -75,14 +75,20 @@ export interface OutgoingChannels {
 const GONE_MEMORY = 4096;
 
 const hasChannelsCache = new WeakMap<Schema<unknown>, boolean>();
+/** The schema asked about last, and the answer (calls repeat: no map lookup for them). */
+let lastSchema: Schema<unknown> | undefined;
+let lastAnswer = false;
 
 /** True when a schema contains a channel position (outside collections). */
 export function hasChannels(schema: Schema<unknown>): boolean {
+  if (schema === lastSchema) return lastAnswer;
   let known = hasChannelsCache.get(schema);
   if (known === undefined) {
     known = scan(schema, new Set());
     hasChannelsCache.set(schema, known);
   }
+  lastSchema = schema;
+  lastAnswer = known;
   return known;
 }
 
@@ -407,9 +413,10 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
    * Handles an `Item` whose encoded value is `bytes[start, end)`: decodes
    * it with the channel's item schema and hands it to the `Rx`. An offset
    * rather than a view, because making a view of a small array is slow on
-   * Bun.
+   * Bun. When `lent`, `bytes` is valid only during the call: the value
+   * borrows nothing from it.
    */
-  handleItem(id: number, bytes: Uint8Array, start: number): void {
+  handleItem(id: number, bytes: Uint8Array, start: number, end: number, lent: boolean): void {
     const entry = this.#entries.get(id);
     const port = this.#port;
     if (entry === undefined) {
@@ -422,7 +429,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     }
     if (entry.raw !== undefined) {
       // A copy: what reaches code above never shares memory with other messages.
-      ri.deliver(entry.raw, { type: "item", item: bytes.slice(start) });
+      ri.deliver(entry.raw, { type: "item", item: bytes.slice(start, end) });
       return;
     }
     if (!(entry.end instanceof Rx)) {
@@ -431,14 +438,14 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     }
     let value: unknown;
     try {
-      value = decodeRange(entry.item, bytes, start, bytes.length, undefined, true, this.#elements);
+      value = decodeRange(entry.item, bytes, start, end, undefined, !lent, this.#elements);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       port.violation(`undecodable item on channel ${id}: ${e.message}`);
       return;
     }
     if (port.interceptors.length > 0) this.#observe("received", id, value);
-    if (!ci.item(entry.end, value, bytes.length - start)) {
+    if (!ci.item(entry.end, value, end - start)) {
       port.violation(`the peer exceeded its credit on channel ${id}`);
     }
   }
@@ -479,7 +486,8 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
         return;
       }
     }
-    this.handleItem(id, concatTwo(prefix.subarray(start), last), 0);
+    const joined = concatTwo(prefix.subarray(start), last);
+    this.handleItem(id, joined, 0, joined.length, false);
   }
 
   /** Handles a `ChannelMessage` for this connection. */
@@ -495,7 +503,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     }
     switch (body.type) {
       case "item":
-        this.handleItem(id, body.item, 0);
+        this.handleItem(id, body.item, 0, body.item.length, false);
         return;
       case "close":
         if (entry === undefined || !(entry.end instanceof Rx)) {

@@ -332,10 +332,19 @@ export class ConnectionCore implements Connection {
   handleRequest(id: number, body: RequestBody): void {
     switch (body.type) {
       case "call":
-        this.handleCall(id, body.methodId, body.channels, body.metadata, body.args, 0);
+        this.handleCall(
+          id,
+          body.methodId,
+          body.channels,
+          body.metadata,
+          body.args,
+          0,
+          body.args.length,
+          false,
+        );
         return;
       case "response":
-        this.handleResponse(id, body.metadata, body.ret, 0);
+        this.handleResponse(id, body.metadata, body.ret, 0, body.ret.length, false);
         return;
       case "cancel":
         this.#serving.cancel(id);
@@ -345,15 +354,24 @@ export class ConnectionCore implements Connection {
 
   /**
    * Handles a `Response` whose result is `ret[start, end)` (the session's
-   * fast path calls this directly, without a view).
+   * fast path calls this directly, without a view). When `lent`, `ret` is
+   * valid only during the call: nothing keeps it.
    */
-  handleResponse(id: number, metadata: Metadata, ret: Uint8Array, start: number): void {
-    this.#outgoing.response(id, metadata, ret, start);
+  handleResponse(
+    id: number,
+    metadata: Metadata,
+    ret: Uint8Array,
+    start: number,
+    end: number,
+    lent: boolean,
+  ): void {
+    this.#outgoing.response(id, metadata, ret, start, end, lent);
   }
 
   /**
    * Handles a `Call` whose arguments are `args[start, end)` (the session's
-   * fast path calls this directly, without a view).
+   * fast path calls this directly, without a view). When `lent`, `args` is
+   * valid only during the call: nothing keeps it.
    */
   handleCall(
     id: number,
@@ -362,8 +380,10 @@ export class ConnectionCore implements Connection {
     metadata: Metadata,
     args: Uint8Array,
     start: number,
+    end: number,
+    lent: boolean,
   ): void {
-    this.#serving.call(id, methodId, channelIds, metadata, args, start);
+    this.#serving.call(id, methodId, channelIds, metadata, args, start, end, lent);
   }
 
   /** Handles a `ChannelMessage` for this connection. */
@@ -373,10 +393,11 @@ export class ConnectionCore implements Connection {
 
   /**
    * Handles a channel `Item` whose encoded value is `bytes[start, end)`
-   * (the session's fast path calls this directly, without a view).
+   * (the session's fast path calls this directly, without a view). When
+   * `lent`, `bytes` is valid only during the call: nothing keeps it.
    */
-  handleItem(id: number, bytes: Uint8Array, start: number): void {
-    this.#registry().handleItem(id, bytes, start);
+  handleItem(id: number, bytes: Uint8Array, start: number, end: number, lent: boolean): void {
+    this.#registry().handleItem(id, bytes, start, end, lent);
   }
 
   /**

@@ -51,21 +51,46 @@ import {
   type RawResponse,
 } from "./raw.ts";
 
-interface Incoming {
+/** An incoming call, from its arrival to its response (one shape for every kind). */
+class Incoming {
   readonly id: number;
   readonly entry: HandlerEntry;
   readonly metadata: Metadata;
   readonly args: unknown[];
   /** The channel ends among the arguments, closed when the handler settles. */
   readonly ends: readonly (Tx<unknown> | Rx<unknown>)[] | undefined;
-  controller: AbortController | undefined;
+  controller: AbortController | undefined = undefined;
   /** Set when the call was aborted before its handler asked for a signal. */
-  abortReason: unknown;
-  started: boolean;
-  responded: boolean;
-  responseMetadata: Metadata;
+  abortReason: unknown = undefined;
+  started = false;
+  responded = false;
+  responseMetadata: Metadata = EMPTY_METADATA;
   /** A call forwarded the shorter way (see `forward.ts`), else undefined. */
   readonly forward: Forwarded | undefined;
+  /**
+   * True once the call is in the dispatcher's table of running calls: a
+   * call whose handler returns at once never is (nothing can reach it
+   * meanwhile), one that waits is.
+   */
+  registered = false;
+  /** True once an unregistered call was finished. */
+  finished = false;
+
+  constructor(
+    id: number,
+    entry: HandlerEntry,
+    metadata: Metadata,
+    args: unknown[],
+    ends: readonly (Tx<unknown> | Rx<unknown>)[] | undefined,
+    forward: Forwarded | undefined,
+  ) {
+    this.id = id;
+    this.entry = entry;
+    this.metadata = metadata;
+    this.args = args;
+    this.ends = ends;
+    this.forward = forward;
+  }
 }
 
 /** Answers a forwarded call with the response bytes `ret[start, …)` (a dispatcher's). */
@@ -107,7 +132,30 @@ class Forwarded implements ForwardReply {
 interface TypedEntry {
   readonly label: string;
   readonly method: MethodDescriptor;
+  /** The handler function, called with `self` as `this`. */
   readonly fn: Handler<MethodSpec>;
+  readonly self: object;
+}
+
+/**
+ * Calls a typed handler with its arguments and its context (without a
+ * spread for the usual few arguments).
+ */
+function callHandler(entry: TypedEntry, args: unknown[], ctx: CallContext): unknown {
+  const fn = entry.fn as (...a: unknown[]) => unknown;
+  const self = entry.self;
+  switch (args.length) {
+    case 0:
+      return fn.call(self, ctx);
+    case 1:
+      return fn.call(self, args[0], ctx);
+    case 2:
+      return fn.call(self, args[0], args[1], ctx);
+    case 3:
+      return fn.call(self, args[0], args[1], args[2], ctx);
+  }
+  args.push(ctx);
+  return fn.apply(self, args);
 }
 
 /** The connection's fallback for one method id (no method: the call stays bytes). */
@@ -249,6 +297,8 @@ export class Dispatcher {
   #handlers: Map<bigint, TypedEntry> | undefined;
   readonly #running = new Map<number, Incoming>();
   #active = 0;
+  /** Handlers running now without being registered (see `#start`). */
+  #inline = 0;
   #backlog: Queue<Incoming> | undefined;
   /** Calls served to the end (stats). */
   completed = 0;
@@ -285,12 +335,12 @@ export class Dispatcher {
 
   /** Incoming calls not yet answered. */
   get busy(): boolean {
-    return this.#running.size > 0;
+    return this.#running.size > 0 || this.#inline > 0;
   }
 
   /** Incoming calls running or waiting to run (stats). */
   get running(): number {
-    return this.#running.size;
+    return this.#running.size + this.#inline;
   }
 
   /** Registers the handlers of a service (see `Connection.serve`). */
@@ -309,7 +359,8 @@ export class Dispatcher {
       entries.push({
         label: `${method.service}.${method.name}`,
         method,
-        fn: fn.bind(handlers) as Handler<MethodSpec>,
+        fn,
+        self: handlers as object,
       });
     }
     for (const e of entries) table.set(e.method.id, e);
@@ -327,6 +378,8 @@ export class Dispatcher {
     metadata: Metadata,
     args: Uint8Array,
     start: number,
+    end: number,
+    lent: boolean,
   ): void {
     if (this.#running.has(id)) {
       this.#port.violation(
@@ -336,6 +389,11 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
+      if (lent || end !== args.length) {
+        // The fallbacks read their bytes up to the end of an array they may keep.
+        args = args.slice(start, end);
+        start = 0;
+      }
       if (
         this.#forwarding !== undefined && channelIds.length === 0 &&
         this.#port.interceptors.length === 0
@@ -355,9 +413,9 @@ export class Dispatcher {
         method.args,
         args,
         start,
-        args.length,
+        end,
         channels?.hooks,
-        true,
+        !lent,
         this.#limits.maxDecodedElements,
       ) as unknown[];
     } catch (e) {
@@ -367,20 +425,8 @@ export class Dispatcher {
       this.#respondError(id, "invalidPayload", EMPTY_METADATA);
       return;
     }
-    const call: Incoming = {
-      id,
-      entry,
-      metadata,
-      args: decoded,
-      ends: channels?.ends.length ? channels.ends : undefined,
-      controller: undefined,
-      abortReason: undefined,
-      started: false,
-      responded: false,
-      responseMetadata: EMPTY_METADATA,
-      forward: undefined,
-    };
-    this.#admit(call);
+    const ends = channels?.ends.length ? channels.ends : undefined;
+    this.#admit(new Incoming(id, entry, metadata, decoded, ends, undefined));
   }
 
   /** Sets the fallback that answers calls for methods not served (see `Connection.serveFallback`). */
@@ -423,19 +469,7 @@ export class Dispatcher {
       waits ? args.slice(start) : args,
       waits ? 0 : start,
     );
-    const call: Incoming = {
-      id,
-      entry: this.#fallbackEntry(methodId),
-      metadata,
-      args: [],
-      ends: undefined,
-      controller: undefined,
-      abortReason: undefined,
-      started: false,
-      responded: false,
-      responseMetadata: EMPTY_METADATA,
-      forward,
-    };
+    const call = new Incoming(id, this.#fallbackEntry(methodId), metadata, [], undefined, forward);
     forward.call = call;
     this.#admit(call);
   }
@@ -486,28 +520,22 @@ export class Dispatcher {
   ): void {
     const channels = channelIds.length === 0 ? NO_RAW : this.#channels().rawIncoming(channelIds);
     if (channels === undefined) return; // a violation was reported
-    const call: Incoming = {
+    const call = new Incoming(
       id,
-      entry: this.#fallbackEntry(methodId),
+      this.#fallbackEntry(methodId),
       metadata,
-      args: [],
-      ends: undefined,
-      controller: undefined,
-      abortReason: undefined,
-      started: false,
-      responded: false,
-      responseMetadata: EMPTY_METADATA,
-      forward: undefined,
-    };
+      [],
+      undefined,
+      undefined,
+    );
     call.args.push(new RawIncoming(call, methodId, args.slice(start), channels));
     this.#admit(call);
   }
 
   /** Runs a call now, or queues it behind the concurrency bound. */
   #admit(call: Incoming): void {
-    const id = call.id;
-    this.#running.set(id, call);
     if (this.#active >= this.#maxConcurrent) {
+      this.#register(call);
       const backlog = this.#backlog ??= new Queue();
       if (backlog.length >= this.#limits.maxQueuedRequests) {
         this.#port.violation(
@@ -521,37 +549,51 @@ export class Dispatcher {
     this.#start(call);
   }
 
+  /** Puts a call in the table of running calls (cancels and duplicate ids find it there). */
+  #register(call: Incoming): void {
+    if (call.registered) return;
+    call.registered = true;
+    this.#running.set(call.id, call);
+  }
+
   #start(call: Incoming): void {
     if (call.responded) return; // cancelled while queued
     call.started = true;
     this.#active++;
     if (call.forward !== undefined) {
+      this.#register(call);
       this.#startForward(call, call.forward);
       return;
     }
     const interceptors = this.#port.interceptors;
     if (interceptors.length > 0) {
+      this.#register(call);
       this.#startIntercepted(call, interceptors);
       return;
     }
+    // The handler runs unregistered: nothing from the peer is handled
+    // before it returns. Only if it returns a promise is the call put in
+    // the table, where a cancel or a duplicate id can find it.
     const args = call.args;
     let result: unknown;
+    this.#inline++;
     try {
       const entry = call.entry;
-      if (entry.method === undefined) result = entry.fn(args[0] as RawCall);
-      else {
-        args.push(new Context(call, this.#connection));
-        result = entry.fn(...(args as Parameters<Handler<MethodSpec>>));
-      }
+      result = entry.method === undefined
+        ? entry.fn(args[0] as RawCall)
+        : callHandler(entry, args, new Context(call, this.#connection));
     } catch (e) {
+      this.#inline--;
       releaseEnds(call);
       this.#handlerFailed(call, e);
       return;
     }
+    this.#inline--;
     if (
       result instanceof Promise ||
       (typeof result === "object" && result !== null && "then" in result)
     ) {
+      if (!call.finished) this.#register(call);
       (result as Promise<unknown>).then(
         (v) => {
           releaseEnds(call);
@@ -565,6 +607,8 @@ export class Dispatcher {
     } else {
       releaseEnds(call);
       this.#reply(call, result);
+      // A response that waits for the peer to read keeps the call in the table.
+      if (!call.finished) this.#register(call);
     }
   }
 
@@ -589,10 +633,7 @@ export class Dispatcher {
     const invoke = (): Promise<unknown> =>
       new Promise((resolve) => {
         if (entry.method === undefined) resolve(entry.fn(args[0] as RawCall));
-        else {
-          args.push(new Context(call, this.#connection));
-          resolve(entry.fn(...(args as Parameters<Handler<MethodSpec>>)));
-        }
+        else resolve(callHandler(entry, args, new Context(call, this.#connection)));
       });
     runChain(interceptors, info, invoke).then(
       (v) => {
@@ -673,8 +714,14 @@ export class Dispatcher {
 
   /** Forgets a finished incoming call and starts the next queued one. */
   #finish(call: Incoming): void {
-    if (this.#running.get(call.id) !== call) return;
-    this.#running.delete(call.id);
+    if (call.registered) {
+      if (this.#running.get(call.id) !== call) return;
+      this.#running.delete(call.id);
+    } else {
+      if (call.finished) return;
+      call.finished = true;
+      if (this.#closed()) return; // `fail` has reset the counts
+    }
     this.completed++;
     if (call.started) this.#active--;
     const backlog = this.#backlog;

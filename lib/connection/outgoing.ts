@@ -46,6 +46,34 @@ interface Pending {
   readonly forward: ForwardReply | undefined;
 }
 
+/** A call made here (typed or raw): its promise and how to settle it, in one object. */
+class CallPending implements Pending {
+  readonly method: MethodDescriptor | undefined;
+  readonly full: boolean;
+  readonly #rawLabel: string | undefined;
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+  cleanup: (() => void) | undefined = undefined;
+  readonly forward = undefined;
+  readonly promise: Promise<unknown>;
+
+  constructor(method: MethodDescriptor | undefined, full: boolean, rawLabel?: string) {
+    this.method = method;
+    this.full = full;
+    this.#rawLabel = rawLabel;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** Made only when needed (an error, a timeout): not a string per call. */
+  get label(): string {
+    const m = this.method;
+    return m !== undefined ? `${m.service}.${m.name}` : this.#rawLabel!;
+  }
+}
+
 /** Rejects a pending call, or fails a forwarded one. */
 function failPending(p: Pending, error: unknown): void {
   if (p.forward !== undefined) p.forward.fail(error);
@@ -232,21 +260,8 @@ export class Outgoing implements ForwardTarget {
         return Promise.reject(e);
       }
     }
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const pending: Pending = {
-      method,
-      label: `${method.service}.${method.name}`,
-      full,
-      resolve,
-      reject,
-      cleanup: undefined,
-      forward: undefined,
-    };
+    const pending = new CallPending(method, full);
+    const promise = pending.promise;
     const port = this.#port;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
@@ -387,22 +402,9 @@ export class Outgoing implements ForwardTarget {
     const given = options?.channels;
     const raw = given === undefined || given.length === 0 ? undefined : given;
     const rawChannels = raw === undefined ? NO_CHANNELS : raw.map((c) => c.id);
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     const { idBytes, label } = rawMethod(methodId);
-    const pending: Pending = {
-      method: undefined,
-      label,
-      full: true,
-      resolve,
-      reject,
-      cleanup: undefined,
-      forward: undefined,
-    };
+    const pending = new CallPending(undefined, true, label);
+    const promise = pending.promise;
     const now = this.inFlight < this.#peer.maxConcurrentRequests && this.#port.writable &&
       (this.#waiting === undefined || this.#waiting.length === 0);
     const queued: Queued = {
@@ -637,9 +639,17 @@ export class Outgoing implements ForwardTarget {
 
   /**
    * Handles a `Response` whose result is `ret[start, end)` (the session's
-   * fast path calls this directly, without a view).
+   * fast path calls this directly, without a view). When `lent`, `ret` is
+   * valid only during the call: nothing keeps it.
    */
-  response(id: number, metadata: Metadata, ret: Uint8Array, start: number): void {
+  response(
+    id: number,
+    metadata: Metadata,
+    ret: Uint8Array,
+    start: number,
+    end: number,
+    lent: boolean,
+  ): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) {
       if (this.#cancelled?.delete(id)) {
@@ -653,29 +663,30 @@ export class Outgoing implements ForwardTarget {
     this.completed++;
     pending.cleanup?.();
     if (pending.forward !== undefined) {
-      // A forwarded call: its caller writes the bytes on at once.
+      // A forwarded call: its caller writes the bytes on at once (up to the end of the array).
+      if (end !== ret.length) {
+        ret = ret.slice(start, end);
+        start = 0;
+      }
       pending.forward.done(ret, start, metadata);
       this.#pump();
       return;
     }
     if (pending.method === undefined) {
       // A raw call: the caller gets the bytes (a copy) and decodes them if it wants.
-      pending.resolve({ ret: ret.slice(start), metadata: exposeMetadata(metadata) });
+      pending.resolve({ ret: ret.slice(start, end), metadata: exposeMetadata(metadata) });
       this.#pump();
       return;
     }
-    let outcome: { ok: boolean; value: unknown };
+    let value: unknown;
     try {
-      outcome = decodeReturn(pending.method, ret, start, metadata, this.#maxElements);
+      value = decodeReturn(pending.method, ret, start, end, !lent, metadata, this.#maxElements);
     } catch (e) {
       pending.reject(e);
       this.#pump();
       return;
     }
-    if (!outcome.ok) pending.reject(outcome.value);
-    else if (pending.full) {
-      pending.resolve({ value: outcome.value, metadata: exposeMetadata(metadata) });
-    } else pending.resolve(outcome.value);
+    pending.resolve(pending.full ? { value, metadata: exposeMetadata(metadata) } : value);
     this.#pump();
   }
 
@@ -696,22 +707,30 @@ export class Outgoing implements ForwardTarget {
   }
 }
 
-/** Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`, with at most `max` elements. */
+/**
+ * Decodes the `Result<T, RoamError<E>>` response payload `ret[start, end)`,
+ * with at most `max` elements (`bytes` values borrowed from `ret` when
+ * `borrow`): the value (`{ ok, value | error }` for a
+ * fallible method); throws the call's error for a `RoamError`, or an
+ * `RpcError` for bytes that do not decode.
+ */
 function decodeReturn(
   method: MethodDescriptor,
   ret: Uint8Array,
   start: number,
+  end: number,
+  borrow: boolean,
   metadata: Metadata,
   max: number,
-): { ok: boolean; value: unknown } {
-  const name = `${method.service}.${method.name}`;
+): unknown {
   try {
-    const tag = ret[start];
+    const tag = start < end ? ret[start] : undefined;
     if (tag === ResultTag.Ok) {
-      const value = decodeRange(method.returns, ret, start + 1, ret.length, undefined, true, max);
-      return { ok: true, value: method.error === undefined ? value : { ok: true, value } };
+      const value = decodeRange(method.returns, ret, start + 1, end, undefined, borrow, max);
+      return method.error === undefined ? value : { ok: true, value };
     }
-    const r = new Reader(ret, start);
+    const name = `${method.service}.${method.name}`;
+    const r = new Reader(ret, start, end);
     r.u8("Result");
     if (tag !== ResultTag.Err) r.fail("Result", `invalid tag ${tag}`, start);
     const index = r.varint32("RoamError");
@@ -721,25 +740,22 @@ function decodeReturn(
         if (schema === undefined) {
           return r.fail("RoamError", "a user error for an infallible method", start + 1);
         }
-        const error = decodeRange(schema, ret, r.pos, ret.length, undefined, true, max);
-        return { ok: true, value: { ok: false, error } };
+        const error = decodeRange(schema, ret, r.pos, end, undefined, borrow, max);
+        return { ok: false, error };
       }
       case RoamErrorTag.UnknownMethod:
-        return { ok: false, value: withMetadata(new UnknownMethodError(name), metadata) };
+        throw withMetadata(new UnknownMethodError(name), metadata);
       case RoamErrorTag.InvalidPayload:
-        return { ok: false, value: withMetadata(new InvalidPayloadError(name), metadata) };
+        throw withMetadata(new InvalidPayloadError(name), metadata);
       case RoamErrorTag.Cancelled:
-        return {
-          ok: false,
-          value: withMetadata(new CancelledError(name, reasonOf(metadata)), metadata),
-        };
+        throw withMetadata(new CancelledError(name, reasonOf(metadata)), metadata);
     }
     return r.fail("RoamError", `unknown variant index ${index}`, start + 1);
   } catch (e) {
     if (e instanceof DecodeError) {
       throw new RpcError(
         "invalid-response",
-        `Cannot decode the response of ${name}: ${e.message}`,
+        `Cannot decode the response of ${method.service}.${method.name}: ${e.message}`,
         { cause: e },
       );
     }

@@ -90,6 +90,14 @@ export interface PayloadSink {
   /** One payload. */
   payload(p: Uint8Array): void;
   /**
+   * Optional: one payload, `bytes[start, end)`, lent for the duration of
+   * the call only (the link reuses `bytes` afterwards): the sink copies
+   * whatever it keeps. A link that reads payloads whole out of a buffer
+   * of its own calls this, when the sink has it, instead of copying each
+   * payload into an array for `payload`.
+   */
+  lent?(bytes: Uint8Array, start: number, end: number): void;
+  /**
    * Optional: one payload made of `prefix` followed by `last`, where `last`
    * is an array the sender shared by reference. A sink without this method
    * receives such payloads joined into one array.

@@ -8,8 +8,7 @@
  * @module
  */
 
-import { concatTwo } from "../_util/bytes.ts";
-import { Reader } from "../postcard/_reader.ts";
+import { concatTwo, copyRange } from "../_util/bytes.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import { decodeMessage } from "../wire/decode.ts";
 import { ProtocolError, type RpcError } from "../wire/errors.ts";
@@ -87,6 +86,52 @@ export class Receiver {
   }
 
   /**
+   * One message from the peer, `bytes[start, end)`, lent for this call
+   * only: the bulk of the traffic is dispatched in place (what the
+   * application gets is decoded into values of its own); anything else is
+   * copied first and handled like any message.
+   */
+  lent(bytes: Uint8Array, start: number, end: number): void {
+    const host = this.#host;
+    if (host.closed()) return;
+    const size = end - start;
+    const maxSize = host.limits.maxMessageSize;
+    if (size > maxSize) {
+      this.messages++;
+      this.bytes += size;
+      host.violation(`message of ${size} bytes exceeds the limit of ${maxSize}`);
+      return;
+    }
+    {
+      const h = this.#head;
+      readHead(bytes, start, end, h);
+      const kind = h.kind;
+      if (kind === HeadKind.Item || kind === HeadKind.Call || kind === HeadKind.Response) {
+        this.messages++;
+        this.bytes += size;
+        try {
+          const table = host.table;
+          if (kind === HeadKind.Item) {
+            table.get(h.cid, "channel message")?.handleItem(h.id, bytes, h.pos, end, true);
+          } else if (kind === HeadKind.Call) {
+            table.get(h.cid, "request")
+              ?.handleCall(h.id, h.methodId, NO_IDS, EMPTY_METADATA, bytes, h.pos, end, true);
+          } else {
+            table.get(h.cid, "request")
+              ?.handleResponse(h.id, EMPTY_METADATA, bytes, h.pos, end, true);
+          }
+        } catch (e) {
+          // A bug of ours must not leave the peer hanging.
+          host.reportError(e, "message dispatch");
+          host.violation("internal error while handling a message");
+        }
+        return;
+      }
+    }
+    this.payload(copyRange(bytes, start, size));
+  }
+
+  /**
    * A message made of `prefix` followed by `last`, an array the peer shared
    * by reference: a `bytes` channel item is delivered as that array itself;
    * anything else is joined and handled like any message.
@@ -101,7 +146,7 @@ export class Receiver {
       return;
     }
     const h = this.#head;
-    readHead(new Reader(prefix), h);
+    readHead(prefix, 0, prefix.length, h);
     if (h.kind === HeadKind.Item) {
       this.messages++;
       this.bytes += size;
@@ -120,17 +165,19 @@ export class Receiver {
    */
   #dispatchFast(bytes: Uint8Array, start: number): boolean {
     const h = this.#head;
-    readHead(new Reader(bytes, start), h);
+    readHead(bytes, start, bytes.length, h);
     switch (h.kind) {
       case HeadKind.Item:
-        this.#host.table.get(h.cid, "channel message")?.handleItem(h.id, bytes, h.pos);
+        this.#host.table.get(h.cid, "channel message")
+          ?.handleItem(h.id, bytes, h.pos, bytes.length, false);
         return true;
       case HeadKind.Call:
         this.#host.table.get(h.cid, "request")
-          ?.handleCall(h.id, h.methodId, NO_IDS, EMPTY_METADATA, bytes, h.pos);
+          ?.handleCall(h.id, h.methodId, NO_IDS, EMPTY_METADATA, bytes, h.pos, bytes.length, false);
         return true;
       case HeadKind.Response:
-        this.#host.table.get(h.cid, "request")?.handleResponse(h.id, EMPTY_METADATA, bytes, h.pos);
+        this.#host.table.get(h.cid, "request")
+          ?.handleResponse(h.id, EMPTY_METADATA, bytes, h.pos, bytes.length, false);
         return true;
       case HeadKind.Ping:
         return this.#host.pinger.answerBytes(h.cid, bytes, h.pos);

@@ -452,6 +452,7 @@ export class SessionCore implements Session {
     this.#conduit.listen({
       payload: (bytes) => receiver.payload(bytes),
       payloadAt: (bytes, start) => receiver.payload(bytes, start),
+      lent: (bytes, start, end) => receiver.lent(bytes, start, end),
       shared: (prefix, last) => receiver.shared(prefix, last),
       end: () => this.#teardown(new ClosedError("peer-closed", "The peer closed the link"), true),
       error: (e) => {

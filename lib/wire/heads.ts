@@ -9,7 +9,6 @@
  * @module
  */
 
-import type { Reader } from "../postcard/_reader.ts";
 import type { Writer } from "../postcard/_writer.ts";
 import { writeMetadata } from "./encode.ts";
 import { ChannelTag, MessageTag, RequestTag, ResultTag, RoamErrorTag } from "./tags.ts";
@@ -204,45 +203,126 @@ export function newHead(): Head {
   return { cid: 0, kind: HeadKind.Other, id: 0, methodId: 0n, pos: 0 };
 }
 
+/** Where the last {@linkcode readSafe} stopped. */
+let after = 0;
+
 /**
- * Reads the head of `r`'s message into `head`. `head.kind` is
- * `HeadKind.Other` for anything else or anything odd, in which case the
- * full decoder takes the message (and reports its faults); no error is
- * thrown.
+ * Reads a u64 varint at `bytes[pos]` that fits a safe integer (an id), as
+ * `Reader.safe` does; -1 when it is truncated, overlong or above 2^53-1.
+ * Sets `after` to the position after it.
+ */
+function readSafe(bytes: Uint8Array, pos: number, end: number): number {
+  if (pos >= end) return -1;
+  let b = bytes[pos]!;
+  if (b < 0x80) {
+    after = pos + 1;
+    return b;
+  }
+  let result = b & 0x7f;
+  let mul = 128;
+  for (let i = 1;; i++) {
+    if (++pos >= end) return -1;
+    b = bytes[pos]!;
+    // The 8th byte carries bits 49..55: 2^53-1 allows at most 0x0f there, and no continuation.
+    if (i === 7 && b > 0x0f) return -1;
+    result += (b & 0x7f) * mul;
+    if (b < 0x80) {
+      if (b === 0) return -1;
+      after = pos + 1;
+      return result;
+    }
+    mul *= 128;
+  }
+}
+
+/** Method ids read lately, by a hash of their value: a call does not build its id's bigint again. */
+const ID_SLOTS = 64;
+const idLow = new Int32Array(ID_SLOTS);
+const idHigh = new Float64Array(ID_SLOTS);
+const idValue: (bigint | undefined)[] = new Array(ID_SLOTS).fill(undefined);
+
+/**
+ * Reads the u64 varint of a method id at `bytes[pos]`, as
+ * `Reader.varintBig` does; undefined when it is truncated, overlong or
+ * overflows 64 bits. Sets `after` to the position after it.
+ */
+function readMethodId(bytes: Uint8Array, pos: number, end: number): bigint | undefined {
+  const start = pos;
+  let low = 0;
+  let high = 0;
+  let mul = 1;
+  let b = 0;
+  for (let shift = 0;; shift += 7) {
+    if (pos >= end) return undefined;
+    b = bytes[pos++]!;
+    if (shift < 28) low |= (b & 0x7f) << shift;
+    else {
+      // The 10th byte carries bit 63 only.
+      if (shift === 63 && b > 0x01) return undefined;
+      high += (b & 0x7f) * mul;
+      mul *= 128;
+    }
+    if (b < 0x80) break;
+  }
+  if (b === 0 && pos - start > 1) return undefined;
+  after = pos;
+  const slot = (low ^ Math.imul(high | 0, 0x9e3779b1) ^ ((high / 0x1_0000_0000) | 0)) &
+    (ID_SLOTS - 1);
+  const known = idValue[slot];
+  if (known !== undefined && idLow[slot] === low && idHigh[slot] === high) return known;
+  // high < 2^36; the whole value is exact as a number below 2^53.
+  const value = high < 0x200_0000
+    ? BigInt(high * 0x1000_0000 + low)
+    : (BigInt(high) << 28n) | BigInt(low);
+  idLow[slot] = low;
+  idHigh[slot] = high;
+  idValue[slot] = value;
+  return value;
+}
+
+/**
+ * Reads the head of the message `bytes[start, end)` into `head`, without
+ * a reader. `head.kind` is `HeadKind.Other` for anything else or anything
+ * odd, in which case the full decoder takes the message (and reports its
+ * faults).
  *
- * @param r A reader at the start of the message.
+ * @param bytes The message's bytes.
+ * @param start Where the message starts.
+ * @param end Where it ends.
  * @param head Where the head goes.
  */
-export function readHead(r: Reader, head: Head): void {
+export function readHead(bytes: Uint8Array, start: number, end: number, head: Head): void {
   head.kind = HeadKind.Other;
-  let body: number;
-  try {
-    head.cid = r.safe("connection id");
-    const tag = r.u8("MessagePayload");
-    if (tag === MessageTag.Ping) {
-      head.id = 0;
-      head.pos = r.pos;
-      head.kind = HeadKind.Ping;
-      return;
-    }
-    if (tag !== MessageTag.Request && tag !== MessageTag.Channel) return;
-    head.id = r.safe("id");
-    body = r.u8("body");
-    if (tag === MessageTag.Channel) {
-      if (body !== ChannelTag.Item) return;
-      head.pos = r.pos;
-      head.kind = HeadKind.Item;
-      return;
-    }
-    if (body === RequestTag.Call) head.methodId = r.varintBig("method id", 64);
-    else if (body !== RequestTag.Response) return;
-  } catch {
+  const cid = readSafe(bytes, start, end);
+  if (cid < 0 || after >= end) return;
+  head.cid = cid;
+  const tag = bytes[after]!;
+  if (tag === MessageTag.Ping) {
+    head.id = 0;
+    head.pos = after + 1;
+    head.kind = HeadKind.Ping;
     return;
   }
+  if (tag !== MessageTag.Request && tag !== MessageTag.Channel) return;
+  const id = readSafe(bytes, after + 1, end);
+  if (id < 0 || after >= end) return;
+  head.id = id;
+  const body = bytes[after]!;
+  let p = after + 1;
+  if (tag === MessageTag.Channel) {
+    if (body !== ChannelTag.Item) return;
+    head.pos = p;
+    head.kind = HeadKind.Item;
+    return;
+  }
+  if (body === RequestTag.Call) {
+    const methodId = readMethodId(bytes, p, end);
+    if (methodId === undefined) return;
+    head.methodId = methodId;
+    p = after;
+  } else if (body !== RequestTag.Response) return;
   // No channels, no metadata: two zero bytes.
-  const bytes = r.buf;
-  const p = r.pos;
-  if (p + 2 > bytes.length || bytes[p] !== 0 || bytes[p + 1] !== 0) return;
+  if (p + 2 > end || bytes[p] !== 0 || bytes[p + 1] !== 0) return;
   head.pos = p + 2;
   head.kind = body === RequestTag.Call ? HeadKind.Call : HeadKind.Response;
 }

@@ -14,6 +14,7 @@ import type { RawSocket, SocketSink } from "../../lib/link/framing/socket.ts";
 import { socketLink } from "../../lib/link/framing/socket_link.ts";
 import { streamLink } from "../../lib/link/framing/stream_link.ts";
 import { Writer } from "../../lib/postcard/_writer.ts";
+import { accept, channel, implement, initiate, service, t } from "../../mod.ts";
 import { concat, frame, tick } from "../_helpers/mod.ts";
 
 // ------------------------------------------------------------------ helpers
@@ -509,12 +510,59 @@ test("bytes on the wire are exactly each header then its payload, in order", asy
   assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
 });
 
-test("frames written while the socket's write is pending are coalesced into one write", async () => {
+test("frames written in one turn go out together in one write at its end", async () => {
   const socket = new FakeSocket("async");
   const writer = new FrameWriter(socket);
   const payloads = Array.from({ length: 100 }, (_, i) => payloadOf(10, i));
   for (const p of payloads) writer.write(p);
-  assert.equal(socket.writes.length, 1, "the first frame goes out at once");
+  assert.equal(socket.writes.length, 0, "nothing goes out before the turn ends");
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(socket.writes.length, 1, "all 100 go out together");
+  await socket.completeAll();
+  await writer.drain();
+  assert.equal(socket.writes.length, 1);
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
+});
+
+test("frames written one per microtask, as an awaiting sender does, go out together", async () => {
+  const socket = new FakeSocket("sync");
+  const writer = new FrameWriter(socket);
+  const payloads = Array.from({ length: 100 }, (_, i) => payloadOf(10, i));
+  for (const p of payloads) await writer.write(p);
+  await tick();
+  assert.equal(socket.writes.length, 1);
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
+});
+
+test("a turn that keeps writing is flushed every 256 hops, and every 64 KiB", async () => {
+  const socket = new FakeSocket("sync");
+  const writer = new FrameWriter(socket);
+  const payloads = Array.from({ length: 600 }, (_, i) => payloadOf(10, i));
+  for (const p of payloads) await writer.write(p);
+  await tick();
+  assert.ok(socket.writes.length >= 3 && socket.writes.length <= 4, `${socket.writes.length}`);
+  assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
+  const big = new FakeSocket("sync");
+  const bigWriter = new FrameWriter(big);
+  const large = Array.from({ length: 10 }, (_, i) => payloadOf(20_000, i));
+  for (const p of large) bigWriter.write(p);
+  assert.equal(big.wire().length, 8 * 20_004, "each time 64 KiB are queued (4 frames)");
+  await tick();
+  assert.equal(big.wire().length, 10 * 20_004, "the rest at the end of the turn");
+  assert.deepEqual(big.wire(), concat(...large.map(frame)));
+});
+
+test("frames written while the socket's write is pending are coalesced into one write", async () => {
+  const socket = new FakeSocket("async");
+  const writer = new FrameWriter(socket);
+  const payloads = Array.from({ length: 100 }, (_, i) => payloadOf(10, i));
+  writer.write(payloads[0]!);
+  await tick();
+  assert.equal(socket.writes.length, 1, "the first frame went out at the end of its turn");
+  for (const p of payloads.slice(1)) writer.write(p);
+  await tick();
+  assert.equal(socket.writes.length, 1, "the others wait for the pending write");
   await socket.complete();
   assert.equal(socket.writes.length, 2, "the other 99 go out together");
   await socket.completeAll();
@@ -523,7 +571,7 @@ test("frames written while the socket's write is pending are coalesced into one 
   assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
 });
 
-test("100 small frames written through a link while the socket is busy take 2 writes", async () => {
+test("100 small frames written through a link in one go take 1 write", async () => {
   const socket = new FakeSocket("async");
   const link = socketLink(socket);
   const w = link.writable.getWriter();
@@ -533,7 +581,7 @@ test("100 small frames written through a link while the socket is busy take 2 wr
   assert.equal(socket.writes.length, 1);
   await socket.completeAll();
   await Promise.all(written);
-  assert.equal(socket.writes.length, 2);
+  assert.equal(socket.writes.length, 1);
   assert.deepEqual(socket.wire(), concat(...payloads.map(frame)));
   socket.sink!.end();
   await w.close();
@@ -669,6 +717,7 @@ test("a failed socket write fails the writer, and later writes throw", async () 
   const socket = new FakeSocket("async");
   const writer = new FrameWriter(socket);
   writer.write(payloadOf(10));
+  await tick();
   writer.write(payloadOf(10, 1));
   const boom = new Error("broken pipe");
   socket.pending.shift()!.reject(boom);
@@ -702,7 +751,6 @@ test("closing the writable flushes every queued frame, then half-closes the sock
   await socket.completeAll();
   await closing;
   assert.deepEqual(socket.calls.filter((c) => c !== "pause" && c !== "resume"), [
-    "write",
     "write",
     "closeWrite",
   ]);
@@ -817,7 +865,10 @@ test("frame writer writes its batch in place and reuses it when the socket takes
   const socket = new RangeSocket();
   const writer = new FrameWriter(socket);
   const payloads = Array.from({ length: 50 }, (_, i) => payloadOf(10 + i, i));
-  for (const p of payloads) await writer.write(p);
+  for (const p of payloads) {
+    writer.write(p);
+    await tick(); // each frame in a turn of its own
+  }
   await writer.drain();
   assert.equal(socket.count("writeRange"), 50);
   assert.deepEqual(concat(...socket.taken), concat(...payloads.map(frame)));
@@ -830,6 +881,7 @@ test("frame writer never reuses a batch the socket still holds part of", async (
   const first = [payloadOf(40, 1), payloadOf(41, 2)];
   const later = [payloadOf(42, 3), payloadOf(43, 4), payloadOf(44, 5)];
   void writer.write(first[0]!);
+  await tick();
   void writer.write(first[1]!); // queued behind the pending write
   for (const p of later) void writer.write(p);
   while (socket.pending.length > 0) await socket.complete();
@@ -971,4 +1023,62 @@ test("writeParts on a failed writer throws, and a socket error in writeNow fails
 test("a link over a synchronous socket offers parts to the conduit; others do not", () => {
   assert.equal(typeof socketLink(new NowSocket()).direct?.sendParts, "function");
   assert.equal(socketLink(new FakeSocket()).direct?.sendParts, undefined);
+});
+
+/** A fake socket whose writes reach `peer` (a microtask later), in chunks the peer reuses. */
+class WiredSocket extends FakeSocket {
+  peer: WiredSocket | undefined;
+
+  override write(chunk: Uint8Array): void | Promise<void> {
+    const bytes = chunk.slice();
+    queueMicrotask(() => this.peer?.sink?.data !== undefined && this.peer.deliver(bytes));
+    return super.write(chunk);
+  }
+
+  override closeWrite(): void {
+    super.closeWrite();
+    queueMicrotask(() => this.peer?.sink?.end());
+  }
+}
+
+test("values decoded from payloads a socket link lends keep their bytes once the link reuses its buffer", async () => {
+  const Keep = service("LentKeep", {
+    keep: { args: [t.bytes], returns: t.bytes },
+    items: { args: [t.rx(t.bytes)], returns: t.u32 },
+  });
+  const kept: Uint8Array[] = [];
+  const itemsKept: Uint8Array[] = [];
+  const a = new WiredSocket();
+  const b = new WiredSocket();
+  a.peer = b;
+  b.peer = a;
+  const [server, client] = await Promise.all([
+    accept(socketLink(b), {
+      services: [implement(Keep, {
+        keep: (bytes) => {
+          kept.push(bytes);
+          return bytes;
+        },
+        items: async (rx) => {
+          for await (const item of rx) itemsKept.push(item);
+          return itemsKept.length;
+        },
+      })],
+    }),
+    initiate(socketLink(a)),
+  ]);
+  const api = client.client(Keep);
+  // Several calls a turn: their frames share the chunks the peer reuses.
+  const sent = Array.from({ length: 8 }, (_, i) => payloadOf(300, i + 1));
+  const returned = await Promise.all(sent.map((p) => api.keep(p)));
+  const [tx, rx] = channel<Uint8Array>();
+  const count = api.items(rx);
+  for (const p of sent) await tx.send(p);
+  await tx.close();
+  assert.equal(await count, sent.length);
+  assert.deepEqual(kept, sent, "the handler's arguments");
+  assert.deepEqual(returned, sent, "the caller's results");
+  assert.deepEqual(itemsKept, sent, "the channel's items");
+  await client.close();
+  await server.closed;
 });

@@ -61,12 +61,18 @@ export class FrameDecoder {
   }
 
   /**
-   * Feeds bytes; calls `emit` for each complete payload. Every payload is a
-   * new array: `chunk` may be reused by the caller afterwards.
+   * Feeds bytes; calls `emit` for each complete payload, a new array
+   * (`chunk` may be reused by the caller afterwards), or, when `lend` is
+   * given, `lend(chunk, start, end)` for a payload that lies whole in
+   * `chunk`, without a copy (valid only during that call).
    *
    * @throws {FramingError} For a frame longer than the limit (nothing is allocated for it).
    */
-  push(chunk: Uint8Array, emit: (payload: Uint8Array) => void): void {
+  push(
+    chunk: Uint8Array,
+    emit: (payload: Uint8Array) => void,
+    lend?: (bytes: Uint8Array, start: number, end: number) => void,
+  ): void {
     let pos = 0;
     const end = chunk.length;
     while (pos < end) {
@@ -100,8 +106,10 @@ export class FrameDecoder {
         );
       }
       if (end - pos >= length) {
-        emit(copyRange(chunk, pos, length));
+        const at = pos;
         pos += length;
+        if (lend !== undefined) lend(chunk, at, pos);
+        else emit(copyRange(chunk, at, length));
       } else {
         // Every byte is written before the payload is emitted.
         this.#payload = allocFilledLater(length);

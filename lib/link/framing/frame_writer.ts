@@ -27,6 +27,10 @@ const TOP_UP = 64 * 1024;
  * with the payload's first bytes (copied) and then the rest of the payload.
  */
 const JOIN_LIMIT = 256 * 1024;
+/** Bytes queued in one turn of microtasks past which they are written without waiting for its end. */
+const TURN_BYTES = 64 * 1024;
+/** Hops (microtasks) one turn may wait for its end before its frames are written. */
+const TURN_HOPS = 256;
 /** Bytes waiting to be written before writers are asked to wait. */
 const WRITE_HIGH_WATER = 1024 * 1024;
 
@@ -59,6 +63,11 @@ export class FrameWriter {
   #busy: Promise<void> | undefined;
   /** True from the first frame of a turn of microtasks to its end (see `#flushSoon`). */
   #scheduled = false;
+  /** Frames queued so far (a count that only grows), and its value at the last hop. */
+  #frames = 0;
+  #seen = 0;
+  /** Hops taken since the first frame of this turn. */
+  #hops = 0;
   #failure: unknown;
   #drained: (() => void)[] = [];
   /** Called once when writing fails. */
@@ -109,6 +118,7 @@ export class FrameWriter {
       this.#pushLarge(payload, n);
     }
     this.#queued += 4 + n;
+    this.#frames++;
     if (this.#busy === undefined) this.#flushSoon();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
@@ -154,6 +164,7 @@ export class FrameWriter {
       this.#pieces.push(framed);
     } else this.#append(n, bytes);
     this.#queued += 4 + n;
+    this.#frames++;
     if (this.#busy === undefined) this.#flushSoon();
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
@@ -273,21 +284,39 @@ export class FrameWriter {
   }
 
   /**
-   * Flushes an idle socket: the first frame of a turn of microtasks goes
-   * out at once (no added latency), and the frames written after it in the
-   * same turn (pipelined calls, a burst of items, the responses to a
-   * read's worth of calls) wait for the end of the turn and go out in one
-   * socket write; a runtime whose writes are synchronous (Bun) would
-   * otherwise make one system call per frame.
+   * Flushes an idle socket once the frames of a turn of microtasks are all
+   * queued: pipelined calls, a burst of items, the responses to a read's
+   * worth of calls go out in one socket write (a runtime whose writes are
+   * synchronous, Bun, would otherwise make one system call per frame).
+   * The end of the turn is seen by hopping from microtask to microtask
+   * until a hop finds no new frame: a sender that awaits between frames
+   * (`await tx.send(x)` in a loop) queues its next frame behind the first
+   * hop, not before it. A turn that keeps writing is flushed every
+   * `TURN_BYTES` bytes or `TURN_HOPS` hops.
    */
   #flushSoon(): void {
+    // A large frame, or a large turn: what is queued goes out now (the rest at the turn's end).
+    if (this.#queued >= TURN_BYTES) this.#flush();
     if (this.#scheduled) return;
     this.#scheduled = true;
-    queueMicrotask(this.#flushTurn);
-    this.#flush();
+    this.#seen = this.#frames - 1;
+    this.#hops = 0;
+    queueMicrotask(this.#hop);
   }
 
-  /** The end of a turn: what was written since the first frame goes out. */
+  /** One hop of a turn: flushes when no frame came since the last one. */
+  readonly #hop = (): void => {
+    if (!this.#scheduled) return;
+    const frames = this.#frames;
+    if (frames !== this.#seen && ++this.#hops < TURN_HOPS) {
+      this.#seen = frames;
+      queueMicrotask(this.#hop);
+      return;
+    }
+    this.#flushTurn();
+  };
+
+  /** The end of a turn: what was written since its first frame goes out. */
   readonly #flushTurn = (): void => {
     if (!this.#scheduled) return;
     this.#scheduled = false;

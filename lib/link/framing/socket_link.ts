@@ -8,6 +8,7 @@
  * @module
  */
 
+import { copyRange } from "../../_util/bytes.ts";
 import { Queue } from "../../_util/queue.ts";
 import { mustYield, nextMacrotask } from "../../_util/turn.ts";
 import type { Link, LinkFlow, PayloadSink } from "../link.ts";
@@ -21,6 +22,13 @@ import type { RawSocket } from "./socket.ts";
  * peer that is still sending, before it closes (see `socketLink`).
  */
 const LINGER_MS = 1000;
+
+/**
+ * A Buffer chunk shorter than this is copied payload by payload rather
+ * than lent through a view of its own: on Bun a view costs more than a few
+ * small copies (one frame a chunk, as sequential calls give).
+ */
+const SMALL_CHUNK = 512;
 
 /**
  * Makes a framed link over a raw byte socket.
@@ -137,6 +145,18 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       }
     }
   };
+  /**
+   * A payload lying whole in a chunk the socket will reuse: lent to a push
+   * sink that takes payloads so (no copy), else copied and emitted.
+   */
+  const lend = (bytes: Uint8Array, start: number, end: number): void => {
+    const sink = push;
+    if (sink?.lent !== undefined && !held && !yielding && !mustYield()) {
+      sink.lent(bytes, start, end);
+      return;
+    }
+    emit(copyRange(bytes, start, end - start));
+  };
   const settle = (state: { error?: unknown }): void => {
     readDone = true;
     ending = state;
@@ -155,7 +175,17 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
         data(chunk) {
           if (readDone) return;
           try {
-            decoder.push(chunk, emit);
+            if (chunk.constructor === Uint8Array) decoder.push(chunk, emit, lend);
+            else if (chunk.length < SMALL_CHUNK) decoder.push(chunk, emit);
+            else {
+              // A subclass (Bun's and Node's Buffer): one plain view per chunk,
+              // not one per lent payload in the decoder (a view is slow on Bun).
+              decoder.push(
+                new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+                emit,
+                lend,
+              );
+            }
           } catch (e) {
             socket.pause();
             settle({ error: e });
