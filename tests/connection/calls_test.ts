@@ -25,6 +25,7 @@ import type { Message } from "../../wire.ts";
 import {
   deferred,
   delay,
+  endRaw,
   hex,
   pendingTimersAfter,
   rawAcceptor,
@@ -32,6 +33,7 @@ import {
   rejection,
   sessionPair,
   toHex,
+  until,
   varintHex,
   within,
 } from "../_helpers/mod.ts";
@@ -1217,3 +1219,32 @@ function calcImplHandlers() {
     },
   };
 }
+
+test("a call answered at once whose response waits for the peer to read counts as serving until it is sent", async () => {
+  // The library's sends stay above its high-water mark while the raw peer reads nothing.
+  const { peer, session } = await rawInitiator(
+    { services: [calcImpl], limits: { sendHighWaterMark: 1024 } },
+    { readAhead: false },
+  );
+  // Request 1's response (64 KiB) fills the link; request 3 is answered at once, but its
+  // response has to wait until the peer reads.
+  void peer.send(call(1, Calc.methods.echo.id, encode(t.string, "x".repeat(64 * 1024))));
+  void peer.send(call(3, Calc.methods.echo.id, encode(t.string, "waiting")));
+  await until(() => session.root.stats().callsServed === 1, "request 1 answered");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(
+    [session.root.stats().callsServing, session.root.stats().callsServed],
+    [1, 1],
+    "request 3 is still being served while its response waits",
+  );
+  const ids: number[] = [];
+  for (const _ of [1, 3]) {
+    const m = await peer.expect("request");
+    assert.equal(m.payload.body.type, "response");
+    ids.push(m.payload.id);
+  }
+  assert.deepEqual(ids, [1, 3]);
+  await until(() => session.root.stats().callsServed === 2, "request 3 answered");
+  assert.equal(session.root.stats().callsServing, 0);
+  await endRaw(peer, session);
+});
