@@ -272,7 +272,10 @@ export class RawChannel {
 
   #write(message: RawChannelMessage): void {
     this.#host.sendRaw(this.#id, message);
-    if (message.type === "close" || message.type === "reset") this.#host.done(this.#id);
+    // After a Reset the peer's items already on the way still come (and are
+    // dropped by the reader): the id stays taken until the peer's Close, as a
+    // typed `Rx` that reset does.
+    if (message.type === "close") this.#host.done(this.#id);
   }
 
   #pumpLater(): void {
