@@ -34,6 +34,7 @@ import {
   rawInternals as ri,
 } from "./raw.ts";
 import type { ChannelBody, Metadata, Parity } from "../wire/types.ts";
+import { writeRange } from "./forward.ts";
 
 /** A channel bound to a typed end (`Tx`/`Rx`), or carried raw (see `raw.ts`). */
 type Entry =
@@ -322,6 +323,19 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     }
   }
 
+  sendRawItem(id: number, bytes: Uint8Array, start: number, end: number): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    const port = this.#port;
+    const w = port.acquire();
+    try {
+      writeItemHead(w, this.#connectionId, id);
+      writeRange(w, bytes, start, end); // a copy: `bytes` may be lent
+      port.sendFrom(w);
+    } finally {
+      port.release(w);
+    }
+  }
+
   done(id: number): void {
     const entry = this.#entries.get(id);
     if (entry?.raw !== undefined) this.#remove(id, entry);
@@ -428,8 +442,7 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
       return;
     }
     if (entry.raw !== undefined) {
-      // A copy: what reaches code above never shares memory with other messages.
-      ri.deliver(entry.raw, { type: "item", item: bytes.slice(start, end) });
+      ri.deliverItem(entry.raw, bytes, start, end);
       return;
     }
     if (!(entry.end instanceof Rx)) {
@@ -495,10 +508,8 @@ export class ChannelRegistry implements ChannelHost, RawChannelHost {
     const entry = this.#entries.get(id);
     const port = this.#port;
     if (entry?.raw !== undefined) {
-      ri.deliver(
-        entry.raw,
-        body.type === "item" ? { type: "item", item: body.item.slice() } : body,
-      );
+      if (body.type === "item") ri.deliverItem(entry.raw, body.item, 0, body.item.length);
+      else ri.deliver(entry.raw, body);
       return;
     }
     switch (body.type) {

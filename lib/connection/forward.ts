@@ -15,14 +15,15 @@
 import type { Connection } from "./connection.ts";
 import type { Fallback, RawResponse } from "./raw.ts";
 import type { Metadata } from "../wire/types.ts";
+import type { Writer } from "../postcard/_writer.ts";
 
 /** Hears how a forwarded call ends (internal). */
 export interface ForwardReply {
   /**
-   * The response: its `ret` bytes are `ret[start, ret.length)`, readable
-   * only during this call.
+   * The response: its `ret` bytes are `ret[start, end)`, readable only
+   * during this call.
    */
-  done(ret: Uint8Array, start: number, metadata: Metadata): void;
+  done(ret: Uint8Array, start: number, end: number, metadata: Metadata): void;
   /** The call could not be made, or its connection closed first. */
   fail(error: unknown): void;
 }
@@ -36,13 +37,14 @@ export interface ForwardHandle {
 /** A connection's outgoing side, as a forwarding fallback reaches it (internal). */
 export interface ForwardTarget {
   /**
-   * Sends a call whose arguments are `args[start, args.length)` (read
-   * before this returns; copied if the call has to wait).
+   * Sends a call whose arguments are `args[start, end)` (read before this
+   * returns; copied if the call has to wait).
    */
   forward(
     methodId: bigint,
     args: Uint8Array,
     start: number,
+    end: number,
     metadata: Metadata,
     reply: ForwardReply,
   ): ForwardHandle;
@@ -54,6 +56,27 @@ export interface Forwarding {
   readonly target: ForwardTarget;
   /** The response to a call the target could not take or complete. */
   readonly failure: (error: unknown) => RawResponse;
+}
+
+/**
+ * Writes `bytes[start, end)` into `w` by copy, never by reference: the
+ * bytes may be lent (valid only until the caller returns). Forwarded
+ * bytes are written this way so that no copy of them is made first.
+ *
+ * @internal
+ */
+export function writeRange(w: Writer, bytes: Uint8Array, start: number, end: number): void {
+  const n = end - start;
+  w.ensure(n);
+  const buf = w.buf;
+  let pos = w.pos;
+  if (n < 32) {
+    for (let i = start; i < end; i++) buf[pos++] = bytes[i]!;
+  } else {
+    buf.set(bytes.subarray(start, end), pos);
+    pos += n;
+  }
+  w.pos = pos;
 }
 
 let targetOf: (connection: Connection) => ForwardTarget | undefined = () => undefined;

@@ -30,7 +30,13 @@ import {
   toMetadata,
 } from "../wire/metadata.ts";
 import { Info, type Interceptor, runChain } from "./intercept.ts";
-import { type ForwardHandle, type Forwarding, forwardingOf, type ForwardReply } from "./forward.ts";
+import {
+  type ForwardHandle,
+  type Forwarding,
+  forwardingOf,
+  type ForwardReply,
+  writeRange,
+} from "./forward.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
 import { DecodeError } from "../postcard/errors.ts";
 import type { Schema } from "../postcard/schema.ts";
@@ -93,8 +99,14 @@ class Incoming {
   }
 }
 
-/** Answers a forwarded call with the response bytes `ret[start, …)` (a dispatcher's). */
-type Answer = (call: Incoming, ret: Uint8Array, start: number, metadata: Metadata) => void;
+/** Answers a forwarded call with the response bytes `ret[start, end)` (a dispatcher's). */
+type Answer = (
+  call: Incoming,
+  ret: Uint8Array,
+  start: number,
+  end: number,
+  metadata: Metadata,
+) => void;
 
 /**
  * A call a forwarding fallback takes the shorter way: its arguments, its
@@ -104,27 +116,36 @@ class Forwarded implements ForwardReply {
   readonly #answer: Answer;
   readonly via: Forwarding;
   readonly methodId: bigint;
-  /** The arguments are `args[start, …)`; dropped once sent. */
+  /** The arguments are `args[start, end)`; dropped once sent. */
   args: Uint8Array;
   start: number;
+  end: number;
   handle: ForwardHandle | undefined = undefined;
   call!: Incoming;
 
-  constructor(answer: Answer, via: Forwarding, methodId: bigint, args: Uint8Array, start: number) {
+  constructor(
+    answer: Answer,
+    via: Forwarding,
+    methodId: bigint,
+    args: Uint8Array,
+    start: number,
+    end: number,
+  ) {
     this.#answer = answer;
     this.via = via;
     this.methodId = methodId;
     this.args = args;
     this.start = start;
+    this.end = end;
   }
 
-  done(ret: Uint8Array, start: number, metadata: Metadata): void {
-    this.#answer(this.call, ret, start, propagatable(metadata));
+  done(ret: Uint8Array, start: number, end: number, metadata: Metadata): void {
+    this.#answer(this.call, ret, start, end, propagatable(metadata));
   }
 
   fail(error: unknown): void {
     const r = this.via.failure(error);
-    this.#answer(this.call, r.ret, 0, toMetadata(r.metadata));
+    this.#answer(this.call, r.ret, 0, r.ret.length, toMetadata(r.metadata));
   }
 }
 
@@ -389,18 +410,20 @@ export class Dispatcher {
     }
     const entry = this.#handlers?.get(methodId);
     if (entry === undefined) {
-      if (lent || end !== args.length) {
-        // The fallbacks read their bytes up to the end of an array they may keep.
-        args = args.slice(start, end);
-        start = 0;
-      }
       if (
         this.#forwarding !== undefined && channelIds.length === 0 &&
         this.#port.interceptors.length === 0
       ) {
         // The short way runs no interceptors: with some, forwarding goes through callRaw.
-        this.#callForward(id, methodId, metadata, args, start, this.#forwarding);
-      } else if (this.#fallback !== undefined) {
+        this.#callForward(id, methodId, metadata, args, start, end, this.#forwarding);
+        return;
+      }
+      if (lent || end !== args.length) {
+        // The fallbacks read their bytes up to the end of an array they may keep.
+        args = args.slice(start, end);
+        start = 0;
+      }
+      if (this.#fallback !== undefined) {
         this.#callFallback(id, methodId, channelIds, metadata, args, start);
       } else this.#respondError(id, "unknownMethod", EMPTY_METADATA);
       return;
@@ -458,16 +481,24 @@ export class Dispatcher {
     metadata: Metadata,
     args: Uint8Array,
     start: number,
+    end: number,
     via: Forwarding,
   ): void {
     // A call that starts now sends its bytes before this returns; one that waits keeps a copy.
     const waits = this.#active >= this.#maxConcurrent;
+    if (waits) {
+      args = args.slice(start, end);
+      start = 0;
+      end = args.length;
+    }
     const forward = new Forwarded(
-      this.#answer ??= (call, ret, start, metadata) => this.#forwarded(call, ret, start, metadata),
+      this.#answer ??= (call, ret, start, end, metadata) =>
+        this.#forwarded(call, ret, start, end, metadata),
       via,
       methodId,
-      waits ? args.slice(start) : args,
-      waits ? 0 : start,
+      args,
+      start,
+      end,
     );
     const call = new Incoming(id, this.#fallbackEntry(methodId), metadata, [], undefined, forward);
     forward.call = call;
@@ -477,28 +508,41 @@ export class Dispatcher {
   #startForward(call: Incoming, f: Forwarded): void {
     const args = f.args;
     f.args = NO_BYTES;
-    f.handle = f.via.target.forward(f.methodId, args, f.start, propagatable(call.metadata), f);
+    f.handle = f.via.target.forward(
+      f.methodId,
+      args,
+      f.start,
+      f.end,
+      propagatable(call.metadata),
+      f,
+    );
   }
 
   /** What forwarded calls answer with (see {@linkcode Forwarded}). */
   #answer: Answer | undefined;
 
-  /** Answers a forwarded call with the response bytes `ret[start, …)`, written before this returns. */
-  #forwarded(call: Incoming, ret: Uint8Array, start: number, metadata: Metadata): void {
+  /** Answers a forwarded call with the response bytes `ret[start, end)`, written before this returns. */
+  #forwarded(
+    call: Incoming,
+    ret: Uint8Array,
+    start: number,
+    end: number,
+    metadata: Metadata,
+  ): void {
     if (call.responded || this.#closed()) {
       this.#finish(call);
       return;
     }
     const port = this.#port;
     if (!port.writable) {
-      const copy = ret.slice(start);
-      port.whenWritable(() => this.#forwarded(call, copy, 0, metadata), true);
+      const copy = ret.slice(start, end);
+      port.whenWritable(() => this.#forwarded(call, copy, 0, copy.length, metadata), true);
       return;
     }
     const w = port.acquire();
     try {
       writeResponseHead(w, this.#connection.id, call.id, metadata);
-      w.rawFrom(ret, start);
+      writeRange(w, ret, start, end);
       call.responded = true;
       port.sendFrom(w);
     } catch (e) {

@@ -28,7 +28,12 @@ import type { ConnectionSettings, Metadata } from "../wire/types.ts";
 import type { CallOptions } from "./api.ts";
 import { type ChannelRegistry, hasChannels, type OutgoingChannels } from "./channels.ts";
 import type { SessionPort } from "./port.ts";
-import type { ForwardHandle, ForwardReply, ForwardTarget } from "./forward.ts";
+import {
+  type ForwardHandle,
+  type ForwardReply,
+  type ForwardTarget,
+  writeRange,
+} from "./forward.ts";
 import type { Connection } from "./connection.ts";
 import { Info, runChain } from "./intercept.ts";
 import { type RawCallOptions, RawChannel, rawInternals, rawMethod, type RawResult } from "./raw.ts";
@@ -434,7 +439,7 @@ export class Outgoing implements ForwardTarget {
   }
 
   /**
-   * Forwards a call as bytes (see `forward.ts`): `args[start, …)` are read
+   * Forwards a call as bytes (see `forward.ts`): `args[start, end)` are read
    * before this returns, or copied if the call waits; `reply` hears the
    * response's bytes, readable only during its `done`, or the failure.
    */
@@ -442,6 +447,7 @@ export class Outgoing implements ForwardTarget {
     methodId: bigint,
     args: Uint8Array,
     start: number,
+    end: number,
     metadata: Metadata,
     reply: ForwardReply,
   ): ForwardHandle {
@@ -468,7 +474,7 @@ export class Outgoing implements ForwardTarget {
       const w = port.acquire();
       try {
         writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
-        w.rawFrom(args, start);
+        writeRange(w, args, start, end);
         this.#pending.set(id, pending);
         port.sendFrom(w);
       } finally {
@@ -479,7 +485,7 @@ export class Outgoing implements ForwardTarget {
     }
     const queued: Queued = {
       idBytes,
-      args: args.slice(start),
+      args: args.slice(start, end),
       channels: undefined,
       rawChannels: NO_CHANNELS,
       metadata,
@@ -663,12 +669,8 @@ export class Outgoing implements ForwardTarget {
     this.completed++;
     pending.cleanup?.();
     if (pending.forward !== undefined) {
-      // A forwarded call: its caller writes the bytes on at once (up to the end of the array).
-      if (end !== ret.length) {
-        ret = ret.slice(start, end);
-        start = 0;
-      }
-      pending.forward.done(ret, start, metadata);
+      // A forwarded call: its caller writes the bytes on at once, or copies them.
+      pending.forward.done(ret, start, end, metadata);
       this.#pump();
       return;
     }

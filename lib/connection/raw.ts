@@ -12,7 +12,7 @@
  */
 
 import { Queue } from "../_util/queue.ts";
-import type { MetadataInit } from "../wire/metadata.ts";
+import { type MetadataInit, propagatable } from "../wire/metadata.ts";
 import type { Metadata } from "../wire/types.ts";
 
 /** One message of a channel, as bytes. */
@@ -96,6 +96,8 @@ export interface RawCallOptions {
 export interface RawChannelHost {
   /** Sends one message on the channel now. */
   sendRaw(id: number, message: RawChannelMessage): void;
+  /** Sends an item whose encoded bytes are `bytes[start, end)` now (read before this returns). */
+  sendRawItem(id: number, bytes: Uint8Array, start: number, end: number): void;
   /** True while messages may be sent without waiting for the link to drain. */
   writable(): boolean;
   /** Calls `f` once the link has drained. */
@@ -154,8 +156,12 @@ interface Outbound {
   readonly reject: (e: unknown) => void;
 }
 
+const ignore = (): void => {};
+
 let makeRaw: (host: RawChannelHost, id: number, bound: boolean) => RawChannel;
 let deliverRaw: (channel: RawChannel, message: RawChannelMessage) => void;
+let deliverRawItem: (channel: RawChannel, bytes: Uint8Array, start: number, end: number) => void;
+let relayRawChannels: (a: RawChannel, b: RawChannel) => void;
 let failRaw: (channel: RawChannel, error: unknown) => void;
 let bindRaw: (channel: RawChannel) => void;
 let abandonRaw: (channel: RawChannel, error: unknown) => void;
@@ -193,6 +199,8 @@ export class RawChannel {
   readonly #host: RawChannelHost;
   readonly #id: number;
   #listener: ((message: RawChannelMessage) => void) | undefined;
+  /** The channel this one's messages are relayed to (see {@linkcode relayRaw}), if any. */
+  #relay: RawChannel | undefined;
   #unheard: Queue<RawChannelMessage> | undefined;
   readonly #outbound = new Queue<Outbound>();
   #waiting = false;
@@ -214,6 +222,27 @@ export class RawChannel {
   static {
     makeRaw = (host, id, bound) => new RawChannel(host, id, bound);
     deliverRaw = (channel, message) => channel.#deliver(message);
+    deliverRawItem = (channel, bytes, start, end) => {
+      const to = channel.#relay;
+      if (to !== undefined && to.#canWriteNow()) {
+        // The bytes go on as they came: no copy, no message, no promise.
+        try {
+          to.#host.sendRawItem(to.#id, bytes, start, end);
+        } catch {
+          // The connection closed under the relay: the item has nowhere to go.
+        }
+        return;
+      }
+      // A copy: what reaches code above never shares memory with other messages.
+      channel.#deliver({ type: "item", item: bytes.slice(start, end) });
+    };
+    relayRawChannels = (a, b) => {
+      if (b.#listener !== undefined || b.#relay !== undefined) {
+        throw new TypeError(`Cannot listen to raw channel ${b.#id} twice`);
+      }
+      a.#relayTo(b);
+      b.#relayTo(a);
+    };
     failRaw = (channel, error) => channel.#fail(error);
     bindRaw = (channel) => {
       if (channel.#bound) return;
@@ -239,7 +268,7 @@ export class RawChannel {
    * @throws {TypeError} When a listener is already set.
    */
   listen(listener: (message: RawChannelMessage) => void): void {
-    if (this.#listener !== undefined) {
+    if (this.#listener !== undefined || this.#relay !== undefined) {
       throw new TypeError(`Cannot listen to raw channel ${this.#id} twice`);
     }
     this.#listener = listener;
@@ -270,9 +299,52 @@ export class RawChannel {
     });
   }
 
+  /** True when a message may be written at once, in order: nothing waits before it. */
+  #canWriteNow(): boolean {
+    return this.#failure === undefined && this.#bound && this.#outbound.length === 0 &&
+      this.#host.writable();
+  }
+
+  /** Makes `to` hear every message the peer sends on this channel, from now on. */
+  #relayTo(to: RawChannel): void {
+    if (this.#listener !== undefined || this.#relay !== undefined) {
+      throw new TypeError(`Cannot listen to raw channel ${this.#id} twice`);
+    }
+    this.#relay = to;
+    const unheard = this.#unheard;
+    this.#unheard = undefined;
+    for (let m = unheard?.shift(); m !== undefined; m = unheard?.shift()) to.#relayed(m);
+  }
+
+  /**
+   * Sends a message relayed from another channel: at once when nothing
+   * waits, else after what waits; nobody hears how it went (a relay has
+   * nobody to tell, and a failed channel fails its relay's peer too).
+   */
+  #relayed(message: RawChannelMessage): void {
+    if (message.type === "close" || message.type === "reset") {
+      const metadata = propagatable(message.metadata);
+      if (metadata !== message.metadata) message = { type: message.type, metadata };
+    }
+    if (this.#failure !== undefined) return;
+    if (this.#canWriteNow()) {
+      try {
+        this.#write(message);
+      } catch {
+        // The connection closed under the relay: the message has nowhere to go.
+      }
+      return;
+    }
+    this.#outbound.push({ message, resolve: ignore, reject: ignore });
+    if (this.#bound) this.#pumpLater();
+  }
+
   #write(message: RawChannelMessage): void {
     this.#host.sendRaw(this.#id, message);
-    if (message.type === "close" || message.type === "reset") this.#host.done(this.#id);
+    // After a Reset the peer's items already on the way still come (and are
+    // dropped by the reader): the id stays taken until the peer's Close, as a
+    // typed `Rx` that reset does.
+    if (message.type === "close") this.#host.done(this.#id);
   }
 
   #pumpLater(): void {
@@ -301,6 +373,11 @@ export class RawChannel {
 
   #deliver(message: RawChannelMessage): void {
     if (message.type === "close" || message.type === "reset") this.#host.done(this.#id);
+    const relay = this.#relay;
+    if (relay !== undefined) {
+      relay.#relayed(message);
+      return;
+    }
     const listener = this.#listener;
     if (listener !== undefined) {
       listener(message);
@@ -328,9 +405,32 @@ export const rawInternals = {
   /** A raw channel; `bound` when the peer knows it already (a received call's). */
   make: (host: RawChannelHost, id: number, bound: boolean): RawChannel => makeRaw(host, id, bound),
   deliver: (channel: RawChannel, message: RawChannelMessage): void => deliverRaw(channel, message),
+  /**
+   * An item whose encoded bytes are `bytes[start, end)`, valid only during
+   * the call: a relayed channel sends them on at once when it can.
+   */
+  deliverItem: (channel: RawChannel, bytes: Uint8Array, start: number, end: number): void =>
+    deliverRawItem(channel, bytes, start, end),
   fail: (channel: RawChannel, error: unknown): void => failRaw(channel, error),
   /** The call listing the channel was sent: messages waiting for it go now. */
   bind: (channel: RawChannel): void => bindRaw(channel),
   /** The call listing the channel was dropped unsent: the channel fails and its id is free. */
   abandon: (channel: RawChannel, error: unknown): void => abandonRaw(channel, error),
 };
+
+/**
+ * Relays every message the peer sends on `a` to `b`, and on `b` to `a`, in
+ * order, `NO_PROPAGATE` metadata dropped from `Close` and `Reset`: what a
+ * proxy does with `listen` and `send`, without a promise, a closure or a
+ * copy per item while the link takes them at once. Nothing is accounted:
+ * forwarded `GrantCredit` messages keep the peers' credit end to end, so
+ * what waits here for a full link is bounded by the receiver's window.
+ *
+ * @param a One channel (neither may have a listener).
+ * @param b The other.
+ * @throws {TypeError} When either channel already has a listener or a relay.
+ * @internal
+ */
+export function relayRaw(a: RawChannel, b: RawChannel): void {
+  relayRawChannels(a, b);
+}

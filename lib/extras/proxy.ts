@@ -12,12 +12,12 @@
  */
 
 import type { Connection } from "../connection/connection.ts";
-import type {
-  Fallback,
-  RawCall,
-  RawChannel,
-  RawChannelMessage,
-  RawResponse,
+import {
+  type Fallback,
+  type RawCall,
+  type RawChannel,
+  type RawResponse,
+  relayRaw,
 } from "../connection/raw.ts";
 import { forwardingFallback } from "../connection/forward.ts";
 import { ClosedError, type RpcError } from "../wire/errors.ts";
@@ -39,19 +39,6 @@ function failed(why: string): RawResponse {
   };
 }
 
-/** A channel message with its metadata, minus what must not propagate. */
-function forwardable(m: RawChannelMessage): RawChannelMessage {
-  return m.type === "close" || m.type === "reset"
-    ? { type: m.type, metadata: propagatable(m.metadata) }
-    : m;
-}
-
-/** Relays every message of `a` to `b` and of `b` to `a`, in order. */
-function relay(a: RawChannel, b: RawChannel): void {
-  a.listen((m) => void b.send(forwardable(m)).catch(() => {}));
-  b.listen((m) => void a.send(forwardable(m)).catch(() => {}));
-}
-
 /** Forwards one raw call to `target`, its channels relayed; a failure is answered `Cancelled`. */
 async function forwardCall(call: RawCall, target: Connection): Promise<RawResponse> {
   let out: RawChannel[] | undefined;
@@ -61,7 +48,7 @@ async function forwardCall(call: RawCall, target: Connection): Promise<RawRespon
     } catch (e) {
       return failed(`cannot open the call's channels on the target: ${describe(e)}`);
     }
-    call.channels.forEach((c, i) => relay(c, out![i]!));
+    call.channels.forEach((c, i) => relayRaw(c, out![i]!));
   }
   try {
     const r = await target.callRaw(call.methodId, call.args, {
