@@ -16,6 +16,12 @@ export interface PortHandler {
   /** One payload. */
   payload(p: Uint8Array): void;
   /**
+   * Optional: one payload, `bytes[start, end)`, lent for this call only
+   * (see `PayloadSink.lent`). Without it, such a payload is copied for
+   * `payload`.
+   */
+  lent?(bytes: Uint8Array, start: number, end: number): void;
+  /**
    * The link is down: `error` is undefined for a graceful end of stream,
    * else why it failed (reading or writing). Called once.
    */
@@ -64,6 +70,12 @@ export class LinkPort {
     this.#direct.receive({
       payload: (p) => {
         if (!this.#down) this.handler.payload(p);
+      },
+      lent: (bytes, start, end) => {
+        if (this.#down) return;
+        const h = this.handler;
+        if (h.lent !== undefined) h.lent(bytes, start, end);
+        else h.payload(copyRange(bytes, start, end - start));
       },
       end: () => this.#fail(undefined),
       error: failed,

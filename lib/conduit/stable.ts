@@ -16,6 +16,7 @@
  * @module
  */
 
+import { copyRange } from "../_util/bytes.ts";
 import { type ResolvedRetry, RETRY_DEFAULTS, retryDelay, sleep } from "../_util/retry.ts";
 import { FramingError, isProtocolViolation } from "../link/framing/errors.ts";
 import type { Link, PayloadRead } from "../link/link.ts";
@@ -38,6 +39,7 @@ import {
   isGoodbye,
   type LinkHello,
   readFrameHeader,
+  SPECIAL_SIZE,
   writeFrameHeader,
 } from "./stable_wire.ts";
 
@@ -381,12 +383,16 @@ export class StableConduit implements Conduit {
     this.#sink = undefined;
   }
 
-  /** One frame from the attached link. */
-  #frame(p: Uint8Array): void {
+  /**
+   * One frame from the attached link, `p[start, end)`; `lent` when the
+   * link lends it for this call only (the message is then handed on in
+   * place to a sink that takes lent messages, else copied).
+   */
+  #frame(p: Uint8Array, start: number, end: number, lent: boolean): void {
     if (this.#ending !== null || this.#state === "closed") return;
     const h = this.#header;
     try {
-      readFrameHeader(p, h, this.#reader);
+      readFrameHeader(p, h, this.#reader, start, end);
     } catch (e) {
       this.#end({
         error: new FramingError(`malformed stable conduit frame: ${(e as Error).message}`),
@@ -401,19 +407,26 @@ export class StableConduit implements Conduit {
     // A plain comparison, no wrap handling, as the Rust runtime does.
     if (this.#lastReceived >= 0 && h.seq <= this.#lastReceived) return;
     this.#lastReceived = h.seq;
-    if (isAckPong(p, h.pos)) {
-      this.#ackPingOut = false;
-      return;
-    }
-    if (isGoodbye(p, h.pos)) {
-      this.#peerSaidGoodbye = true;
-      return;
+    const at = h.pos;
+    if (end - at === SPECIAL_SIZE) {
+      if (isAckPong(p, at, end)) {
+        this.#ackPingOut = false;
+        return;
+      }
+      if (isGoodbye(p, at, end)) {
+        this.#peerSaidGoodbye = true;
+        return;
+      }
     }
     if (this.#stopped) return;
     const sink = this.#sink;
-    if (sink === undefined) this.#deliver(p.subarray(h.pos));
-    else if (sink.payloadAt !== undefined) sink.payloadAt(p, h.pos);
-    else sink.payload(p.subarray(h.pos));
+    if (lent) {
+      if (sink !== undefined && sink.lent !== undefined) sink.lent(p, at, end);
+      else if (sink !== undefined) sink.payload(copyRange(p, at, end - at));
+      else this.#deliver(p.slice(at, end));
+    } else if (sink === undefined) this.#deliver(p.subarray(at));
+    else if (sink.payloadAt !== undefined) sink.payloadAt(p, at);
+    else sink.payload(p.subarray(at));
   }
 
   /** A message received before the session listens (the handshake reads it with `recv`). */
@@ -489,7 +502,10 @@ export class StableConduit implements Conduit {
     this.#ackPingOut = false;
     port.handler = {
       payload: (p) => {
-        if (this.#port === port) this.#frame(p);
+        if (this.#port === port) this.#frame(p, 0, p.length, false);
+      },
+      lent: (bytes, start, end) => {
+        if (this.#port === port) this.#frame(bytes, start, end, true);
       },
       down: (e) => this.#linkDown(port, e),
     };
