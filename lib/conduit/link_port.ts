@@ -110,7 +110,7 @@ export class LinkPort {
   sendRange(buf: Uint8Array, off: number, size: number): void {
     if (this.#down) return;
     const d = this.#direct;
-    if (d.sendCopy !== undefined) d.sendCopy(off === 0 ? buf : buf.subarray(off), size);
+    if (d.sendCopy !== undefined) d.sendCopy(buf, size, off);
     else d.send(copyRange(buf, off, size));
   }
 

@@ -43,10 +43,8 @@ import {
   writeFrameHeader,
 } from "./stable_wire.ts";
 
-/** Messages up to this size are framed in a scratch buffer (see `#sendMessage`). */
+/** Messages up to this size are copied byte by byte, larger ones with `set` (see `#sendMessage`). */
 const SMALL_BODY = 128;
-/** The largest frame header: two 5-byte varints and the option byte. */
-const MAX_HEADER = 11;
 /** Least time between two ack-asking pings, in milliseconds. */
 const ACK_PING_INTERVAL_MS = 20;
 /** How long a link that is being replaced or refused may take to close. */
@@ -136,8 +134,6 @@ export class StableConduit implements Conduit {
   readonly #replay = new ReplayBuffer();
   readonly #header: FrameHeader = { seq: 0, ack: -1, pos: 0 };
   readonly #reader = new Reader(new Uint8Array(0));
-  /** Where small frames are built before they are copied to the link and the replay buffer. */
-  readonly #scratch = new Uint8Array(MAX_HEADER + SMALL_BODY);
   /** The link frames flow on, when attached. */
   #port: LinkPort | undefined;
   #state: "open" | "closing" | "closed" = "open";
@@ -250,27 +246,15 @@ export class StableConduit implements Conduit {
     const ack = this.#lastReceived;
     const replay = this.#replay;
     const port = this.#port;
-    let size: number;
-    if (n <= SMALL_BODY) {
-      // Built at the start of a scratch buffer, the link copies it without a view of the chunk.
-      const s = this.#scratch;
-      const at = writeFrameHeader(s, seq, ack, 0);
-      size = at + n;
-      for (let i = 0; i < n; i++) s[at + i] = body[i]!;
-      replay.reserve(size);
-      const buf = replay.buf;
-      const off = replay.off;
-      for (let i = 0; i < size; i++) buf[off + i] = s[i]!;
-      if (port !== undefined) port.sendRange(s, 0, size);
-    } else {
-      size = frameHeaderSize(seq, ack) + n;
-      replay.reserve(size);
-      const buf = replay.buf;
-      const off = replay.off;
-      const at = writeFrameHeader(buf, seq, ack, off);
-      buf.set(n === body.length ? body : body.subarray(0, n), at);
-      if (port !== undefined) port.sendRange(buf, off, size);
-    }
+    // Built in place in the replay buffer; the link copies it from there.
+    const size = frameHeaderSize(seq, ack) + n;
+    replay.reserve(size);
+    const buf = replay.buf;
+    const off = replay.off;
+    const at = writeFrameHeader(buf, seq, ack, off);
+    if (n <= SMALL_BODY) { for (let i = 0; i < n; i++) buf[at + i] = body[i]!; }
+    else buf.set(n === body.length ? body : body.subarray(0, n), at);
+    if (port !== undefined) port.sendRange(buf, off, size);
     replay.push(seq, size);
     if (replay.bytes > this.peakReplayBytes) this.peakReplayBytes = replay.bytes;
     if (port === undefined && this.#home !== undefined && this.#ending === null) {
