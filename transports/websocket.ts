@@ -369,8 +369,10 @@ export function websocketLink(ws: WebSocket, options: WebSocketLinkOptions = {})
     // The socket copies what it sends before `send` returns (the standard API takes a copy of
     // a view's bytes), so `sendCopy` needs no copy of its own once the socket is open.
     send: (payload) => out.open ? out.sendQuick(payload) : sendLater(payload),
-    sendCopy: (bytes, length) =>
-      out.open ? out.sendQuick(bytes.subarray(0, length)) : sendLater(bytes.slice(0, length)),
+    sendCopy: (bytes, length, start = 0) =>
+      out.open
+        ? out.sendQuick(bytes.subarray(start, start + length))
+        : sendLater(bytes.slice(start, start + length)),
     receive: (sink) => inbox.receive(sink),
     flow,
   };

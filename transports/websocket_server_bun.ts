@@ -114,7 +114,7 @@ class Connection {
       direct: {
         send: (payload) => this.#send(payload),
         // Bun copies what it sends (to the socket, or to its buffer) before returning.
-        sendCopy: (bytes, length) => this.#send(bytes.subarray(0, length)),
+        sendCopy: (bytes, length, start = 0) => this.#send(bytes.subarray(start, start + length)),
         receive: (sink) => this.#inbox.receive(sink),
         flow,
       },

@@ -16,6 +16,12 @@ export interface PortHandler {
   /** One payload. */
   payload(p: Uint8Array): void;
   /**
+   * Optional: one payload, `bytes[start, end)`, lent for this call only
+   * (see `PayloadSink.lent`). Without it, such a payload is copied for
+   * `payload`.
+   */
+  lent?(bytes: Uint8Array, start: number, end: number): void;
+  /**
    * The link is down: `error` is undefined for a graceful end of stream,
    * else why it failed (reading or writing). Called once.
    */
@@ -65,6 +71,12 @@ export class LinkPort {
       payload: (p) => {
         if (!this.#down) this.handler.payload(p);
       },
+      lent: (bytes, start, end) => {
+        if (this.#down) return;
+        const h = this.handler;
+        if (h.lent !== undefined) h.lent(bytes, start, end);
+        else h.payload(copyRange(bytes, start, end - start));
+      },
       end: () => this.#fail(undefined),
       error: failed,
     });
@@ -98,7 +110,7 @@ export class LinkPort {
   sendRange(buf: Uint8Array, off: number, size: number): void {
     if (this.#down) return;
     const d = this.#direct;
-    if (d.sendCopy !== undefined) d.sendCopy(off === 0 ? buf : buf.subarray(off), size);
+    if (d.sendCopy !== undefined) d.sendCopy(buf, size, off);
     else d.send(copyRange(buf, off, size));
   }
 

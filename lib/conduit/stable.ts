@@ -16,6 +16,7 @@
  * @module
  */
 
+import { copyRange } from "../_util/bytes.ts";
 import { type ResolvedRetry, RETRY_DEFAULTS, retryDelay, sleep } from "../_util/retry.ts";
 import { FramingError, isProtocolViolation } from "../link/framing/errors.ts";
 import type { Link, PayloadRead } from "../link/link.ts";
@@ -38,13 +39,12 @@ import {
   isGoodbye,
   type LinkHello,
   readFrameHeader,
+  SPECIAL_SIZE,
   writeFrameHeader,
 } from "./stable_wire.ts";
 
-/** Messages up to this size are framed in a scratch buffer (see `#sendMessage`). */
+/** Messages up to this size are copied byte by byte, larger ones with `set` (see `#sendMessage`). */
 const SMALL_BODY = 128;
-/** The largest frame header: two 5-byte varints and the option byte. */
-const MAX_HEADER = 11;
 /** Least time between two ack-asking pings, in milliseconds. */
 const ACK_PING_INTERVAL_MS = 20;
 /** How long a link that is being replaced or refused may take to close. */
@@ -134,8 +134,6 @@ export class StableConduit implements Conduit {
   readonly #replay = new ReplayBuffer();
   readonly #header: FrameHeader = { seq: 0, ack: -1, pos: 0 };
   readonly #reader = new Reader(new Uint8Array(0));
-  /** Where small frames are built before they are copied to the link and the replay buffer. */
-  readonly #scratch = new Uint8Array(MAX_HEADER + SMALL_BODY);
   /** The link frames flow on, when attached. */
   #port: LinkPort | undefined;
   #state: "open" | "closing" | "closed" = "open";
@@ -248,27 +246,15 @@ export class StableConduit implements Conduit {
     const ack = this.#lastReceived;
     const replay = this.#replay;
     const port = this.#port;
-    let size: number;
-    if (n <= SMALL_BODY) {
-      // Built at the start of a scratch buffer, the link copies it without a view of the chunk.
-      const s = this.#scratch;
-      const at = writeFrameHeader(s, seq, ack, 0);
-      size = at + n;
-      for (let i = 0; i < n; i++) s[at + i] = body[i]!;
-      replay.reserve(size);
-      const buf = replay.buf;
-      const off = replay.off;
-      for (let i = 0; i < size; i++) buf[off + i] = s[i]!;
-      if (port !== undefined) port.sendRange(s, 0, size);
-    } else {
-      size = frameHeaderSize(seq, ack) + n;
-      replay.reserve(size);
-      const buf = replay.buf;
-      const off = replay.off;
-      const at = writeFrameHeader(buf, seq, ack, off);
-      buf.set(n === body.length ? body : body.subarray(0, n), at);
-      if (port !== undefined) port.sendRange(buf, off, size);
-    }
+    // Built in place in the replay buffer; the link copies it from there.
+    const size = frameHeaderSize(seq, ack) + n;
+    replay.reserve(size);
+    const buf = replay.buf;
+    const off = replay.off;
+    const at = writeFrameHeader(buf, seq, ack, off);
+    if (n <= SMALL_BODY) { for (let i = 0; i < n; i++) buf[at + i] = body[i]!; }
+    else buf.set(n === body.length ? body : body.subarray(0, n), at);
+    if (port !== undefined) port.sendRange(buf, off, size);
     replay.push(seq, size);
     if (replay.bytes > this.peakReplayBytes) this.peakReplayBytes = replay.bytes;
     if (port === undefined && this.#home !== undefined && this.#ending === null) {
@@ -381,12 +367,16 @@ export class StableConduit implements Conduit {
     this.#sink = undefined;
   }
 
-  /** One frame from the attached link. */
-  #frame(p: Uint8Array): void {
+  /**
+   * One frame from the attached link, `p[start, end)`; `lent` when the
+   * link lends it for this call only (the message is then handed on in
+   * place to a sink that takes lent messages, else copied).
+   */
+  #frame(p: Uint8Array, start: number, end: number, lent: boolean): void {
     if (this.#ending !== null || this.#state === "closed") return;
     const h = this.#header;
     try {
-      readFrameHeader(p, h, this.#reader);
+      readFrameHeader(p, h, this.#reader, start, end);
     } catch (e) {
       this.#end({
         error: new FramingError(`malformed stable conduit frame: ${(e as Error).message}`),
@@ -401,19 +391,26 @@ export class StableConduit implements Conduit {
     // A plain comparison, no wrap handling, as the Rust runtime does.
     if (this.#lastReceived >= 0 && h.seq <= this.#lastReceived) return;
     this.#lastReceived = h.seq;
-    if (isAckPong(p, h.pos)) {
-      this.#ackPingOut = false;
-      return;
-    }
-    if (isGoodbye(p, h.pos)) {
-      this.#peerSaidGoodbye = true;
-      return;
+    const at = h.pos;
+    if (end - at === SPECIAL_SIZE) {
+      if (isAckPong(p, at, end)) {
+        this.#ackPingOut = false;
+        return;
+      }
+      if (isGoodbye(p, at, end)) {
+        this.#peerSaidGoodbye = true;
+        return;
+      }
     }
     if (this.#stopped) return;
     const sink = this.#sink;
-    if (sink === undefined) this.#deliver(p.subarray(h.pos));
-    else if (sink.payloadAt !== undefined) sink.payloadAt(p, h.pos);
-    else sink.payload(p.subarray(h.pos));
+    if (lent) {
+      if (sink !== undefined && sink.lent !== undefined) sink.lent(p, at, end);
+      else if (sink !== undefined) sink.payload(copyRange(p, at, end - at));
+      else this.#deliver(p.slice(at, end));
+    } else if (sink === undefined) this.#deliver(p.subarray(at));
+    else if (sink.payloadAt !== undefined) sink.payloadAt(p, at);
+    else sink.payload(p.subarray(at));
   }
 
   /** A message received before the session listens (the handshake reads it with `recv`). */
@@ -489,7 +486,10 @@ export class StableConduit implements Conduit {
     this.#ackPingOut = false;
     port.handler = {
       payload: (p) => {
-        if (this.#port === port) this.#frame(p);
+        if (this.#port === port) this.#frame(p, 0, p.length, false);
+      },
+      lent: (bytes, start, end) => {
+        if (this.#port === port) this.#frame(bytes, start, end, true);
       },
       down: (e) => this.#linkDown(port, e),
     };

@@ -40,7 +40,7 @@ const NONCE_TAIL = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
 const ACK_FIRST = 0xfe;
 const GOODBYE_FIRST = 0xff;
 /** Size of a message carrying a special nonce: connection 0, tag, 10-byte varint. */
-const SPECIAL_SIZE = 12;
+export const SPECIAL_SIZE = 12;
 
 /** A `Ping` or `Pong` on connection 0 with one of the two special nonces. */
 function specialMessage(tag: number, first: number): Uint8Array {
@@ -53,8 +53,8 @@ export const ACK_PING: Uint8Array = specialMessage(MessageTag.Ping, ACK_FIRST);
 export const GOODBYE_PING: Uint8Array = specialMessage(MessageTag.Ping, GOODBYE_FIRST);
 
 /** True when `m[start, end)` is a message on connection 0 with this tag and special nonce. */
-function isSpecial(m: Uint8Array, start: number, tag: number, first: number): boolean {
-  if (m.length - start !== SPECIAL_SIZE) return false;
+function isSpecial(m: Uint8Array, start: number, end: number, tag: number, first: number): boolean {
+  if (end - start !== SPECIAL_SIZE) return false;
   if (m[start] !== 0 || m[start + 1] !== tag || m[start + 2] !== first) return false;
   for (let i = 0; i < NONCE_TAIL.length; i++) {
     if (m[start + 3 + i] !== NONCE_TAIL[i]) return false;
@@ -63,13 +63,13 @@ function isSpecial(m: Uint8Array, start: number, tag: number, first: number): bo
 }
 
 /** True when the message `m[start, end)` is a goodbye `Ping`. */
-export function isGoodbye(m: Uint8Array, start: number): boolean {
-  return isSpecial(m, start, MessageTag.Ping, GOODBYE_FIRST);
+export function isGoodbye(m: Uint8Array, start: number, end: number = m.length): boolean {
+  return isSpecial(m, start, end, MessageTag.Ping, GOODBYE_FIRST);
 }
 
 /** True when the message `m[start, end)` is the `Pong` answering an ack-asking ping. */
-export function isAckPong(m: Uint8Array, start: number): boolean {
-  return isSpecial(m, start, MessageTag.Pong, ACK_FIRST);
+export function isAckPong(m: Uint8Array, start: number, end: number = m.length): boolean {
+  return isSpecial(m, start, end, MessageTag.Pong, ACK_FIRST);
 }
 
 /** Writes a hello: magic, flags, key, last received. */
@@ -211,57 +211,70 @@ export interface FrameHeader {
 }
 
 /**
- * Reads the header of a frame into `h`, strictly: canonical u32 varints
- * and an option byte of 0 or 1.
+ * Reads the header of the frame `frame[start, end)` into `h`, strictly:
+ * canonical u32 varints and an option byte of 0 or 1. `h.pos` is where
+ * the message starts, in `frame`.
  *
- * @param frame The frame.
+ * @param frame The frame (or a buffer holding it).
  * @param h Where the header goes.
  * @param r A reader to reuse (reset to the frame).
+ * @param start Where the frame starts in `frame` (default 0).
+ * @param end Where it ends (default `frame.length`).
  * @throws {DecodeError} For a malformed header.
  */
-export function readFrameHeader(frame: Uint8Array, h: FrameHeader, r?: Reader): void {
+export function readFrameHeader(
+  frame: Uint8Array,
+  h: FrameHeader,
+  r?: Reader,
+  start = 0,
+  end: number = frame.length,
+): void {
   // The common case, one- or two-byte varints, without a reader.
-  const b0 = frame[0]!;
-  let pos: number;
-  let seq: number;
-  if (b0 < 0x80) {
-    seq = b0;
-    pos = 1;
-  } else {
-    const b1 = frame[1];
-    if (b1 !== undefined && b1 < 0x80 && b1 !== 0) {
-      seq = (b0 & 0x7f) | (b1 << 7);
-      pos = 2;
-    } else pos = -1;
-  }
-  if (pos > 0 && frame.length > pos) {
-    const some = frame[pos]!;
-    if (some === OptionTag.None) {
-      h.seq = seq!;
-      h.ack = -1;
-      h.pos = pos + 1;
-      return;
+  if (end - start >= 4) {
+    const b0 = frame[start]!;
+    let pos: number;
+    let seq: number;
+    if (b0 < 0x80) {
+      seq = b0;
+      pos = start + 1;
+    } else {
+      const b1 = frame[start + 1]!;
+      if (b1 < 0x80 && b1 !== 0) {
+        seq = (b0 & 0x7f) | (b1 << 7);
+        pos = start + 2;
+      } else pos = -1;
     }
-    const a0 = frame[pos + 1];
-    if (some === OptionTag.Some && a0 !== undefined) {
-      if (a0 < 0x80) {
+    if (pos > 0) {
+      const some = frame[pos]!;
+      if (some === OptionTag.None) {
         h.seq = seq!;
-        h.ack = a0;
-        h.pos = pos + 2;
+        h.ack = -1;
+        h.pos = pos + 1;
         return;
       }
-      const a1 = frame[pos + 2];
-      if (a1 !== undefined && a1 < 0x80 && a1 !== 0) {
-        h.seq = seq!;
-        h.ack = (a0 & 0x7f) | (a1 << 7);
-        h.pos = pos + 3;
-        return;
+      if (some === OptionTag.Some && pos + 1 < end) {
+        const a0 = frame[pos + 1]!;
+        if (a0 < 0x80) {
+          h.seq = seq!;
+          h.ack = a0;
+          h.pos = pos + 2;
+          return;
+        }
+        if (pos + 2 < end) {
+          const a1 = frame[pos + 2]!;
+          if (a1 < 0x80 && a1 !== 0) {
+            h.seq = seq!;
+            h.ack = (a0 & 0x7f) | (a1 << 7);
+            h.pos = pos + 3;
+            return;
+          }
+        }
       }
     }
   }
-  // Anything else (longer varints, faults) through the strict reader.
-  if (r === undefined) r = new Reader(frame);
-  else r.reset(frame, 0, frame.length);
+  // Anything else (short frames, longer varints, faults) through the strict reader.
+  if (r === undefined) r = new Reader(frame, start, end);
+  else r.reset(frame, start, end);
   h.seq = r.varint32("frame seq");
   const some = r.u8("frame ack");
   if (some === OptionTag.Some) h.ack = r.varint32("frame ack");

@@ -41,10 +41,11 @@ export interface DirectLink {
   /** Sends one payload, like `writable.getWriter().write()`; the link owns it from now on. */
   send(payload: Uint8Array): void;
   /**
-   * Optional: sends `bytes[0, length)`, copied before returning, so the
-   * caller may reuse `bytes` at once (no allocation on the caller's side).
+   * Optional: sends `bytes[start, start + length)` (`start` 0 when
+   * omitted), copied before returning, so the caller may reuse `bytes` at
+   * once (no allocation on the caller's side, not even a view).
    */
-  readonly sendCopy?: (bytes: Uint8Array, length: number) => void;
+  readonly sendCopy?: (bytes: Uint8Array, length: number, start?: number) => void;
   /**
    * Optional: sends one payload given as `parts` (`total` bytes in all),
    * written or copied before returning, so the caller may change them at

@@ -151,6 +151,25 @@ test("A stable frame is varint(seq), then 00 or 01 varint(ack), then the message
   assert.throws(() => readFrameHeader(hex("05"), h), DecodeError, "a header cut short");
 });
 
+test("A frame header read inside a larger buffer (a lent chunk) reads as the frame alone, bounded by its end", () => {
+  const h: FrameHeader = { seq: 0, ack: 0, pos: 0 };
+  const frames = ["05 01 03 00 09 01", "00 00 00 00 07 00 40 00", "ac 02 01 ff ff ff ff 0f 00 09"];
+  for (const frame of frames) {
+    const alone = hex(frame);
+    readFrameHeader(alone, h);
+    const expected = { ...h };
+    const chunk = new Uint8Array(alone.length + 7).fill(0xee);
+    chunk.set(alone, 4);
+    readFrameHeader(chunk, h, undefined, 4, 4 + alone.length);
+    assert.deepEqual(h, { ...expected, pos: expected.pos + 4 }, frame);
+  }
+  // Bytes after the frame's end are not part of its header.
+  const cut = hex("ee 05 01 83 01 ee");
+  assert.throws(() => readFrameHeader(cut, h, undefined, 1, 4), DecodeError, "an ack cut short");
+  readFrameHeader(cut, h, undefined, 1, 5);
+  assert.deepEqual(h, { seq: 5, ack: 131, pos: 5 });
+});
+
 test("A stable initiator sends ROCH, its Hello as frame 0, then acks every frame it received", async () => {
   const c = stableClient();
   const raw = c.peers[0]!;

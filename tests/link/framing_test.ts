@@ -679,6 +679,25 @@ test("writeCopy of a large payload sends one frame and keeps no reference to the
   assert.deepEqual(socket.wire(), concat(...[payloadOf(10, 1), expected].map(frame)));
 });
 
+test("writeCopy from a start sends exactly bytes[start, start + n), small and large, copied at once", async () => {
+  const socket = new FakeSocket("async");
+  const writer = new FrameWriter(socket);
+  const bytes = payloadOf(100_000, 9);
+  const expected = [
+    bytes.slice(7, 7 + 20),
+    bytes.slice(300, 300 + 100),
+    bytes.slice(1000, 1000 + 80_000),
+  ];
+  writer.write(payloadOf(10, 1)); // keeps the socket busy
+  writer.writeCopy(bytes, 20, 7);
+  writer.writeCopy(bytes, 100, 300);
+  writer.writeCopy(bytes, 80_000, 1000);
+  bytes.fill(0);
+  await socket.completeAll();
+  await writer.drain();
+  assert.deepEqual(socket.wire(), concat(...[payloadOf(10, 1), ...expected].map(frame)));
+});
+
 test("write backpressure: a writer waits until the socket drains what is above the high-water mark", async () => {
   const socket = new FakeSocket("async");
   const writer = new FrameWriter(socket);

@@ -153,16 +153,16 @@ export class FrameWriter {
     this.#large.push(payload);
   }
 
-  /** Queues `bytes[0, n)`, copied before returning. */
-  writeCopy(bytes: Uint8Array, n: number): void | Promise<void> {
+  /** Queues `bytes[start, start + n)`, copied before returning. */
+  writeCopy(bytes: Uint8Array, n: number, start = 0): void | Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (n > COALESCE_LIMIT) {
       this.#cut();
       const framed = new Uint8Array(4 + n);
       putLength(framed, 0, n);
-      framed.set(n === bytes.length ? bytes : bytes.subarray(0, n), 4);
+      framed.set(start === 0 && n === bytes.length ? bytes : bytes.subarray(start, start + n), 4);
       this.#pieces.push(framed);
-    } else this.#append(n, bytes);
+    } else this.#append(n, bytes, start);
     this.#queued += 4 + n;
     this.#frames++;
     if (this.#busy === undefined) this.#flushSoon();
@@ -259,8 +259,8 @@ export class FrameWriter {
     if (this.#queued > WRITE_HIGH_WATER) return new Promise((r) => this.#drained.push(r));
   }
 
-  /** Appends the frame of `payload[0, n)` to the batch. */
-  #append(n: number, payload: Uint8Array): void {
+  /** Appends the frame of `payload[start, start + n)` to the batch. */
+  #append(n: number, payload: Uint8Array, start = 0): void {
     if (this.#batchFill + 4 + n > this.#batch.length) {
       this.#cut();
       if (4 + n > this.#batch.length) this.#batch = new Uint8Array(Math.max(4 + n, 4096));
@@ -269,8 +269,11 @@ export class FrameWriter {
     let p = this.#batchFill;
     putLength(b, p, n);
     p += 4;
-    if (n < 32) { for (let i = 0; i < n; i++) b[p + i] = payload[i]!; }
-    else b.set(n === payload.length ? payload : payload.subarray(0, n), p);
+    if (n < 32) { for (let i = 0; i < n; i++) b[p + i] = payload[start + i]!; }
+    else {b.set(
+        start === 0 && n === payload.length ? payload : payload.subarray(start, start + n),
+        p,
+      );}
     this.#batchFill = p + n;
   }
 

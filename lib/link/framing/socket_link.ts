@@ -302,10 +302,10 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
       sinkController?.error(e);
     }
   };
-  const sendCopy = (bytes: Uint8Array, n: number): void => {
+  const sendCopy = (bytes: Uint8Array, n: number, start = 0): void => {
     if (writeDone || closed) return;
     try {
-      void writer.writeCopy(bytes, n);
+      void writer.writeCopy(bytes, n, start);
     } catch (e) {
       sinkController?.error(e);
     }
