@@ -659,25 +659,24 @@ export class Dispatcher {
   /** Runs a call's handler inside the session's interceptors. */
   #startIntercepted(call: Incoming, interceptors: readonly Interceptor[]): void {
     const entry = call.entry;
-    const controller = call.controller ??= new AbortController();
-    if (call.abortReason !== undefined && !controller.signal.aborted) {
-      controller.abort(call.abortReason);
-    }
     const args = call.args;
+    // The signal (an AbortController: costly on some runtimes) is made only when someone asks.
+    const raw = entry.method === undefined ? args[0] as RawIncoming : undefined;
+    const context = raw === undefined ? new Context(call, this.#connection) : undefined;
     const info = new Info(
       "server",
       entry.label,
       entry.method,
-      entry.method?.id ?? (args[0] as RawCall).methodId,
-      entry.method === undefined ? [(args[0] as RawCall).args] : [...args],
+      entry.method?.id ?? raw!.methodId,
+      raw !== undefined ? [raw.args] : [...args],
       exposeMetadata(call.metadata),
       this.#connection,
-      controller.signal,
+      raw ?? context!,
     );
     const invoke = (): Promise<unknown> =>
       new Promise((resolve) => {
-        if (entry.method === undefined) resolve(entry.fn(args[0] as RawCall));
-        else resolve(callHandler(entry, args, new Context(call, this.#connection)));
+        if (raw !== undefined) resolve((entry as FallbackEntry).fn(raw));
+        else resolve(callHandler(entry as TypedEntry, args, context!));
       });
     runChain(interceptors, info, invoke).then(
       (v) => {

@@ -79,6 +79,18 @@ class CallPending implements Pending {
   }
 }
 
+const labels = new WeakMap<MethodDescriptor, string>();
+
+/** `Service.method`, made once per method (interceptors see it on every call). */
+function labelOf(method: MethodDescriptor): string {
+  let label = labels.get(method);
+  if (label === undefined) {
+    label = `${method.service}.${method.name}`;
+    labels.set(method, label);
+  }
+  return label;
+}
+
 /** Rejects a pending call, or fails a forwarded one. */
 function failPending(p: Pending, error: unknown): void {
   if (p.forward !== undefined) p.forward.fail(error);
@@ -221,7 +233,7 @@ export class Outgoing implements ForwardTarget {
     }
     const info = new Info(
       "client",
-      `${method.service}.${method.name}`,
+      labelOf(method),
       method,
       method.id,
       args,
@@ -232,7 +244,11 @@ export class Outgoing implements ForwardTarget {
     return runChain(
       interceptors,
       info,
-      () => this.#call(method, args, { ...options, metadata: info.metadata }, full),
+      // Unless an interceptor added metadata, the call goes with its own options as they are.
+      () =>
+        info.added.length === 0
+          ? this.#call(method, args, options, full)
+          : this.#call(method, args, { ...options, metadata: info.metadata }, full),
     );
   }
 
