@@ -9,7 +9,7 @@ import { accept, implement, initiate, service, t } from "../mod.ts";
 import { encodeMessage } from "../wire.ts";
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
 import type { Row } from "./_measure.ts";
-import { exchange, frameOf, loadRawTcp, repeatFrame } from "./_raw_tcp.ts";
+import { exchange, frameOf, loadRawTcp, type RawStream, repeatFrame } from "./_raw_tcp.ts";
 import { MiniClient, miniServer } from "./_mini_rpc.ts";
 
 const Bench = service("Bench", {
@@ -51,9 +51,9 @@ async function openPair() {
 async function openMini() {
   const raw = await loadRawTcp();
   const server = await raw.answerServer(() => miniServer((a, b) => a + b).answer);
-  let client: MiniClient | undefined;
-  const stream = await raw.connectStream(server.port, (chunk) => client!.feed(chunk));
-  client = new MiniClient((bytes) => stream.write(bytes));
+  const to: { stream?: RawStream } = {};
+  const client = new MiniClient((bytes) => to.stream!.write(bytes));
+  const stream = to.stream = await raw.connectStream(server.port, (chunk) => client.feed(chunk));
   if (await client.call(3, 5) !== 8) throw new Error("The minimal RPC answered wrong");
   return {
     client,
