@@ -6,6 +6,7 @@
  * @module
  */
 
+import { IdTable } from "../_util/id_table.ts";
 import type { ChannelRegistry } from "./channels.ts";
 import { hasChannels } from "./channels.ts";
 import { channelInternals, type Rx, type Tx } from "../channel/channel.ts";
@@ -316,7 +317,7 @@ export class Dispatcher {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => boolean;
   #handlers: Map<bigint, TypedEntry> | undefined;
-  readonly #running = new Map<number, Incoming>();
+  readonly #running = new IdTable<Incoming>();
   #active = 0;
   /** Handlers running now without being registered (see `#start`). */
   #inline = 0;

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { IdTable } from "../_util/id_table.ts";
 import { Queue } from "../_util/queue.ts";
 import type { MethodDescriptor } from "../identity/service.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
@@ -165,7 +166,7 @@ export class Outgoing implements ForwardTarget {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => RpcError | undefined;
   #nextRequestId: number;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new IdTable<Pending>();
   #cancelled: Map<number, true> | undefined;
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
@@ -672,7 +673,7 @@ export class Outgoing implements ForwardTarget {
     end: number,
     lent: boolean,
   ): void {
-    const pending = this.#pending.get(id);
+    const pending = this.#pending.take(id);
     if (pending === undefined) {
       if (this.#cancelled?.delete(id)) {
         this.#pump();
@@ -681,7 +682,6 @@ export class Outgoing implements ForwardTarget {
       this.#port.violation(`response to unknown request ${id} on connection ${this.#connectionId}`);
       return;
     }
-    this.#pending.delete(id);
     this.completed++;
     pending.cleanup?.();
     if (pending.forward !== undefined) {
