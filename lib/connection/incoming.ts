@@ -15,6 +15,7 @@ import {
   writeErrorResponse,
   writeOk,
   writeResponseHead,
+  writeSimpleResponseHead,
   writeUserError,
 } from "../wire/heads.ts";
 import { Queue } from "../_util/queue.ts";
@@ -742,7 +743,9 @@ export class Dispatcher {
         writeResponseHead(w, this.#connection.id, call.id, toMetadata(r.metadata));
         w.raw(r.ret);
       } else {
-        writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
+        const metadata = call.responseMetadata;
+        if (metadata.length === 0) writeSimpleResponseHead(w, this.#connection.id, call.id);
+        else writeResponseHead(w, this.#connection.id, call.id, metadata);
         writeResult(w, method, value);
       }
       call.responded = true;
