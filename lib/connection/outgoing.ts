@@ -52,6 +52,18 @@ interface Pending {
   readonly forward: ForwardReply | undefined;
 }
 
+/** What {@linkcode capture} took from the promise made last. */
+const captured: {
+  resolve: ((value: unknown) => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
+} = { resolve: undefined, reject: undefined };
+
+/** One executor for every call's promise (the constructor runs it at once): no closure per call. */
+function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** A call made here (typed or raw): its promise and how to settle it, in one object. */
 class CallPending implements Pending {
   readonly method: MethodDescriptor | undefined;
@@ -67,10 +79,9 @@ class CallPending implements Pending {
     this.method = method;
     this.full = full;
     this.#rawLabel = rawLabel;
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+    this.promise = new Promise(capture);
+    this.resolve = captured.resolve!;
+    this.reject = captured.reject!;
   }
 
   /** Made only when needed (an error, a timeout): not a string per call. */
