@@ -27,6 +27,12 @@ export class IdTable<V> {
   #used = 0;
   #mask = 0;
   #shift = 0;
+  /**
+   * Mixed into every id before hashing, different for each table: the ids
+   * of incoming calls are the peer's choice, and a peer that could predict
+   * the slots could pick ids that all collide.
+   */
+  readonly #seed = (Math.random() * 0x1_0000_0000) | 0;
 
   constructor() {
     this.#reset(MIN_CAPACITY);
@@ -43,7 +49,7 @@ export class IdTable<V> {
   }
 
   #slot(id: number): number {
-    return Math.imul(id | 0, GOLDEN) >>> this.#shift;
+    return Math.imul((id | 0) ^ this.#seed, GOLDEN) >>> this.#shift;
   }
 
   /** The slot holding `id`, or -1. */
