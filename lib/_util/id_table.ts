@@ -14,6 +14,10 @@ const DELETED = -2;
 const MIN_CAPACITY = 16;
 /** A table emptied is refilled in place up to this capacity, made anew above it. */
 const REFILL_MAX = 1024;
+/** The keys of a table that has no slots yet (never written to). */
+const NO_KEYS = new Float64Array(0);
+/** The values of such a table (never written: the first `set` makes the slots). */
+const NO_VALUES: never[] = [];
 /** Fibonacci hashing: spreads consecutive ids (and ids of one parity) over the table. */
 const GOLDEN = 0x9e3779b1;
 
@@ -35,7 +39,8 @@ export class IdTable<V> {
   readonly #seed = (Math.random() * 0x1_0000_0000) | 0;
 
   constructor() {
-    this.#reset(MIN_CAPACITY);
+    // No slots until the first id: a connection that never makes (or serves) a call holds none.
+    this.#reset(0);
   }
 
   /** How many ids the table holds. */
@@ -43,7 +48,7 @@ export class IdTable<V> {
     return this.#size;
   }
 
-  /** Slots the table has now (for tests: it follows the entries). */
+  /** Slots the table has now (for tests: it follows the entries, and is 0 until the first). */
   get capacity(): number {
     return this.#keys.length;
   }
@@ -54,6 +59,7 @@ export class IdTable<V> {
 
   /** The slot holding `id`, or -1. */
   #find(id: number): number {
+    if (this.#size === 0) return -1;
     const keys = this.#keys;
     const mask = this.#mask;
     for (let i = this.#slot(id);; i = (i + 1) & mask) {
@@ -133,15 +139,15 @@ export class IdTable<V> {
 
   /** Removes every id, and gives back the memory of a table that grew. */
   clear(): void {
-    this.#reset(MIN_CAPACITY);
+    this.#reset(0);
   }
 
   /** Empty arrays of `capacity` slots. */
   #reset(capacity: number): void {
-    this.#keys = new Float64Array(capacity).fill(EMPTY);
-    this.#values = new Array<V | undefined>(capacity).fill(undefined);
+    this.#keys = capacity === 0 ? NO_KEYS : new Float64Array(capacity).fill(EMPTY);
+    this.#values = capacity === 0 ? NO_VALUES : new Array<V | undefined>(capacity).fill(undefined);
     this.#mask = capacity - 1;
-    this.#shift = 32 - Math.log2(capacity);
+    this.#shift = capacity === 0 ? 0 : 32 - Math.log2(capacity);
     this.#size = 0;
     this.#used = 0;
   }
@@ -150,7 +156,7 @@ export class IdTable<V> {
   #clearSlots(): void {
     if (this.#used === 0) return;
     if (this.#keys.length > REFILL_MAX) {
-      this.#reset(MIN_CAPACITY);
+      this.#reset(0);
       return;
     }
     this.#keys.fill(EMPTY);

@@ -318,7 +318,8 @@ export class Dispatcher {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => boolean;
   #handlers: Map<bigint, TypedEntry> | undefined;
-  readonly #running = new IdTable<Incoming>();
+  /** Calls whose handler is running or waiting, by request id (made with the first). */
+  #running: IdTable<Incoming> | undefined;
   #active = 0;
   /** Handlers running now without being registered (see `#start`). */
   #inline = 0;
@@ -358,12 +359,12 @@ export class Dispatcher {
 
   /** Incoming calls not yet answered. */
   get busy(): boolean {
-    return this.#running.size > 0 || this.#inline > 0;
+    return (this.#running?.size ?? 0) > 0 || this.#inline > 0;
   }
 
   /** Incoming calls running or waiting to run (stats). */
   get running(): number {
-    return this.#running.size + this.#inline;
+    return (this.#running?.size ?? 0) + this.#inline;
   }
 
   /** Registers the handlers of a service (see `Connection.serve`). */
@@ -404,7 +405,7 @@ export class Dispatcher {
     end: number,
     lent: boolean,
   ): void {
-    if (this.#running.has(id)) {
+    if (this.#running?.has(id)) {
       this.#port.violation(
         `request id ${id} on connection ${this.#connection.id} is already in flight`,
       );
@@ -599,7 +600,7 @@ export class Dispatcher {
   #register(call: Incoming): void {
     if (call.registered) return;
     call.registered = true;
-    this.#running.set(call.id, call);
+    (this.#running ??= new IdTable()).set(call.id, call);
   }
 
   #start(call: Incoming): void {
@@ -762,8 +763,8 @@ export class Dispatcher {
   /** Forgets a finished incoming call and starts the next queued one. */
   #finish(call: Incoming): void {
     if (call.registered) {
-      if (this.#running.get(call.id) !== call) return;
-      this.#running.delete(call.id);
+      if (this.#running?.get(call.id) !== call) return;
+      this.#running!.delete(call.id);
     } else {
       if (call.finished) return;
       call.finished = true;
@@ -799,7 +800,7 @@ export class Dispatcher {
 
   /** Handles an incoming `Cancel`. */
   cancel(id: number): void {
-    const call = this.#running.get(id);
+    const call = this.#running?.get(id);
     if (call === undefined) return; // finished already: a harmless race
     abortCall(call, new CancelledError(call.entry.label));
     if (!call.responded) {
@@ -816,11 +817,11 @@ export class Dispatcher {
 
   /** The connection closed: running handlers see their signal aborted; nothing more is sent. */
   fail(error: unknown): void {
-    for (const call of this.#running.values()) {
+    for (const call of this.#running?.values() ?? []) {
       call.responded = true;
       abortCall(call, error);
     }
-    this.#running.clear();
+    this.#running = undefined;
     this.#active = 0;
     this.#backlog = undefined;
   }

@@ -177,7 +177,8 @@ export class Outgoing implements ForwardTarget {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => RpcError | undefined;
   #nextRequestId: number;
-  readonly #pending = new IdTable<Pending>();
+  /** Calls sent and not answered, by request id (made with the first call). */
+  #pending: IdTable<Pending> | undefined;
   #cancelled: Map<number, true> | undefined;
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
@@ -217,12 +218,12 @@ export class Outgoing implements ForwardTarget {
 
   /** Calls sent and not yet answered (cancelled ones included until their late response). */
   get inFlight(): number {
-    return this.#pending.size + (this.#cancelled?.size ?? 0);
+    return (this.#pending?.size ?? 0) + (this.#cancelled?.size ?? 0);
   }
 
   /** True when no call is in flight or waiting. */
   get idle(): boolean {
-    return this.#pending.size === 0 && (this.#waiting?.length ?? 0) === 0;
+    return (this.#pending?.size ?? 0) === 0 && (this.#waiting?.length ?? 0) === 0;
   }
 
   /**
@@ -307,7 +308,7 @@ export class Outgoing implements ForwardTarget {
         if (metadata.length === 0) writeSimpleCallHead(w, this.#connectionId, id, idBytes);
         else writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
         encodeWith(w, method.args, args, "args");
-        this.#pending.set(id, pending);
+        (this.#pending ??= new IdTable()).set(id, pending);
         port.sendFrom(w);
       } catch (e) {
         this.#nextRequestId -= 2; // nothing was sent: the id is free again
@@ -498,7 +499,7 @@ export class Outgoing implements ForwardTarget {
       try {
         writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
         writeRange(w, args, start, end);
-        this.#pending.set(id, pending);
+        (this.#pending ??= new IdTable()).set(id, pending);
         port.sendFrom(w);
       } finally {
         port.release(w);
@@ -529,8 +530,8 @@ export class Outgoing implements ForwardTarget {
     const id = p.id;
     if (id === undefined) {
       if (p.queued !== undefined) p.queued.dead = true;
-    } else if (this.#pending.get(id) === p) {
-      this.#pending.delete(id);
+    } else if (this.#pending?.get(id) === p) {
+      this.#pending!.delete(id);
       this.#rememberCancelled(id);
       this.#sendCancel(id);
     }
@@ -561,7 +562,7 @@ export class Outgoing implements ForwardTarget {
         q.metadata,
       );
       w.raw(q.args);
-      this.#pending.set(id, q.pending);
+      (this.#pending ??= new IdTable()).set(id, q.pending);
       port.sendFrom(w);
     } finally {
       port.release(w);
@@ -594,8 +595,8 @@ export class Outgoing implements ForwardTarget {
         if (queued.raw !== undefined) {
           for (const c of queued.raw) rawInternals.abandon(c, reason);
         }
-      } else if (id !== undefined && this.#pending.get(id) === pending) {
-        this.#pending.delete(id);
+      } else if (id !== undefined && this.#pending?.get(id) === pending) {
+        this.#pending!.delete(id);
         this.#rememberCancelled(id);
         this.#sendCancel(id);
       } else {
@@ -679,7 +680,7 @@ export class Outgoing implements ForwardTarget {
     end: number,
     lent: boolean,
   ): void {
-    const pending = this.#pending.take(id);
+    const pending = this.#pending?.take(id);
     if (pending === undefined) {
       if (this.#cancelled?.delete(id)) {
         this.#pump();
@@ -716,11 +717,11 @@ export class Outgoing implements ForwardTarget {
 
   /** The connection closed: every pending and queued call fails with `error`. */
   fail(error: RpcError): void {
-    for (const p of this.#pending.values()) {
+    for (const p of this.#pending?.values() ?? []) {
       p.cleanup?.();
       failPending(p, error);
     }
-    this.#pending.clear();
+    this.#pending = undefined;
     this.#cancelled?.clear();
     const waiting = this.#waiting?.drain() ?? [];
     for (const q of waiting) {

@@ -70,15 +70,19 @@ test("IdTable replaces the value of an id set twice, and holds ids past 2^32 exa
   assert.equal(table.size, 2);
 });
 
-test("IdTable grows for a burst of 100,000 ids and gives the memory back once they are gone", () => {
+test("IdTable holds no slots until its first id, grows for a burst of 100,000 and shrinks back", () => {
   const table = new IdTable<object>();
+  assert.equal(table.capacity, 0);
+  assert.equal(table.get(1), undefined);
+  assert.equal(table.delete(1), false);
+  assert.deepEqual(table.values(), []);
   const v = {};
   for (let id = 1; id <= 200_000; id += 2) table.set(id, v);
   assert.equal(table.size, 100_000);
   assert.ok(table.capacity >= 200_000 && table.capacity <= 524_288, `${table.capacity}`);
   for (let id = 1; id <= 200_000; id += 2) assert.equal(table.take(id), v);
   assert.equal(table.size, 0);
-  assert.equal(table.capacity, 16);
+  assert.equal(table.capacity, 0);
   // Emptied, the table is small again: one more id, then the same steady traffic as before.
   for (let round = 0; round < 1000; round++) {
     for (let i = 0; i < 64; i++) table.set(300_000 + round * 128 + 2 * i, v);
