@@ -43,8 +43,24 @@ export interface RawClient {
   close(): void;
 }
 
+/** A raw connection that hands every chunk it reads to a callback (see `RawTcp.connectStream`). */
+export interface RawStream {
+  /** Writes `bytes`, which it may keep until written (writes go out in order). */
+  write(bytes: Uint8Array): void;
+  /** Closes the connection. */
+  close(): void;
+}
+
 /** The runtime's raw socket baselines. */
 export interface RawTcp {
+  /**
+   * Starts a server whose connections each get `make()`: a function given
+   * every chunk read, whose result (valid until its next call) is written
+   * back in one write before the next read.
+   */
+  answerServer(make: () => (chunk: Uint8Array) => Uint8Array | undefined): Promise<RawServer>;
+  /** Connects a client with TCP_NODELAY that gives every chunk it reads to `onChunk`. */
+  connectStream(port: number, onChunk: (chunk: Uint8Array) => void): Promise<RawStream>;
   /** Starts a batched echo server on loopback. */
   echoServer(): Promise<RawServer>;
   /** Starts the sink of a one-way stream on loopback. */

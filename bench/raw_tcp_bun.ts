@@ -13,6 +13,7 @@ import {
   FrameSplitter,
   type RawClient,
   type RawServer,
+  type RawStream,
   type RawTcp,
 } from "./_raw_tcp.ts";
 
@@ -107,6 +108,32 @@ export const rawTcp: RawTcp = {
         if (whole !== undefined) send(s, whole);
       };
     }));
+  },
+  answerServer(make): Promise<RawServer> {
+    return Promise.resolve(server((s) => {
+      const answer = make();
+      return (d) => {
+        const out = answer(d);
+        if (out !== undefined) send(s, out);
+      };
+    }));
+  },
+  async connectStream(port, onChunk): Promise<RawStream> {
+    const sock = await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: { data: (s, d) => s.data.onData(d), drain },
+    });
+    sock.data = state(onChunk);
+    sock.setNoDelay(true);
+    return {
+      write(bytes) {
+        send(sock, bytes);
+      },
+      close() {
+        sock.end();
+      },
+    };
   },
   sinkServer(): Promise<RawServer> {
     return Promise.resolve(server((s) => {

@@ -12,6 +12,7 @@ import {
   FrameSplitter,
   type RawClient,
   type RawServer,
+  type RawStream,
   type RawTcp,
 } from "./_raw_tcp.ts";
 
@@ -71,6 +72,46 @@ export const rawTcp: RawTcp = {
         if (whole !== undefined) await writeAll(conn, whole);
       }
     }));
+  },
+  answerServer(make): Promise<RawServer> {
+    return Promise.resolve(server(async (conn) => {
+      const buf = new Uint8Array(READ_BUFFER);
+      const answer = make();
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        const out = answer(buf.subarray(0, n));
+        if (out !== undefined) await writeAll(conn, out);
+      }
+    }));
+  },
+  async connectStream(port, onChunk): Promise<RawStream> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    const buf = new Uint8Array(READ_BUFFER);
+    (async () => {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        onChunk(buf.subarray(0, n));
+      }
+    })().catch(() => {});
+    // Writes go out in order: one starts at once when none is under way, else after the last.
+    let writing: Promise<void> | undefined;
+    return {
+      write(bytes) {
+        const run = () => writeAll(conn, bytes);
+        const mine: Promise<void> = (writing === undefined ? run() : writing.then(run))
+          .catch(() => {})
+          .then(() => {
+            if (writing === mine) writing = undefined;
+          });
+        writing = mine;
+      },
+      close() {
+        closeQuietly(conn);
+      },
+    };
   },
   sinkServer(): Promise<RawServer> {
     return Promise.resolve(server(async (conn) => {

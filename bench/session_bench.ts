@@ -49,11 +49,56 @@ function transformPair(): Link {
   return { readable: back.readable, writable: there.writable };
 }
 
-/** A raw memory link whose far end echoes, used `inFlight` payloads at a time. */
+/** A raw memory link whose far end echoes, used `inFlight` payloads at a time through its streams. */
 function rawEcho(inFlight: number): ReturnType<typeof roundTrips> {
   const [a, b] = memoryLink();
   void echo(b);
   return roundTrips(a, REQUEST, inFlight);
+}
+
+/**
+ * A raw memory link whose far end echoes, used `inFlight` payloads at a
+ * time through its push API, as a session uses it: what moving the bytes
+ * costs with no work per call (a reference, not a baseline).
+ */
+function pushEcho(inFlight: number): ReturnType<typeof roundTrips> {
+  const [a, b] = memoryLink();
+  // Both ends on the link's push API, as a session uses it (not its streams): the far end
+  // sends back each payload it gets; this end sends each request as a new array, as a
+  // client builds each message, and counts the replies.
+  const far = b.direct!;
+  const near = a.direct!;
+  const ignore = (): void => {};
+  far.receive({ payload: (p) => far.send(p), end: ignore, error: ignore });
+  let got = 0;
+  let want = 0;
+  let wake: (() => void) | undefined;
+  near.receive({
+    payload: () => {
+      if (++got >= want && wake !== undefined) {
+        const w = wake;
+        wake = undefined;
+        w();
+      }
+    },
+    end: ignore,
+    error: ignore,
+  });
+  return {
+    run: async (n) => {
+      for (let i = 0; i < n; i++) {
+        await new Promise<void>((resolve) => {
+          want = got + inFlight;
+          wake = resolve;
+          for (let j = 0; j < inFlight; j++) near.send(REQUEST.slice());
+        });
+      }
+    },
+    close: async () => {
+      await a.writable.close().catch(() => {});
+      await b.writable.close().catch(() => {});
+    },
+  };
 }
 
 /** An interceptor that does nothing but pass the call on (its cost is the chain's). */
@@ -149,16 +194,22 @@ export function sessionRows(): Row[] {
       name: "memory: unary calls, sequential",
       group: GROUP,
       unit: "calls/s",
-      baseline: "raw memory link echo of the request bytes, sequential",
+      baseline: "raw memory link echo of the request bytes through its streams, sequential",
+      references: [
+        "the same echo through the link's push API, as a session uses it (no work per call)",
+      ],
       async open() {
         const s = await adderSessions();
         const raw = rawEcho(1);
+        const push = pushEcho(1);
         return {
           subject: async (n) => {
             for (let i = 0; i < n; i++) await s.adder.add(3, 5);
           },
           baseline: raw.run,
+          references: [push.run],
           close: async () => {
+            await push.close();
             await raw.close();
             await s.close();
           },
@@ -170,17 +221,24 @@ export function sessionRows(): Row[] {
       group: GROUP,
       unit: "calls/s",
       scale: IN_FLIGHT,
-      baseline: `raw memory link echo of the request bytes, ${IN_FLIGHT} in flight`,
+      baseline:
+        `raw memory link echo of the request bytes through its streams, ${IN_FLIGHT} in flight`,
+      references: [
+        `the same echo through the link's push API, as a session uses it (no work per call)`,
+      ],
       async open() {
         const s = await adderSessions();
         const raw = rawEcho(IN_FLIGHT);
+        const push = pushEcho(IN_FLIGHT);
         const batch = Array.from({ length: IN_FLIGHT });
         return {
           subject: async (n) => {
             for (let i = 0; i < n; i++) await Promise.all(batch.map(() => s.adder.add(3, 5)));
           },
           baseline: raw.run,
+          references: [push.run],
           close: async () => {
+            await push.close();
             await raw.close();
             await s.close();
           },

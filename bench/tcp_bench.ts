@@ -9,7 +9,8 @@ import { accept, implement, initiate, service, t } from "../mod.ts";
 import { encodeMessage } from "../wire.ts";
 import { connectTcp, listenTcp } from "../transports/tcp.ts";
 import type { Row } from "./_measure.ts";
-import { exchange, frameOf, loadRawTcp, repeatFrame } from "./_raw_tcp.ts";
+import { exchange, frameOf, loadRawTcp, type RawStream, repeatFrame } from "./_raw_tcp.ts";
+import { MiniClient, miniServer } from "./_mini_rpc.ts";
 
 const Bench = service("Bench", {
   add: { args: [t.u32, t.u32], returns: t.u32 },
@@ -42,6 +43,23 @@ async function openPair() {
       await session.close();
       await serverSession.closed;
       await listener.close();
+    },
+  };
+}
+
+/** The minimal RPC of `_mini_rpc.ts` on raw sockets: a server adding its two arguments, and a client. */
+async function openMini() {
+  const raw = await loadRawTcp();
+  const server = await raw.answerServer(() => miniServer((a, b) => a + b).answer);
+  const to: { stream?: RawStream } = {};
+  const client = new MiniClient((bytes) => to.stream!.write(bytes));
+  const stream = to.stream = await raw.connectStream(server.port, (chunk) => client.feed(chunk));
+  if (await client.call(3, 5) !== 8) throw new Error("The minimal RPC answered wrong");
+  return {
+    client,
+    close: () => {
+      stream.close();
+      void server.close();
     },
   };
 }
@@ -97,8 +115,12 @@ export function tcpRows(quick: boolean): Row[] {
       unit: "calls/s",
       scale: IN_FLIGHT,
       baseline: `raw TCP echo, ${IN_FLIGHT} frames in flight, one write per batch both ways`,
+      references: [
+        `a minimal promise-per-call RPC over the same raw sockets (${IN_FLIGHT} in flight; no limits, cancellation or metadata)`,
+      ],
       async open() {
         const pair = await openPair();
+        const mini = await openMini();
         const batch = repeatFrame(addFrame(), IN_FLIGHT);
         const calls = Array.from({ length: IN_FLIGHT });
         return {
@@ -108,7 +130,13 @@ export function tcpRows(quick: boolean): Row[] {
           baseline: async (n) => {
             for (let i = 0; i < n; i++) await exchange(pair.raw, batch, IN_FLIGHT);
           },
-          close: pair.close,
+          references: [async (n) => {
+            for (let i = 0; i < n; i++) await Promise.all(calls.map(() => mini.client.call(3, 5)));
+          }],
+          close: async () => {
+            mini.close();
+            await pair.close();
+          },
         };
       },
     },

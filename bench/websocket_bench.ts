@@ -44,9 +44,12 @@ async function rawEcho(message: Uint8Array, inFlight: number) {
     ws.onerror = () => reject(new Error(`Cannot connect to ${server.url}`));
   });
   let received = 0;
+  let receivedBytes = 0;
   let target = 0;
   let wake: (() => void) | undefined;
-  ws.onmessage = () => {
+  // Each reply is taken as bytes, as an RPC client must take it (not left unread).
+  ws.onmessage = (ev: MessageEvent) => {
+    receivedBytes += new Uint8Array(ev.data as ArrayBuffer).length;
     if (++received >= target && wake !== undefined) {
       const w = wake;
       wake = undefined;
@@ -61,6 +64,9 @@ async function rawEcho(message: Uint8Array, inFlight: number) {
           wake = resolve;
           for (let i = 0; i < inFlight; i++) ws.send(message);
         });
+      }
+      if (receivedBytes !== received * message.length) {
+        throw new Error(`The raw echo returned ${receivedBytes} bytes for ${received} messages`);
       }
     },
     close: async () => {

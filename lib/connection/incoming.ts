@@ -6,6 +6,7 @@
  * @module
  */
 
+import { IdTable } from "../_util/id_table.ts";
 import type { ChannelRegistry } from "./channels.ts";
 import { hasChannels } from "./channels.ts";
 import { channelInternals, type Rx, type Tx } from "../channel/channel.ts";
@@ -14,6 +15,7 @@ import {
   writeErrorResponse,
   writeOk,
   writeResponseHead,
+  writeSimpleResponseHead,
   writeUserError,
 } from "../wire/heads.ts";
 import { Queue } from "../_util/queue.ts";
@@ -316,7 +318,8 @@ export class Dispatcher {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => boolean;
   #handlers: Map<bigint, TypedEntry> | undefined;
-  readonly #running = new Map<number, Incoming>();
+  /** Calls whose handler is running or waiting, by request id (made with the first). */
+  #running: IdTable<Incoming> | undefined;
   #active = 0;
   /** Handlers running now without being registered (see `#start`). */
   #inline = 0;
@@ -356,12 +359,12 @@ export class Dispatcher {
 
   /** Incoming calls not yet answered. */
   get busy(): boolean {
-    return this.#running.size > 0 || this.#inline > 0;
+    return (this.#running?.size ?? 0) > 0 || this.#inline > 0;
   }
 
   /** Incoming calls running or waiting to run (stats). */
   get running(): number {
-    return this.#running.size + this.#inline;
+    return (this.#running?.size ?? 0) + this.#inline;
   }
 
   /** Registers the handlers of a service (see `Connection.serve`). */
@@ -402,7 +405,7 @@ export class Dispatcher {
     end: number,
     lent: boolean,
   ): void {
-    if (this.#running.has(id)) {
+    if (this.#running?.has(id)) {
       this.#port.violation(
         `request id ${id} on connection ${this.#connection.id} is already in flight`,
       );
@@ -597,7 +600,7 @@ export class Dispatcher {
   #register(call: Incoming): void {
     if (call.registered) return;
     call.registered = true;
-    this.#running.set(call.id, call);
+    (this.#running ??= new IdTable()).set(call.id, call);
   }
 
   #start(call: Incoming): void {
@@ -659,25 +662,24 @@ export class Dispatcher {
   /** Runs a call's handler inside the session's interceptors. */
   #startIntercepted(call: Incoming, interceptors: readonly Interceptor[]): void {
     const entry = call.entry;
-    const controller = call.controller ??= new AbortController();
-    if (call.abortReason !== undefined && !controller.signal.aborted) {
-      controller.abort(call.abortReason);
-    }
     const args = call.args;
+    // The signal (an AbortController: costly on some runtimes) is made only when someone asks.
+    const raw = entry.method === undefined ? args[0] as RawIncoming : undefined;
+    const context = raw === undefined ? new Context(call, this.#connection) : undefined;
     const info = new Info(
       "server",
       entry.label,
       entry.method,
-      entry.method?.id ?? (args[0] as RawCall).methodId,
-      entry.method === undefined ? [(args[0] as RawCall).args] : [...args],
+      entry.method?.id ?? raw!.methodId,
+      raw !== undefined ? [raw.args] : [...args],
       exposeMetadata(call.metadata),
       this.#connection,
-      controller.signal,
+      raw ?? context!,
     );
     const invoke = (): Promise<unknown> =>
       new Promise((resolve) => {
-        if (entry.method === undefined) resolve(entry.fn(args[0] as RawCall));
-        else resolve(callHandler(entry, args, new Context(call, this.#connection)));
+        if (raw !== undefined) resolve((entry as FallbackEntry).fn(raw));
+        else resolve(callHandler(entry as TypedEntry, args, context!));
       });
     runChain(interceptors, info, invoke).then(
       (v) => {
@@ -742,7 +744,9 @@ export class Dispatcher {
         writeResponseHead(w, this.#connection.id, call.id, toMetadata(r.metadata));
         w.raw(r.ret);
       } else {
-        writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
+        const metadata = call.responseMetadata;
+        if (metadata.length === 0) writeSimpleResponseHead(w, this.#connection.id, call.id);
+        else writeResponseHead(w, this.#connection.id, call.id, metadata);
         writeResult(w, method, value);
       }
       call.responded = true;
@@ -759,8 +763,8 @@ export class Dispatcher {
   /** Forgets a finished incoming call and starts the next queued one. */
   #finish(call: Incoming): void {
     if (call.registered) {
-      if (this.#running.get(call.id) !== call) return;
-      this.#running.delete(call.id);
+      if (this.#running?.get(call.id) !== call) return;
+      this.#running!.delete(call.id);
     } else {
       if (call.finished) return;
       call.finished = true;
@@ -796,7 +800,7 @@ export class Dispatcher {
 
   /** Handles an incoming `Cancel`. */
   cancel(id: number): void {
-    const call = this.#running.get(id);
+    const call = this.#running?.get(id);
     if (call === undefined) return; // finished already: a harmless race
     abortCall(call, new CancelledError(call.entry.label));
     if (!call.responded) {
@@ -813,11 +817,11 @@ export class Dispatcher {
 
   /** The connection closed: running handlers see their signal aborted; nothing more is sent. */
   fail(error: unknown): void {
-    for (const call of this.#running.values()) {
+    for (const call of this.#running?.values() ?? []) {
       call.responded = true;
       abortCall(call, error);
     }
-    this.#running.clear();
+    this.#running = undefined;
     this.#active = 0;
     this.#backlog = undefined;
   }

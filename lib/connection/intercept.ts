@@ -139,7 +139,9 @@ export class Info implements CallInfo {
   readonly methodId: bigint;
   readonly args: readonly unknown[];
   readonly connection: Connection;
-  readonly signal: AbortSignal | undefined;
+  readonly #signal: AbortSignal | undefined;
+  /** Gives the signal when first asked for (a served call's, made only if someone wants it). */
+  readonly #signalSource: { readonly signal: AbortSignal } | undefined;
   #metadata: Metadata;
   /** Entries added by interceptors. */
   added: MetadataEntry[] = [];
@@ -152,7 +154,7 @@ export class Info implements CallInfo {
     args: readonly unknown[],
     metadata: Metadata,
     connection: Connection,
-    signal: AbortSignal | undefined,
+    signal: AbortSignal | { readonly signal: AbortSignal } | undefined,
   ) {
     this.side = side;
     this.method = method;
@@ -161,7 +163,12 @@ export class Info implements CallInfo {
     this.args = args;
     this.#metadata = metadata;
     this.connection = connection;
-    this.signal = signal;
+    if (signal === undefined || signal instanceof AbortSignal) this.#signal = signal;
+    else this.#signalSource = signal;
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.#signalSource !== undefined ? this.#signalSource.signal : this.#signal;
   }
 
   get metadata(): Metadata {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { IdTable } from "../_util/id_table.ts";
 import { Queue } from "../_util/queue.ts";
 import type { MethodDescriptor } from "../identity/service.ts";
 import { decodeRange, encodeWith } from "../postcard/codec.ts";
@@ -21,7 +22,7 @@ import {
   UnknownMethodError,
   withMetadata,
 } from "../wire/errors.ts";
-import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
+import { methodIdBytes, writeCallHead, writeCancel, writeSimpleCallHead } from "../wire/heads.ts";
 import { EMPTY_METADATA, ERROR_KEY, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import type { ConnectionSettings, Metadata } from "../wire/types.ts";
@@ -51,6 +52,18 @@ interface Pending {
   readonly forward: ForwardReply | undefined;
 }
 
+/** What {@linkcode capture} took from the promise made last. */
+const captured: {
+  resolve: ((value: unknown) => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
+} = { resolve: undefined, reject: undefined };
+
+/** One executor for every call's promise (the constructor runs it at once): no closure per call. */
+function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** A call made here (typed or raw): its promise and how to settle it, in one object. */
 class CallPending implements Pending {
   readonly method: MethodDescriptor | undefined;
@@ -66,10 +79,9 @@ class CallPending implements Pending {
     this.method = method;
     this.full = full;
     this.#rawLabel = rawLabel;
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+    this.promise = new Promise(capture);
+    this.resolve = captured.resolve!;
+    this.reject = captured.reject!;
   }
 
   /** Made only when needed (an error, a timeout): not a string per call. */
@@ -77,6 +89,18 @@ class CallPending implements Pending {
     const m = this.method;
     return m !== undefined ? `${m.service}.${m.name}` : this.#rawLabel!;
   }
+}
+
+const labels = new WeakMap<MethodDescriptor, string>();
+
+/** `Service.method`, made once per method (interceptors see it on every call). */
+function labelOf(method: MethodDescriptor): string {
+  let label = labels.get(method);
+  if (label === undefined) {
+    label = `${method.service}.${method.name}`;
+    labels.set(method, label);
+  }
+  return label;
 }
 
 /** Rejects a pending call, or fails a forwarded one. */
@@ -153,7 +177,8 @@ export class Outgoing implements ForwardTarget {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => RpcError | undefined;
   #nextRequestId: number;
-  readonly #pending = new Map<number, Pending>();
+  /** Calls sent and not answered, by request id (made with the first call). */
+  #pending: IdTable<Pending> | undefined;
   #cancelled: Map<number, true> | undefined;
   #waiting: Queue<Queued> | undefined;
   /** True while a pump of the waiting calls waits for the link to drain. */
@@ -193,12 +218,12 @@ export class Outgoing implements ForwardTarget {
 
   /** Calls sent and not yet answered (cancelled ones included until their late response). */
   get inFlight(): number {
-    return this.#pending.size + (this.#cancelled?.size ?? 0);
+    return (this.#pending?.size ?? 0) + (this.#cancelled?.size ?? 0);
   }
 
   /** True when no call is in flight or waiting. */
   get idle(): boolean {
-    return this.#pending.size === 0 && (this.#waiting?.length ?? 0) === 0;
+    return (this.#pending?.size ?? 0) === 0 && (this.#waiting?.length ?? 0) === 0;
   }
 
   /**
@@ -221,7 +246,7 @@ export class Outgoing implements ForwardTarget {
     }
     const info = new Info(
       "client",
-      `${method.service}.${method.name}`,
+      labelOf(method),
       method,
       method.id,
       args,
@@ -232,7 +257,11 @@ export class Outgoing implements ForwardTarget {
     return runChain(
       interceptors,
       info,
-      () => this.#call(method, args, { ...options, metadata: info.metadata }, full),
+      // Unless an interceptor added metadata, the call goes with its own options as they are.
+      () =>
+        info.added.length === 0
+          ? this.#call(method, args, options, full)
+          : this.#call(method, args, { ...options, metadata: info.metadata }, full),
     );
   }
 
@@ -275,16 +304,11 @@ export class Outgoing implements ForwardTarget {
       const id = this.#allocate();
       const w = port.acquire();
       try {
-        writeCallHead(
-          w,
-          this.#connectionId,
-          id,
-          methodIdBytes(method, method.id),
-          NO_CHANNELS,
-          metadata,
-        );
+        const idBytes = methodIdBytes(method, method.id);
+        if (metadata.length === 0) writeSimpleCallHead(w, this.#connectionId, id, idBytes);
+        else writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
         encodeWith(w, method.args, args, "args");
-        this.#pending.set(id, pending);
+        (this.#pending ??= new IdTable()).set(id, pending);
         port.sendFrom(w);
       } catch (e) {
         this.#nextRequestId -= 2; // nothing was sent: the id is free again
@@ -475,7 +499,7 @@ export class Outgoing implements ForwardTarget {
       try {
         writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
         writeRange(w, args, start, end);
-        this.#pending.set(id, pending);
+        (this.#pending ??= new IdTable()).set(id, pending);
         port.sendFrom(w);
       } finally {
         port.release(w);
@@ -506,8 +530,8 @@ export class Outgoing implements ForwardTarget {
     const id = p.id;
     if (id === undefined) {
       if (p.queued !== undefined) p.queued.dead = true;
-    } else if (this.#pending.get(id) === p) {
-      this.#pending.delete(id);
+    } else if (this.#pending?.get(id) === p) {
+      this.#pending!.delete(id);
       this.#rememberCancelled(id);
       this.#sendCancel(id);
     }
@@ -538,7 +562,7 @@ export class Outgoing implements ForwardTarget {
         q.metadata,
       );
       w.raw(q.args);
-      this.#pending.set(id, q.pending);
+      (this.#pending ??= new IdTable()).set(id, q.pending);
       port.sendFrom(w);
     } finally {
       port.release(w);
@@ -571,8 +595,8 @@ export class Outgoing implements ForwardTarget {
         if (queued.raw !== undefined) {
           for (const c of queued.raw) rawInternals.abandon(c, reason);
         }
-      } else if (id !== undefined && this.#pending.get(id) === pending) {
-        this.#pending.delete(id);
+      } else if (id !== undefined && this.#pending?.get(id) === pending) {
+        this.#pending!.delete(id);
         this.#rememberCancelled(id);
         this.#sendCancel(id);
       } else {
@@ -656,7 +680,7 @@ export class Outgoing implements ForwardTarget {
     end: number,
     lent: boolean,
   ): void {
-    const pending = this.#pending.get(id);
+    const pending = this.#pending?.take(id);
     if (pending === undefined) {
       if (this.#cancelled?.delete(id)) {
         this.#pump();
@@ -665,7 +689,6 @@ export class Outgoing implements ForwardTarget {
       this.#port.violation(`response to unknown request ${id} on connection ${this.#connectionId}`);
       return;
     }
-    this.#pending.delete(id);
     this.completed++;
     pending.cleanup?.();
     if (pending.forward !== undefined) {
@@ -694,11 +717,11 @@ export class Outgoing implements ForwardTarget {
 
   /** The connection closed: every pending and queued call fails with `error`. */
   fail(error: RpcError): void {
-    for (const p of this.#pending.values()) {
+    for (const p of this.#pending?.values() ?? []) {
       p.cleanup?.();
       failPending(p, error);
     }
-    this.#pending.clear();
+    this.#pending = undefined;
     this.#cancelled?.clear();
     const waiting = this.#waiting?.drain() ?? [];
     for (const q of waiting) {

@@ -64,6 +64,64 @@ export function writeCallHead(
   writeMetadataOrNone(w, metadata);
 }
 
+/** Writes the varint `n` (a non-negative integer below 2^32) at `buf[p]`; returns the next position. */
+function putVarint32(buf: Uint8Array, p: number, n: number): number {
+  while (n > 0x7f) {
+    buf[p++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[p++] = n;
+  return p;
+}
+
+/**
+ * `writeCallHead` for the common call, without channels or metadata, on a
+ * connection and with a request id below 2^32: one bounds check, the
+ * bytes written in place.
+ */
+export function writeSimpleCallHead(
+  w: Writer,
+  connectionId: number,
+  requestId: number,
+  methodId: Uint8Array,
+): void {
+  if (connectionId > 0xffff_ffff || requestId > 0xffff_ffff) {
+    writeCallHead(w, connectionId, requestId, methodId, [], []);
+    return;
+  }
+  const n = methodId.length;
+  w.ensure(14 + n);
+  const buf = w.buf;
+  let p = putVarint32(buf, w.pos, connectionId);
+  buf[p++] = MessageTag.Request;
+  p = putVarint32(buf, p, requestId);
+  buf[p++] = RequestTag.Call;
+  for (let i = 0; i < n; i++) buf[p++] = methodId[i]!;
+  buf[p++] = 0; // no channels
+  buf[p++] = 0; // no metadata
+  w.pos = p;
+}
+
+/**
+ * `writeResponseHead` for a response without metadata, on a connection and
+ * to a request id below 2^32: one bounds check, the bytes written in place.
+ */
+export function writeSimpleResponseHead(w: Writer, connectionId: number, requestId: number): void {
+  if (connectionId > 0xffff_ffff || requestId > 0xffff_ffff) {
+    writeResponseHead(w, connectionId, requestId, []);
+    return;
+  }
+  w.ensure(13);
+  const buf = w.buf;
+  let p = putVarint32(buf, w.pos, connectionId);
+  buf[p++] = MessageTag.Request;
+  p = putVarint32(buf, p, requestId);
+  buf[p++] = RequestTag.Response;
+  buf[p++] = 0; // no channels
+  buf[p++] = 0; // no metadata
+  w.pos = p;
+}
+
 /**
  * Writes everything of a `Response` message before its `ret` payload:
  * connection id, `RequestMessage`, request id, `Response`, channels,

@@ -25,7 +25,7 @@ import {
   t,
 } from "../../mod.ts";
 import { currentSpan, type FinishedSpan, parseTraceparent, tracing } from "../../tracing.ts";
-import { type SessionPair, sessionPair } from "../_helpers/mod.ts";
+import { type SessionPair, sessionPair, until } from "../_helpers/mod.ts";
 
 const Shop = service("Shop", {
   price: { args: [t.string], returns: t.u32 },
@@ -142,6 +142,58 @@ test("a server interceptor rejects a call with an RpcError: the caller reads why
     assert.ok(ran);
     assert.deepEqual(reported, []);
   } finally {
+    await close();
+  }
+});
+
+test("a server interceptor's signal is the call's: aborted by the caller's cancel, asked before or after it", async () => {
+  const Slow = service("Slow", {
+    early: { args: [], returns: t.unit },
+    late: { args: [], returns: t.unit },
+    quick: { args: [], returns: t.u32 },
+  });
+  const gate = Promise.withResolvers<void>();
+  let early: AbortSignal | undefined;
+  let handlerSignal: AbortSignal | undefined;
+  let late: AbortSignal | undefined;
+  const watcher: Interceptor = {
+    async call(info, next) {
+      if (info.method === "Slow.early") early = info.signal;
+      try {
+        return await next();
+      } finally {
+        // Asked only once the handler settled: the cancel came before anyone wanted the signal.
+        if (info.method === "Slow.late") late = info.signal;
+      }
+    },
+  };
+  const { client: c, server: s, close } = await sessionPair({}, { interceptors: [watcher] });
+  s.serve(Slow, {
+    early: (ctx) =>
+      new Promise<void>((resolve) => {
+        handlerSignal = ctx.signal;
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      }),
+    late: () => gate.promise,
+    quick: () => 1,
+  });
+  try {
+    const slow = c.client(Slow);
+    const stop = new AbortController();
+    const calls = [slow.early({ signal: stop.signal }), slow.late({ signal: stop.signal })]
+      .map((p) => p.then(() => "done", (e) => e));
+    assert.equal(await slow.quick(), 1); // both calls have reached the server
+    assert.equal(early?.aborted, false);
+    assert.equal(early, handlerSignal, "the interceptor and the handler share one signal");
+    stop.abort(new Error("enough"));
+    assert.equal(await slow.quick(), 1); // the cancels have reached the server
+    gate.resolve();
+    for (const r of await Promise.all(calls)) assert.ok(r instanceof Error, String(r));
+    assert.equal(early?.aborted, true);
+    await until(() => late !== undefined, "the late call to settle");
+    assert.equal(late?.aborted, true);
+  } finally {
+    gate.resolve();
     await close();
   }
 });

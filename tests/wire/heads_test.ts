@@ -9,7 +9,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeMessage } from "../../lib/wire/encode.ts";
 import { decodeMessage } from "../../lib/wire/decode.ts";
-import { type Head, HeadKind, newHead, readHead } from "../../lib/wire/heads.ts";
+import {
+  type Head,
+  HeadKind,
+  methodIdBytes,
+  newHead,
+  readHead,
+  writeSimpleCallHead,
+  writeSimpleResponseHead,
+} from "../../lib/wire/heads.ts";
+import { Writer } from "../../lib/postcard/_writer.ts";
 import { ChannelTag, MessageTag, RequestTag } from "../../lib/wire/tags.ts";
 import type { Message } from "../../lib/wire/types.ts";
 import { seeded } from "../_helpers/mod.ts";
@@ -174,3 +183,42 @@ test("readHead() gives what decodeMessage() gives for thousands of random byte s
     }
     assert.ok(fast > 100, `some random inputs take the fast path (${fast})`);
   }));
+
+test("the in-place call and response heads are the bytes the full encoder writes, for any ids", () => {
+  const methodId = 0x1234_5678_9abc_def0n;
+  const ids = [0, 1, 127, 128, 16_383, 16_384, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3];
+  for (const connectionId of ids) {
+    for (const id of ids) {
+      const call = new Writer(4);
+      writeSimpleCallHead(call, connectionId, id, methodIdBytes({}, methodId));
+      call.u8(7); // the args
+      assert.deepEqual(
+        call.buf.subarray(0, call.pos),
+        encodeMessage({
+          connectionId,
+          payload: {
+            type: "request",
+            id,
+            body: { type: "call", methodId, channels: [], metadata: [], args: new Uint8Array([7]) },
+          },
+        }),
+        `call on connection ${connectionId}, request ${id}`,
+      );
+      const response = new Writer(4);
+      writeSimpleResponseHead(response, connectionId, id);
+      response.u8(0);
+      assert.deepEqual(
+        response.buf.subarray(0, response.pos),
+        encodeMessage({
+          connectionId,
+          payload: {
+            type: "request",
+            id,
+            body: { type: "response", channels: [], metadata: [], ret: new Uint8Array([0]) },
+          },
+        }),
+        `response on connection ${connectionId}, request ${id}`,
+      );
+    }
+  }
+});
