@@ -20,7 +20,7 @@ import {
 } from "../../lib/wire/heads.ts";
 import { Writer } from "../../lib/postcard/_writer.ts";
 import { ChannelTag, MessageTag, RequestTag } from "../../lib/wire/tags.ts";
-import type { Message } from "../../lib/wire/types.ts";
+import type { Message, RequestBody } from "../../lib/wire/types.ts";
 import { seeded } from "../_helpers/mod.ts";
 
 /** The message in `bytes[start, …)`, or undefined when the full decoder rejects it. */
@@ -187,38 +187,31 @@ test("readHead() gives what decodeMessage() gives for thousands of random byte s
 test("the in-place call and response heads are the bytes the full encoder writes, for any ids", () => {
   const methodId = 0x1234_5678_9abc_def0n;
   const ids = [0, 1, 127, 128, 16_383, 16_384, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3];
+  const one = new Uint8Array([7]);
   for (const connectionId of ids) {
     for (const id of ids) {
-      const call = new Writer(4);
-      writeSimpleCallHead(call, connectionId, id, methodIdBytes({}, methodId));
-      call.u8(7); // the args
-      assert.deepEqual(
-        call.buf.subarray(0, call.pos),
-        encodeMessage({
-          connectionId,
-          payload: {
-            type: "request",
-            id,
-            body: { type: "call", methodId, channels: [], metadata: [], args: new Uint8Array([7]) },
-          },
-        }),
-        `call on connection ${connectionId}, request ${id}`,
-      );
-      const response = new Writer(4);
-      writeSimpleResponseHead(response, connectionId, id);
-      response.u8(0);
-      assert.deepEqual(
-        response.buf.subarray(0, response.pos),
-        encodeMessage({
-          connectionId,
-          payload: {
-            type: "request",
-            id,
-            body: { type: "response", channels: [], metadata: [], ret: new Uint8Array([0]) },
-          },
-        }),
-        `response on connection ${connectionId}, request ${id}`,
-      );
+      const heads: [string, (w: Writer) => void, RequestBody][] = [
+        [
+          "call",
+          (w) => writeSimpleCallHead(w, connectionId, id, methodIdBytes({}, methodId)),
+          { type: "call", methodId, channels: [], metadata: [], args: one },
+        ],
+        [
+          "response",
+          (w) => writeSimpleResponseHead(w, connectionId, id),
+          { type: "response", channels: [], metadata: [], ret: one },
+        ],
+      ];
+      for (const [kind, writeHead, body] of heads) {
+        const w = new Writer(4);
+        writeHead(w);
+        w.u8(7); // the args, or the result
+        assert.deepEqual(
+          w.buf.subarray(0, w.pos),
+          encodeMessage({ connectionId, payload: { type: "request", id, body } }),
+          `${kind} on connection ${connectionId}, request ${id}`,
+        );
+      }
     }
   }
 });
