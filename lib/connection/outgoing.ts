@@ -87,13 +87,13 @@ class CallPending implements Pending {
   /** Made only when needed (an error, a timeout): not a string per call. */
   get label(): string {
     const m = this.method;
-    return m !== undefined ? `${m.service}.${m.name}` : this.#rawLabel!;
+    return m !== undefined ? labelOf(m) : this.#rawLabel!;
   }
 }
 
 const labels = new WeakMap<MethodDescriptor, string>();
 
-/** `Service.method`, made once per method (interceptors see it on every call). */
+/** `Service.method`, made once per method (interceptors see it on every call, errors name it). */
 function labelOf(method: MethodDescriptor): string {
   let label = labels.get(method);
   if (label === undefined) {
@@ -754,7 +754,7 @@ function decodeReturn(
       const value = decodeRange(method.returns, ret, start + 1, end, undefined, borrow, max);
       return method.error === undefined ? value : { ok: true, value };
     }
-    const name = `${method.service}.${method.name}`;
+    const name = labelOf(method);
     const r = new Reader(ret, start, end);
     r.u8("Result");
     if (tag !== ResultTag.Err) r.fail("Result", `invalid tag ${tag}`, start);
@@ -780,7 +780,7 @@ function decodeReturn(
     if (e instanceof DecodeError) {
       throw new RpcError(
         "invalid-response",
-        `Cannot decode the response of ${method.service}.${method.name}: ${e.message}`,
+        `Cannot decode the response of ${labelOf(method)}: ${e.message}`,
         { cause: e },
       );
     }
