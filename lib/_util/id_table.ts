@@ -107,24 +107,24 @@ export class IdTable<V> {
   /** Removes `id`; returns its value, or undefined when it was not there. */
   take(id: number): V | undefined {
     const i = this.#find(id);
-    if (i < 0) return undefined;
-    const v = this.#values[i];
-    this.#keys[i] = DELETED;
-    this.#values[i] = undefined;
-    this.#size--;
-    if (this.#size === 0) this.#clearSlots();
-    return v;
+    return i < 0 ? undefined : this.#remove(i);
   }
 
   /** Removes `id`; returns whether it was there. */
   delete(id: number): boolean {
     const i = this.#find(id);
     if (i < 0) return false;
+    this.#remove(i);
+    return true;
+  }
+
+  /** Empties slot `i` (leaving a tombstone); returns the value it held. */
+  #remove(i: number): V | undefined {
+    const v = this.#values[i];
     this.#keys[i] = DELETED;
     this.#values[i] = undefined;
-    this.#size--;
-    if (this.#size === 0) this.#clearSlots();
-    return true;
+    if (--this.#size === 0) this.#clearSlots();
+    return v;
   }
 
   /** The values, in no particular order (a copy: the table may change meanwhile). */
@@ -162,7 +162,6 @@ export class IdTable<V> {
     this.#keys.fill(EMPTY);
     this.#values.fill(undefined);
     this.#used = 0;
-    this.#size = 0;
   }
 
   /** Drops tombstones, growing (or shrinking) to keep the table at most a quarter full after. */

@@ -16,7 +16,7 @@
  */
 
 import { Reader } from "../postcard/_reader.ts";
-import { varintSize } from "../postcard/_writer.ts";
+import { putVarint32, varintSize } from "../postcard/_writer.ts";
 import { MessageTag, OptionTag, StableHello } from "../wire/tags.ts";
 
 /** A link handshake message: ClientHello or ServerHello. */
@@ -170,16 +170,6 @@ export function frameHeaderSize(seq: number, ack: number): number {
   return varintSize(seq) + 1 + (ack < 0 ? 0 : varintSize(ack));
 }
 
-/** Writes a u32 varint at `pos`; returns the position after it. */
-function putVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[pos++] = n;
-  return pos;
-}
-
 /**
  * Writes the frame header `varint(seq) ++ Option<varint(ack)>` at
  * `out[at]`.
@@ -191,11 +181,11 @@ function putVarint(out: Uint8Array, pos: number, n: number): number {
  * @returns The position after the header.
  */
 export function writeFrameHeader(out: Uint8Array, seq: number, ack: number, at = 0): number {
-  let pos = putVarint(out, at, seq);
+  let pos = putVarint32(out, at, seq);
   if (ack < 0) out[pos++] = OptionTag.None;
   else {
     out[pos++] = OptionTag.Some;
-    pos = putVarint(out, pos, ack);
+    pos = putVarint32(out, pos, ack);
   }
   return pos;
 }

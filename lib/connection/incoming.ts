@@ -15,7 +15,6 @@ import {
   writeErrorResponse,
   writeOk,
   writeResponseHead,
-  writeSimpleResponseHead,
   writeUserError,
 } from "../wire/heads.ts";
 import { Queue } from "../_util/queue.ts";
@@ -744,9 +743,7 @@ export class Dispatcher {
         writeResponseHead(w, this.#connection.id, call.id, toMetadata(r.metadata));
         w.raw(r.ret);
       } else {
-        const metadata = call.responseMetadata;
-        if (metadata.length === 0) writeSimpleResponseHead(w, this.#connection.id, call.id);
-        else writeResponseHead(w, this.#connection.id, call.id, metadata);
+        writeResponseHead(w, this.#connection.id, call.id, call.responseMetadata);
         writeResult(w, method, value);
       }
       call.responded = true;

@@ -22,7 +22,7 @@ import {
   UnknownMethodError,
   withMetadata,
 } from "../wire/errors.ts";
-import { methodIdBytes, writeCallHead, writeCancel, writeSimpleCallHead } from "../wire/heads.ts";
+import { methodIdBytes, writeCallHead, writeCancel } from "../wire/heads.ts";
 import { EMPTY_METADATA, ERROR_KEY, exposeMetadata, toMetadata } from "../wire/metadata.ts";
 import { ResultTag, RoamErrorTag } from "../wire/tags.ts";
 import type { ConnectionSettings, Metadata } from "../wire/types.ts";
@@ -304,9 +304,14 @@ export class Outgoing implements ForwardTarget {
       const id = this.#allocate();
       const w = port.acquire();
       try {
-        const idBytes = methodIdBytes(method, method.id);
-        if (metadata.length === 0) writeSimpleCallHead(w, this.#connectionId, id, idBytes);
-        else writeCallHead(w, this.#connectionId, id, idBytes, NO_CHANNELS, metadata);
+        writeCallHead(
+          w,
+          this.#connectionId,
+          id,
+          methodIdBytes(method, method.id),
+          NO_CHANNELS,
+          metadata,
+        );
         encodeWith(w, method.args, args, "args");
         (this.#pending ??= new IdTable()).set(id, pending);
         port.sendFrom(w);

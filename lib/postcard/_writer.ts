@@ -47,6 +47,19 @@ export function varintSize(n: number): number {
   return size;
 }
 
+/**
+ * Writes the unsigned LEB128 encoding of `n` (below 2^32) at `buf[pos]`,
+ * which must have room for it (5 bytes at most); returns the position after it.
+ */
+export function putVarint32(buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
 /** A growable output buffer with postcard primitive writers. */
 export class Writer {
   /** The backing storage; valid bytes are `[0, pos)`. */

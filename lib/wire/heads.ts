@@ -9,12 +9,15 @@
  * @module
  */
 
-import type { Writer } from "../postcard/_writer.ts";
+import { putVarint32, type Writer } from "../postcard/_writer.ts";
 import { writeMetadata } from "./encode.ts";
 import { ChannelTag, MessageTag, RequestTag, ResultTag, RoamErrorTag } from "./tags.ts";
 import type { Metadata } from "./types.ts";
 
 const idBytes = new WeakMap<object, Uint8Array>();
+
+/** Ids up to this take the in-place heads (five varint bytes at most). */
+const U32_MAX = 0xffff_ffff;
 
 /** The varint bytes of a method id, computed once per method. */
 export function methodIdBytes(key: object, id: bigint): Uint8Array {
@@ -55,6 +58,24 @@ export function writeCallHead(
   channels: readonly number[],
   metadata: Metadata,
 ): void {
+  if (
+    channels.length === 0 && metadata.length === 0 && connectionId <= U32_MAX &&
+    requestId <= U32_MAX
+  ) {
+    // The common call: one bounds check, the bytes written in place.
+    const n = methodId.length;
+    w.ensure(14 + n);
+    const buf = w.buf;
+    let p = putVarint32(buf, w.pos, connectionId);
+    buf[p++] = MessageTag.Request;
+    p = putVarint32(buf, p, requestId);
+    buf[p++] = RequestTag.Call;
+    for (let i = 0; i < n; i++) buf[p++] = methodId[i]!;
+    buf[p++] = 0; // no channels
+    buf[p++] = 0; // no metadata
+    w.pos = p;
+    return;
+  }
   w.varint(connectionId);
   w.u8(MessageTag.Request);
   w.varint(requestId);
@@ -62,64 +83,6 @@ export function writeCallHead(
   w.raw(methodId);
   writeChannelIds(w, channels);
   writeMetadataOrNone(w, metadata);
-}
-
-/** Writes the varint `n` (a non-negative integer below 2^32) at `buf[p]`; returns the next position. */
-function putVarint32(buf: Uint8Array, p: number, n: number): number {
-  while (n > 0x7f) {
-    buf[p++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  buf[p++] = n;
-  return p;
-}
-
-/**
- * `writeCallHead` for the common call, without channels or metadata, on a
- * connection and with a request id below 2^32: one bounds check, the
- * bytes written in place.
- */
-export function writeSimpleCallHead(
-  w: Writer,
-  connectionId: number,
-  requestId: number,
-  methodId: Uint8Array,
-): void {
-  if (connectionId > 0xffff_ffff || requestId > 0xffff_ffff) {
-    writeCallHead(w, connectionId, requestId, methodId, [], []);
-    return;
-  }
-  const n = methodId.length;
-  w.ensure(14 + n);
-  const buf = w.buf;
-  let p = putVarint32(buf, w.pos, connectionId);
-  buf[p++] = MessageTag.Request;
-  p = putVarint32(buf, p, requestId);
-  buf[p++] = RequestTag.Call;
-  for (let i = 0; i < n; i++) buf[p++] = methodId[i]!;
-  buf[p++] = 0; // no channels
-  buf[p++] = 0; // no metadata
-  w.pos = p;
-}
-
-/**
- * `writeResponseHead` for a response without metadata, on a connection and
- * to a request id below 2^32: one bounds check, the bytes written in place.
- */
-export function writeSimpleResponseHead(w: Writer, connectionId: number, requestId: number): void {
-  if (connectionId > 0xffff_ffff || requestId > 0xffff_ffff) {
-    writeResponseHead(w, connectionId, requestId, []);
-    return;
-  }
-  w.ensure(13);
-  const buf = w.buf;
-  let p = putVarint32(buf, w.pos, connectionId);
-  buf[p++] = MessageTag.Request;
-  p = putVarint32(buf, p, requestId);
-  buf[p++] = RequestTag.Response;
-  buf[p++] = 0; // no channels
-  buf[p++] = 0; // no metadata
-  w.pos = p;
 }
 
 /**
@@ -133,6 +96,19 @@ export function writeResponseHead(
   requestId: number,
   metadata: Metadata,
 ): void {
+  if (metadata.length === 0 && connectionId <= U32_MAX && requestId <= U32_MAX) {
+    // The common response: one bounds check, the bytes written in place.
+    w.ensure(13);
+    const buf = w.buf;
+    let p = putVarint32(buf, w.pos, connectionId);
+    buf[p++] = MessageTag.Request;
+    p = putVarint32(buf, p, requestId);
+    buf[p++] = RequestTag.Response;
+    buf[p++] = 0; // Rust never sends channels in a response.
+    buf[p++] = 0; // no metadata
+    w.pos = p;
+    return;
+  }
   w.varint(connectionId);
   w.u8(MessageTag.Request);
   w.varint(requestId);

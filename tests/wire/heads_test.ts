@@ -15,8 +15,8 @@ import {
   methodIdBytes,
   newHead,
   readHead,
-  writeSimpleCallHead,
-  writeSimpleResponseHead,
+  writeCallHead,
+  writeResponseHead,
 } from "../../lib/wire/heads.ts";
 import { Writer } from "../../lib/postcard/_writer.ts";
 import { ChannelTag, MessageTag, RequestTag } from "../../lib/wire/tags.ts";
@@ -193,12 +193,12 @@ test("the in-place call and response heads are the bytes the full encoder writes
       const heads: [string, (w: Writer) => void, RequestBody][] = [
         [
           "call",
-          (w) => writeSimpleCallHead(w, connectionId, id, methodIdBytes({}, methodId)),
+          (w) => writeCallHead(w, connectionId, id, methodIdBytes({}, methodId), [], []),
           { type: "call", methodId, channels: [], metadata: [], args: one },
         ],
         [
           "response",
-          (w) => writeSimpleResponseHead(w, connectionId, id),
+          (w) => writeResponseHead(w, connectionId, id, []),
           { type: "response", channels: [], metadata: [], ret: one },
         ],
       ];
