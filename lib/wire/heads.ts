@@ -15,12 +15,16 @@ import { ChannelTag, MessageTag, RequestTag, ResultTag, RoamErrorTag } from "./t
 import type { Metadata } from "./types.ts";
 
 const idBytes = new WeakMap<object, Uint8Array>();
+/** The method whose id was written last (pipelined calls repeat it), and its bytes. */
+let lastKey: object | undefined;
+let lastBytes: Uint8Array | undefined;
 
 /** Ids up to this take the in-place heads (five varint bytes at most). */
 const U32_MAX = 0xffff_ffff;
 
 /** The varint bytes of a method id, computed once per method. */
 export function methodIdBytes(key: object, id: bigint): Uint8Array {
+  if (key === lastKey) return lastBytes!;
   let bytes = idBytes.get(key);
   if (bytes === undefined) {
     const out: number[] = [];
@@ -33,6 +37,8 @@ export function methodIdBytes(key: object, id: bigint): Uint8Array {
     bytes = Uint8Array.from(out);
     idBytes.set(key, bytes);
   }
+  lastKey = key;
+  lastBytes = bytes;
   return bytes;
 }
 
@@ -269,10 +275,11 @@ function readSafe(bytes: Uint8Array, pos: number, end: number): number {
   }
 }
 
-/** Method ids read lately, by a hash of their value: a call does not build its id's bigint again. */
+/** Method ids read lately, by their first two bytes: a call does not parse its id's varint again. */
 const ID_SLOTS = 64;
-const idLow = new Int32Array(ID_SLOTS);
-const idHigh = new Float64Array(ID_SLOTS);
+/** Up to 10 varint bytes per slot. */
+const seenBytes = new Uint8Array(ID_SLOTS * 10);
+const idLength = new Uint8Array(ID_SLOTS);
 const idValue: (bigint | undefined)[] = new Array(ID_SLOTS).fill(undefined);
 
 /**
@@ -281,6 +288,24 @@ const idValue: (bigint | undefined)[] = new Array(ID_SLOTS).fill(undefined);
  * overflows 64 bits. Sets `after` to the position after it.
  */
 function readMethodId(bytes: Uint8Array, pos: number, end: number): bigint | undefined {
+  if (pos + 1 < end) {
+    // The same bytes as an id read before are the same (valid) varint.
+    const slot = (bytes[pos]! ^ (bytes[pos + 1]! << 1)) & (ID_SLOTS - 1);
+    const n = idLength[slot]!;
+    if (n !== 0 && pos + n <= end) {
+      let i = 0;
+      const base = slot * 10;
+      while (i < n && bytes[pos + i] === seenBytes[base + i]) i++;
+      if (i === n) {
+        after = pos + n;
+        return idValue[slot];
+      }
+    }
+  }
+  return parseMethodId(bytes, pos, end);
+}
+
+function parseMethodId(bytes: Uint8Array, pos: number, end: number): bigint | undefined {
   const start = pos;
   let low = 0;
   let high = 0;
@@ -298,19 +323,19 @@ function readMethodId(bytes: Uint8Array, pos: number, end: number): bigint | und
     }
     if (b < 0x80) break;
   }
-  if (b === 0 && pos - start > 1) return undefined;
+  const n = pos - start;
+  if (b === 0 && n > 1) return undefined;
   after = pos;
-  const slot = (low ^ Math.imul(high | 0, 0x9e3779b1) ^ ((high / 0x1_0000_0000) | 0)) &
-    (ID_SLOTS - 1);
-  const known = idValue[slot];
-  if (known !== undefined && idLow[slot] === low && idHigh[slot] === high) return known;
   // high < 2^36; the whole value is exact as a number below 2^53.
   const value = high < 0x200_0000
     ? BigInt(high * 0x1000_0000 + low)
     : (BigInt(high) << 28n) | BigInt(low);
-  idLow[slot] = low;
-  idHigh[slot] = high;
-  idValue[slot] = value;
+  if (n > 1) {
+    const slot = (bytes[start]! ^ (bytes[start + 1]! << 1)) & (ID_SLOTS - 1);
+    seenBytes.set(bytes.subarray(start, pos), slot * 10);
+    idLength[slot] = n;
+    idValue[slot] = value;
+  }
   return value;
 }
 

@@ -161,6 +161,32 @@ test("readHead() leaves overlong, overflowing and truncated varints to the full 
     assert.equal(kinds(call.slice(0, n)), HeadKind.Other, `truncated to ${n} bytes`);
   }
   assert.equal(kinds(call), HeadKind.Call);
+  // Its method id is known now: the truncated ones still go to the full decoder.
+  for (let n = 0; n <= call.length - 2; n++) {
+    assert.equal(kinds(call.slice(0, n)), HeadKind.Other, `truncated to ${n} bytes, id known`);
+  }
+});
+
+test("readHead() tells apart method ids whose varints share their first bytes", () => {
+  // Ids equal in their low 14 bits (the first two varint bytes), read in turn, over and over.
+  const ids = [0x4000n, 0x1_0000_4000n, 0xffff_ffff_ffff_c000n, 0x8000_0000_0000_4000n];
+  const head = newHead();
+  for (let round = 0; round < 3; round++) {
+    for (const methodId of ids) {
+      const bytes = encodeMessage({
+        connectionId: 0,
+        payload: {
+          type: "request",
+          id: 1,
+          body: { type: "call", methodId, channels: [], metadata: [], args: new Uint8Array([9]) },
+        },
+      });
+      readHead(bytes, 0, bytes.length, head);
+      assert.equal(head.kind, HeadKind.Call);
+      assert.equal(head.methodId, methodId);
+      assert.equal(bytes[head.pos], 9);
+    }
+  }
 });
 
 test("readHead() gives what decodeMessage() gives for thousands of random byte strings", () =>
