@@ -277,6 +277,38 @@ test("a framed link starts its socket once and delivers payloads in order", asyn
   await link.writable.close();
 });
 
+test("chunks of a Uint8Array subclass (a Buffer) of any size reach a lending sink intact, never kept", async () => {
+  class Chunk extends Uint8Array {}
+  // Small, mid-sized and large chunks: copied whole, or lent through a view, as their size asks.
+  for (const size of [7, 300, 5_000, 16 * 1024, 16 * 1024 + 1, 70_000]) {
+    const socket = new FakeSocket();
+    const link = socketLink(socket);
+    const payloads = Array.from({ length: 40 }, (_, i) => payloadOf((i * 997) % 3000, i));
+    const got: Uint8Array[] = [];
+    let lentCalls = 0;
+    link.direct!.receive({
+      payload: (p) => got.push(p.slice()),
+      lent: (bytes, start, end) => {
+        lentCalls++;
+        got.push(bytes.slice(start, end));
+      },
+      end: () => {},
+      error: (e) => assert.fail(`unexpected error ${e}`),
+    });
+    const stream = concat(...payloads.map(frame));
+    for (let at = 0; at < stream.length; at += size) {
+      const chunk = new Chunk(stream.subarray(at, at + size));
+      socket.deliver(chunk);
+      chunk.fill(0xee); // the socket reuses its buffer: nothing may still point into it
+    }
+    await tick();
+    assert.deepEqual(got, payloads, `chunks of ${size} bytes`);
+    if (size > 1000) assert.ok(lentCalls > 0, `payloads lent from chunks of ${size} bytes`);
+    socket.sink!.end();
+    await link.writable.close();
+  }
+});
+
 test("EOF at a frame boundary closes the readable cleanly", async () => {
   const socket = new FakeSocket();
   const link = socketLink(socket);

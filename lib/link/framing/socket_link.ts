@@ -24,11 +24,13 @@ import type { RawSocket } from "./socket.ts";
 const LINGER_MS = 1000;
 
 /**
- * A Buffer chunk shorter than this is copied payload by payload rather
- * than lent through a view of its own: on Bun a view costs more than a few
- * small copies (one frame a chunk, as sequential calls give).
+ * A Buffer chunk (Bun's, Node's) up to this size is copied into a plain
+ * array before its payloads are lent: on Bun a plain view of a Buffer
+ * (which makes its `ArrayBuffer`) costs more than copying a few KiB. A
+ * larger one is lent through a view (its large payloads are copied out of
+ * it anyway).
  */
-const SMALL_CHUNK = 512;
+const COPY_CHUNK = 16 * 1024;
 
 /**
  * Makes a framed link over a raw byte socket.
@@ -176,7 +178,7 @@ export function socketLink(socket: RawSocket, options: FramingOptions = {}): Lin
           if (readDone) return;
           try {
             if (chunk.constructor === Uint8Array) decoder.push(chunk, emit, lend);
-            else if (chunk.length < SMALL_CHUNK) decoder.push(chunk, emit);
+            else if (chunk.length <= COPY_CHUNK) decoder.push(new Uint8Array(chunk), emit, lend);
             else {
               // A subclass (Bun's and Node's Buffer): one plain view per chunk,
               // not one per lent payload in the decoder (a view is slow on Bun).
