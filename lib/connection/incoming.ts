@@ -317,6 +317,9 @@ export class Dispatcher {
   readonly #channels: () => ChannelRegistry;
   readonly #closed: () => boolean;
   #handlers: Map<bigint, TypedEntry> | undefined;
+  /** The method called last and its entry (a map lookup by bigint costs more than a compare). */
+  #lastMethodId = -1n;
+  #lastEntry: TypedEntry | undefined;
   /** Calls whose handler is running or waiting, by request id (made with the first). */
   #running: IdTable<Incoming> | undefined;
   #active = 0;
@@ -410,7 +413,14 @@ export class Dispatcher {
       );
       return;
     }
-    const entry = this.#handlers?.get(methodId);
+    let entry = this.#lastEntry;
+    if (methodId !== this.#lastMethodId) {
+      entry = this.#handlers?.get(methodId);
+      if (entry !== undefined) {
+        this.#lastMethodId = methodId;
+        this.#lastEntry = entry;
+      }
+    }
     if (entry === undefined) {
       if (
         this.#forwarding !== undefined && channelIds.length === 0 &&
@@ -747,7 +757,7 @@ export class Dispatcher {
         writeResult(w, method, value);
       }
       call.responded = true;
-      port.sendFrom(w);
+      port.sendFrom(w, true);
     } catch (e) {
       port.release(w);
       this.#handlerFailed(call, e);

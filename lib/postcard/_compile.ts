@@ -83,8 +83,11 @@ export interface ChannelHooks {
 
 const cache = new WeakMap<Schema<unknown>, Compiled>();
 const preparedCache = new WeakMap<Schema<unknown>, Prepared>();
+// The two schemas used last (a call's args and its return value alternate on a served connection).
 let lastSchema: Schema<unknown> | undefined;
 let lastPrepared: Prepared | undefined;
+let otherSchema: Schema<unknown> | undefined;
+let otherPrepared: Prepared | undefined;
 
 /** Returns the compiled form of `schema`, compiling it on first use. */
 export function compile(schema: Schema<unknown>): Compiled {
@@ -103,6 +106,14 @@ export function compile(schema: Schema<unknown>): Compiled {
 export function prepare(schema: Schema<unknown>): Prepared {
   // Hot loops encode one schema over and over: skip the WeakMap for it.
   if (schema === lastSchema) return lastPrepared!;
+  if (schema === otherSchema) {
+    const p = otherPrepared!;
+    otherSchema = lastSchema;
+    otherPrepared = lastPrepared;
+    lastSchema = schema;
+    lastPrepared = p;
+    return p;
+  }
   let p = preparedCache.get(schema);
   if (p === undefined) {
     const c = compile(schema);
@@ -115,6 +126,8 @@ export function prepare(schema: Schema<unknown>): Prepared {
     };
     preparedCache.set(schema, p);
   }
+  otherSchema = lastSchema;
+  otherPrepared = lastPrepared;
   lastSchema = schema;
   lastPrepared = p;
   return p;

@@ -161,6 +161,28 @@ test("1000 pipelined calls all resolve with their own results", async () => {
   }
 });
 
+test("pipelined calls that alternate between methods and services each reach their own handler", async () => {
+  const Other = service("Other", { add: { args: [t.u32, t.u32], returns: t.string } });
+  const other = implement(Other, { add: (a, b) => `${a}+${b}` });
+  const pair = await sessionPair({}, { services: [calcImpl, other] });
+  try {
+    const calc = pair.client.client(Calc);
+    const o = pair.client.client(Other);
+    const calls: Promise<unknown>[] = [];
+    const expected: unknown[] = [];
+    for (let i = 0; i < 300; i++) {
+      // Three methods with three schema pairs, in a pattern no one-entry cache can follow.
+      const k = (i * 7) % 3;
+      if (k === 0) calls.push(calc.add(i, 1)), expected.push(i + 1);
+      else if (k === 1) calls.push(o.add(i, 2)), expected.push(`${i}+2`);
+      else calls.push(calc.echo(`e${i}`)), expected.push(`e${i}`);
+    }
+    assert.deepEqual(await within(Promise.all(calls), 10_000, "300 calls"), expected);
+  } finally {
+    await pair.close();
+  }
+});
+
 test("responses that come back in reverse order reach their own callers", async () => {
   const raw = await rawAcceptor({}, { readAhead: false });
   try {
