@@ -314,7 +314,7 @@ export class Outgoing implements ForwardTarget {
         );
         encodeWith(w, method.args, args, "args");
         (this.#pending ??= new IdTable()).set(id, pending);
-        port.sendFrom(w);
+        port.sendFrom(w, true);
       } catch (e) {
         this.#nextRequestId -= 2; // nothing was sent: the id is free again
         return Promise.reject(e);

@@ -30,8 +30,12 @@ export interface SessionPort {
   acquire(): Writer;
   /** Returns a writer taken with `acquire`. */
   release(w: Writer): void;
-  /** Sends the message written in `w[0, w.pos)`. */
-  sendFrom(w: Writer): void;
+  /**
+   * Sends the message written in `w[0, w.pos)`. `writable`: the caller
+   * found `writable` true and has not yielded or sent since (the send then
+   * cannot be beyond the high-water mark, which is not checked again).
+   */
+  sendFrom(w: Writer, writable?: boolean): void;
   /** Tears the session down for a protocol violation. */
   violation(description: string): void;
   /** Reports an error that is not the caller's (a failing handler). */

@@ -90,11 +90,15 @@ export class Sender {
     w.reset();
   }
 
-  /** Sends the message written in `w`. */
-  send(w: Writer): void {
+  /**
+   * Sends the message written in `w`. `writable`: the caller found
+   * `writable` true and has not yielded or sent since (the buffer is not
+   * read again).
+   */
+  send(w: Writer, writable = false): void {
     if (this.#stopped) return;
     const conduit = this.#conduit;
-    const over = conduit.buffered > this.#limits.sendHighWaterMark;
+    const over = !writable && conduit.buffered > this.#limits.sendHighWaterMark;
     const size = w.segmentCount > 0 ? w.size : w.pos;
     conduit.send(w);
     this.messages++;

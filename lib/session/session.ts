@@ -206,7 +206,7 @@ export class SessionCore implements Session {
     whenWritable: (f, owed) => session.#sender.whenWritable(f, owed),
     acquire: () => session.#sender.acquire(),
     release: (w) => session.#sender.release(w),
-    sendFrom: (w) => session.#sender.send(w),
+    sendFrom: (w, writable) => session.#sender.send(w, writable),
     violation: (d) => session.#violation(d),
     reportError: (e, where) => session.#reportError(e, where),
   }))(this);
