@@ -57,6 +57,9 @@ interface PendingOpen {
 export class ConnectionTable {
   /** Open connections by id, the root (id 0) included. */
   readonly connections: Map<number, ConnectionCore> = new Map();
+  /** The connection found last by `get` (messages come in runs on one connection), and its id. */
+  #lastCid = -1;
+  #lastConn: ConnectionCore | undefined;
   readonly #host: TableHost;
   readonly #pendingOpens = new Map<number, PendingOpen>();
   readonly #incomingOpens = new Set<number>();
@@ -157,8 +160,13 @@ export class ConnectionTable {
    * @returns The connection, if open.
    */
   get(cid: number, what: string): ConnectionCore | undefined {
+    if (cid === this.#lastCid) return this.#lastConn;
     const conn = this.connections.get(cid);
-    if (conn !== undefined) return conn;
+    if (conn !== undefined) {
+      this.#lastCid = cid;
+      this.#lastConn = conn;
+      return conn;
+    }
     if (!this.#knownClosed(cid)) this.#host.violation(`${what} for unknown connection ${cid}`);
     return undefined;
   }
@@ -326,10 +334,16 @@ export class ConnectionTable {
     return conn;
   }
 
+  #forgetLast(): void {
+    this.#lastCid = -1;
+    this.#lastConn = undefined;
+  }
+
   #drop(cid: number, error: RpcError, byThisSide = false): void {
     const conn = this.connections.get(cid);
     if (conn === undefined) return;
     this.connections.delete(cid);
+    this.#forgetLast();
     conn.fail(error, byThisSide);
   }
 
@@ -342,6 +356,7 @@ export class ConnectionTable {
   failAll(error: RpcError, byThisSide = false): void {
     for (const conn of this.connections.values()) conn.fail(error, byThisSide);
     this.connections.clear();
+    this.#forgetLast();
     for (const p of this.#pendingOpens.values()) p.reject(error);
     this.#pendingOpens.clear();
   }
