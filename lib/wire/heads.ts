@@ -305,6 +305,7 @@ function readMethodId(bytes: Uint8Array, pos: number, end: number): bigint | und
   return parseMethodId(bytes, pos, end);
 }
 
+/** Parses a method id (see `readMethodId`) and remembers its bytes, without a view of them. */
 function parseMethodId(bytes: Uint8Array, pos: number, end: number): bigint | undefined {
   const start = pos;
   let low = 0;
@@ -332,7 +333,8 @@ function parseMethodId(bytes: Uint8Array, pos: number, end: number): bigint | un
     : (BigInt(high) << 28n) | BigInt(low);
   if (n > 1) {
     const slot = (bytes[start]! ^ (bytes[start + 1]! << 1)) & (ID_SLOTS - 1);
-    seenBytes.set(bytes.subarray(start, pos), slot * 10);
+    const base = slot * 10;
+    for (let i = 0; i < n; i++) seenBytes[base + i] = bytes[start + i]!;
     idLength[slot] = n;
     idValue[slot] = value;
   }
