@@ -282,6 +282,11 @@ const seenBytes = new Uint8Array(ID_SLOTS * 10);
 const idLength = new Uint8Array(ID_SLOTS);
 const idValue: (bigint | undefined)[] = new Array(ID_SLOTS).fill(undefined);
 
+/** The slot of the method id whose varint starts at `bytes[pos]` (two bytes there at least). */
+function idSlot(bytes: Uint8Array, pos: number): number {
+  return (bytes[pos]! ^ (bytes[pos + 1]! << 1)) & (ID_SLOTS - 1);
+}
+
 /**
  * Reads the u64 varint of a method id at `bytes[pos]`, as
  * `Reader.varintBig` does; undefined when it is truncated, overlong or
@@ -290,7 +295,7 @@ const idValue: (bigint | undefined)[] = new Array(ID_SLOTS).fill(undefined);
 function readMethodId(bytes: Uint8Array, pos: number, end: number): bigint | undefined {
   if (pos + 1 < end) {
     // The same bytes as an id read before are the same (valid) varint.
-    const slot = (bytes[pos]! ^ (bytes[pos + 1]! << 1)) & (ID_SLOTS - 1);
+    const slot = idSlot(bytes, pos);
     const n = idLength[slot]!;
     if (n !== 0 && pos + n <= end) {
       let i = 0;
@@ -332,7 +337,7 @@ function parseMethodId(bytes: Uint8Array, pos: number, end: number): bigint | un
     ? BigInt(high * 0x1000_0000 + low)
     : (BigInt(high) << 28n) | BigInt(low);
   if (n > 1) {
-    const slot = (bytes[start]! ^ (bytes[start + 1]! << 1)) & (ID_SLOTS - 1);
+    const slot = idSlot(bytes, start);
     const base = slot * 10;
     for (let i = 0; i < n; i++) seenBytes[base + i] = bytes[start + i]!;
     idLength[slot] = n;
